@@ -1,0 +1,53 @@
+use anyhow::Context;
+
+use crate::StateDirArg;
+use crate::commands::open_recorded_issuer;
+use crate::stack::StackDescription;
+
+#[derive(Debug, clap::Args)]
+pub struct EnvArgs {
+    #[command(flatten)]
+    state: StateDirArg,
+}
+
+/// Quotes `value` for a POSIX shell.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+pub fn run(args: EnvArgs) -> anyhow::Result<()> {
+    let state_dir = &args.state.state_dir;
+    let stack = StackDescription::read(state_dir)?.with_context(|| {
+        format!(
+            "no stack is running on {} (start one with `sigstack up --state-dir {}`)",
+            state_dir.display(),
+            state_dir.display()
+        )
+    })?;
+    let issuer = open_recorded_issuer(&stack.state_dir)?;
+    let mut lines = vec![(
+        "SIGSTACK_STATE_DIR".to_string(),
+        stack.state_dir.display().to_string(),
+    )];
+    for (name, url) in &stack.services {
+        lines.push((
+            format!("SIGSTACK_{}_URL", name.to_ascii_uppercase()),
+            url.clone(),
+        ));
+    }
+    // What a GitHub Actions job with `id-token: write` has: cosign, sigstore-python (`id`) and
+    // sigstore-js fetch their token from here exactly as they do in CI.
+    lines.push(("GITHUB_ACTIONS".into(), "true".into()));
+    lines.push((
+        "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
+        issuer.actions_token_url(),
+    ));
+    lines.push((
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
+        issuer.actions_request_token().to_string(),
+    ));
+    for (name, value) in lines {
+        println!("export {name}={}", shell_quote(&value));
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+use std::collections::BTreeMap;
+
+use crate::StateDirArg;
+use crate::commands::{DEFAULT_OIDC_PORT, ListenArgs, OidcArgs, open_issuer};
+use crate::server::{BoundService, serve_all};
+use crate::stack::{StackDescription, open_state_dir};
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    state: StateDirArg,
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Bind every service to a free ephemeral port instead of the fixed defaults, so several
+    /// stacks can run side by side (read the URLs from DIR/stack.json).
+    #[arg(long)]
+    ephemeral_ports: bool,
+    /// Port of the OIDC issuer.
+    #[arg(long, default_value_t = DEFAULT_OIDC_PORT, conflicts_with = "ephemeral_ports")]
+    oidc_port: u16,
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let state_dir = open_state_dir(&args.state.state_dir)?;
+    // A stale description from an earlier run must not be mistaken for this one being ready.
+    StackDescription::remove(&state_dir);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let port = |fixed: u16| if args.ephemeral_ports { 0 } else { fixed };
+        let oidc = BoundService::bind("oidc", args.listen.host, port(args.oidc_port)).await?;
+        let issuer = open_issuer(&state_dir, oidc.url(), &args.oidc)?;
+
+        let mut services = BTreeMap::new();
+        services.insert("oidc".to_string(), oidc.url());
+        let description = StackDescription {
+            services,
+            trust_dir: state_dir.join("trust"),
+            state_dir: state_dir.clone(),
+            pid: std::process::id(),
+        };
+        description.write(&state_dir)?;
+        println!("sigstack is up (state dir {})", state_dir.display());
+        for (name, url) in &description.services {
+            println!("  {name:<8} {url}");
+        }
+        println!(
+            "  stack    {}",
+            state_dir.join(crate::stack::STACK_FILE).display()
+        );
+        println!("Press Ctrl-C to stop.");
+        let result = serve_all(vec![(oidc, sigstack_oidc::router(issuer))]).await;
+        StackDescription::remove(&state_dir);
+        result
+    })
+}

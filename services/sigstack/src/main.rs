@@ -1,0 +1,81 @@
+//! `sigstack`: a local, hermetic, Sigstore-compatible test stack.
+//!
+//! The binary only wires configuration to the service crates; it holds no domain logic.
+
+mod commands;
+mod server;
+mod stack;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A local, hermetic, Sigstore-compatible test stack: a mock OIDC issuer (GitHub-Actions-shaped
+/// tokens), a Fulcio-style CA and a Rekor-style log, for supply-chain policy tests and offline demos.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sigstack",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where keys, logs and trust files live. A restart with the same directory is the same trust
+/// domain; a new directory is a new one.
+#[derive(Debug, Clone, clap::Args)]
+struct StateDirArg {
+    /// State directory (created 0700 on first use).
+    #[arg(
+        long,
+        env = "SIGSTACK_STATE_DIR",
+        default_value = ".sigstack",
+        value_name = "DIR"
+    )]
+    state_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service in one process until Ctrl-C or SIGTERM, and write DIR/stack.json when ready.
+    Up(commands::up::UpArgs),
+    /// Run one service alone (for one-container-per-service setups).
+    #[command(subcommand)]
+    Serve(commands::serve::ServeCommand),
+    /// Print one signed OIDC token (a JWT) minted with the issuer keys of the state directory.
+    Token(commands::token::TokenArgs),
+    /// Print `export` lines that point a shell's Sigstore clients at a running stack.
+    Env(commands::env::EnvArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Up(args) => commands::up::run(args),
+        Command::Serve(command) => commands::serve::run(command),
+        Command::Token(args) => commands::token::run(args),
+        Command::Env(args) => commands::env::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sigstack: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SIGSTACK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,sigstack=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,54 @@
+//! `STATE_DIR/stack.json`: the machine-readable description of a running stack that scripts and
+//! later commands rely on.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// File name of the description inside the state directory.
+pub const STACK_FILE: &str = "stack.json";
+
+/// `{"services": {"oidc": "http://127.0.0.1:PORT", ...}, "trust_dir": "DIR/trust", ...}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackDescription {
+    /// Service name → base URL.
+    pub services: BTreeMap<String, String>,
+    /// Where the trust files are written.
+    pub trust_dir: PathBuf,
+    /// The state directory itself (absolute).
+    pub state_dir: PathBuf,
+    /// The process serving the stack.
+    pub pid: u32,
+}
+
+impl StackDescription {
+    pub fn write(&self, state_dir: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        sigstack_state::write_public(&state_dir.join(STACK_FILE), &json)?;
+        Ok(())
+    }
+
+    /// Reads the description of the stack running on `state_dir`, if one was started.
+    pub fn read(state_dir: &Path) -> anyhow::Result<Option<Self>> {
+        let path = state_dir.join(STACK_FILE);
+        let Some(bytes) = sigstack_state::read_optional(&path)? else {
+            return Ok(None);
+        };
+        let description = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a stack description", path.display()))?;
+        Ok(Some(description))
+    }
+
+    pub fn remove(state_dir: &Path) {
+        let _ = std::fs::remove_file(state_dir.join(STACK_FILE));
+    }
+}
+
+/// Creates the state directory (0700) and returns its absolute path.
+pub fn open_state_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    sigstack_state::ensure_private_dir(dir)?;
+    dir.canonicalize()
+        .with_context(|| format!("resolve state directory {}", dir.display()))
+}
