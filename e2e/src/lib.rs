@@ -1,1 +1,114 @@
+//! Helpers for end-to-end tests: run the real `sigstack` binary as a child process and find what it
+//! wrote. Tests talk to it only the way a user or a real client would: over HTTP and through files.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e lives in the workspace").to_path_buf()
+}
+
+/// Path of the `sigstack` binary: `$SIGSTACK_BIN`, else the workspace's debug build (built on demand).
+pub fn sigstack_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SIGSTACK_BIN") {
+        return PathBuf::from(bin);
+    }
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let root = workspace_root();
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "sigstack"])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build -p sigstack failed");
+    });
+    root.join("target/debug/sigstack")
+}
+
+/// A `sigstack` command with its state directory set.
+pub fn sigstack(state_dir: &Path) -> Command {
+    let mut command = Command::new(sigstack_bin());
+    command.env("SIGSTACK_STATE_DIR", state_dir);
+    command
+}
+
+/// A running `sigstack up --ephemeral-ports`, stopped with SIGTERM when dropped.
+pub struct Stack {
+    child: Child,
+    /// The state directory it runs on.
+    pub state_dir: PathBuf,
+    /// The parsed `stack.json`.
+    pub description: serde_json::Value,
+}
+
+impl Stack {
+    /// Starts a stack on `state_dir` with free ports and waits until `stack.json` names this process.
+    pub fn start(state_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Stack> {
+        let child = sigstack(state_dir)
+            .args(["up", "--ephemeral-ports"])
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawn sigstack up")?;
+        let mut stack = Stack { child, state_dir: state_dir.to_path_buf(), description: serde_json::Value::Null };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let stack_file = state_dir.join("stack.json");
+        loop {
+            if let Some(status) = stack.child.try_wait()? {
+                bail!("sigstack up exited early with {status}");
+            }
+            if let Ok(bytes) = std::fs::read(&stack_file) {
+                if let Ok(description) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    if description["pid"] == stack.child.id() {
+                        stack.description = description;
+                        return Ok(stack);
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("sigstack up did not write {} within 30 s", stack_file.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Base URL of a service named in `stack.json`.
+    pub fn url(&self, service: &str) -> String {
+        self.description["services"][service].as_str().unwrap_or_else(|| panic!("no {service} in stack.json")).to_string()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("sigstack did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.terminate();
+        }
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|cosign]`.
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+install_all() {
+  ensure_rust
+  ensure_python_tools
+  ensure_cosign v2
+  ensure_cosign v3
+}
+
+case "${1:-all}" in
+  all) install_all ;;
+  rust) ensure_rust ;;
+  python) ensure_python_tools ;;
+  cosign) ensure_cosign v2; ensure_cosign v3 ;;
+  *) die "usage: $0 [all|rust|python|cosign]" ;;
+esac

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every sigstack test: installs what the tests need (first run only), then the Rust unit,
+# integration and end-to-end suites (which drive real clients). Exits non-zero on any failure.
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$SIGSTACK_ROOT" || exit 1
+
+step "Checking prerequisites"
+bash scripts/install.sh all
+
+step "Building"
+SIGSTACK_BIN=$(build_sigstack)
+export SIGSTACK_BIN
+export SIGSTACK_PYTHON_VENV=$SIGSTACK_CACHE/venv
+SIGSTACK_COSIGN_V2=$(cosign_bin v2)
+SIGSTACK_COSIGN_V3=$(cosign_bin v3)
+export SIGSTACK_COSIGN_V2 SIGSTACK_COSIGN_V3
+ok "$("$SIGSTACK_BIN" --version)"
+
+step "Running the test suites (unit, integration, end-to-end)"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$SIGSTACK_CACHE/logs/cargo-test.log"
+status=${PIPESTATUS[0]}
+[ "$status" = 0 ] || die "tests failed (log: $SIGSTACK_CACHE/logs/cargo-test.log)"
+ok "all tests passed"
