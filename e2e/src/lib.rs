@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
@@ -63,13 +63,12 @@ impl Stack {
             if let Some(status) = stack.child.try_wait()? {
                 bail!("sigstack up exited early with {status}");
             }
-            if let Ok(bytes) = std::fs::read(&stack_file) {
-                if let Ok(description) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-                    if description["pid"] == stack.child.id() {
-                        stack.description = description;
-                        return Ok(stack);
-                    }
-                }
+            if let Ok(bytes) = std::fs::read(&stack_file)
+                && let Ok(description) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                && description["pid"] == stack.child.id()
+            {
+                stack.description = description;
+                return Ok(stack);
             }
             if Instant::now() > deadline {
                 bail!("sigstack up did not write {} within 30 s", stack_file.display());
@@ -80,7 +79,10 @@ impl Stack {
 
     /// Base URL of a service named in `stack.json`.
     pub fn url(&self, service: &str) -> String {
-        self.description["services"][service].as_str().unwrap_or_else(|| panic!("no {service} in stack.json")).to_string()
+        self.description["services"][service]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {service} in stack.json"))
+            .to_string()
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -111,4 +113,38 @@ impl Drop for Stack {
             let _ = self.terminate();
         }
     }
+}
+
+/// The Python interpreter of the venv the scripts install sigstore-python into. Fails loudly when
+/// it is missing: real-client tests are never skipped.
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("SIGSTACK_PYTHON_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/sigstack/venv"));
+    let python = venv.join("bin/python");
+    assert!(python.exists(), "sigstore-python is not installed at {}: run scripts/install.sh python", venv.display());
+    python
+}
+
+/// Path of a client script under `e2e/clients/`.
+pub fn client_script(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients").join(relative)
+}
+
+/// Runs a command and returns its stdout, panicking with both streams when it fails.
+pub fn run_ok(command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({})\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Mints a token with `sigstack token` for the stack on `state_dir`.
+pub fn token(state_dir: &Path, args: &[&str]) -> String {
+    run_ok(sigstack(state_dir).arg("token").args(args)).trim().to_string()
 }

@@ -4,9 +4,9 @@
 use std::process::Command;
 
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
-use serde_json::{json, Value};
-use sigstack_e2e::{sigstack, Stack};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde_json::{Value, json};
+use sigstack_e2e::{Stack, sigstack};
 
 async fn get_json(url: &str) -> Value {
     reqwest::get(url).await.unwrap().error_for_status().unwrap().json().await.unwrap()
@@ -52,7 +52,8 @@ async fn tokens_of_every_profile_and_algorithm_validate_against_discovery() {
             .json()
             .await
             .unwrap();
-        let claims = validate(&oidc, body["token"].as_str().unwrap(), "https://token.actions.githubusercontent.com").await;
+        let claims =
+            validate(&oidc, body["token"].as_str().unwrap(), "https://token.actions.githubusercontent.com").await;
         assert_eq!(claims["sub"], "repo:acme/widget:ref:refs/heads/main");
         assert!(claims.get("email").is_none());
         // ...and from the state directory's keys by the CLI: the same JWKS validates both.
@@ -82,10 +83,17 @@ async fn ambient_endpoint_through_sigstack_env() {
     assert_eq!(var("SIGSTACK_OIDC_URL"), stack.url("oidc"));
     let client = reqwest::Client::new();
     // cosign's request: URL + "&audience=sigstore", `bearer` in lower case.
-    let response = client.get(format!("{url}&audience=sigstore")).header("Authorization", format!("bearer {secret}")).send().await.unwrap();
+    let response = client
+        .get(format!("{url}&audience=sigstore"))
+        .header("Authorization", format!("bearer {secret}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    let claims = validate(&stack.url("oidc"), body["value"].as_str().unwrap(), "https://token.actions.githubusercontent.com").await;
+    let claims =
+        validate(&stack.url("oidc"), body["value"].as_str().unwrap(), "https://token.actions.githubusercontent.com")
+            .await;
     assert_eq!(claims["aud"], "sigstore");
     for (auth, needle) in [(Some("bearer nope"), "does not match"), (None, "missing Authorization")] {
         let mut request = client.get(format!("{url}&audience=sigstore"));

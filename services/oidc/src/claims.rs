@@ -33,9 +33,7 @@ impl Profile {
         match name {
             "github-actions" | "github" => Ok(Profile::GithubActions),
             "email" => Ok(Profile::Email),
-            other => Err(OidcError::InvalidRequest(format!(
-                "unknown profile {other:?}: use github-actions or email"
-            ))),
+            other => Err(OidcError::InvalidRequest(format!("unknown profile {other:?}: use github-actions or email"))),
         }
     }
 }
@@ -86,19 +84,13 @@ pub fn parse_ttl(text: &str) -> Result<i64, OidcError> {
         "m" => 60,
         "h" => 3600,
         _ => {
-            return Err(OidcError::InvalidRequest(format!(
-                "invalid lifetime {text:?}: use e.g. 90s, 10m or 1h"
-            )));
+            return Err(OidcError::InvalidRequest(format!("invalid lifetime {text:?}: use e.g. 90s, 10m or 1h")));
         }
     };
-    let value: i64 = digits.parse().map_err(|_| {
-        OidcError::InvalidRequest(format!(
-            "invalid lifetime {text:?}: use e.g. 90s, 10m or 1h"
-        ))
-    })?;
-    value
-        .checked_mul(multiplier)
-        .ok_or_else(|| OidcError::InvalidRequest(format!("lifetime {text:?} is too long")))
+    let value: i64 = digits
+        .parse()
+        .map_err(|_| OidcError::InvalidRequest(format!("invalid lifetime {text:?}: use e.g. 90s, 10m or 1h")))?;
+    value.checked_mul(multiplier).ok_or_else(|| OidcError::InvalidRequest(format!("lifetime {text:?} is too long")))
 }
 
 /// Where the claims come from besides the request: the issuer names and the clock.
@@ -141,10 +133,7 @@ impl TokenRequest {
             claims.extend(common);
         }
         if let Some(issuer) = &self.issuer {
-            claims.insert(
-                "iss".into(),
-                Value::String(non_empty("issuer", Some(issuer), "")?),
-            );
+            claims.insert("iss".into(), Value::String(non_empty("issuer", Some(issuer), "")?));
         }
         for (name, value) in self.claims.iter().flatten() {
             if value.is_null() {
@@ -159,14 +148,10 @@ impl TokenRequest {
     fn github_claims(&self, ctx: &ClaimContext<'_>) -> Result<Map<String, Value>, OidcError> {
         let repository = non_empty("repository", self.repository.as_deref(), DEFAULT_REPOSITORY)?;
         let Some((owner, name)) = repository.split_once('/') else {
-            return Err(OidcError::InvalidRequest(format!(
-                "repository must be ORG/REPO, got {repository:?}"
-            )));
+            return Err(OidcError::InvalidRequest(format!("repository must be ORG/REPO, got {repository:?}")));
         };
         if owner.is_empty() || name.is_empty() || name.contains('/') {
-            return Err(OidcError::InvalidRequest(format!(
-                "repository must be ORG/REPO, got {repository:?}"
-            )));
+            return Err(OidcError::InvalidRequest(format!("repository must be ORG/REPO, got {repository:?}")));
         }
         let workflow_path = non_empty("workflow", self.workflow.as_deref(), DEFAULT_WORKFLOW)?;
         if workflow_path.contains('@') {
@@ -181,13 +166,9 @@ impl TokenRequest {
             )));
         }
         let sha = match &self.sha {
-            Some(sha) if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                sha.to_ascii_lowercase()
-            }
+            Some(sha) if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) => sha.to_ascii_lowercase(),
             Some(sha) => {
-                return Err(OidcError::InvalidRequest(format!(
-                    "sha must be 40 hex digits, got {sha:?}"
-                )));
+                return Err(OidcError::InvalidRequest(format!("sha must be 40 hex digits, got {sha:?}")));
             }
             None => stable_hex(&format!("{repository}@{git_ref}"), 40),
         };
@@ -200,11 +181,7 @@ impl TokenRequest {
             .trim_end_matches(".yml")
             .trim_end_matches(".yaml");
         let workflow_ref = format!("{repository}/{workflow_path}@{git_ref}");
-        let ref_type = if git_ref.starts_with("refs/tags/") {
-            "tag"
-        } else {
-            "branch"
-        };
+        let ref_type = if git_ref.starts_with("refs/tags/") { "tag" } else { "branch" };
         let sub = match &self.environment {
             Some(environment) => format!("repo:{repository}:environment:{environment}"),
             None => format!("repo:{repository}:ref:{git_ref}"),
@@ -235,9 +212,7 @@ impl TokenRequest {
             "run_attempt": "1",
             "runner_environment": "github-hosted",
         });
-        let Value::Object(mut claims) = claims else {
-            unreachable!("json! object literal")
-        };
+        let Value::Object(mut claims) = claims else { unreachable!("json! object literal") };
         if let Some(environment) = &self.environment {
             claims.insert("environment".into(), Value::String(environment.clone()));
         }
@@ -247,9 +222,7 @@ impl TokenRequest {
     fn email_claims(&self, ctx: &ClaimContext<'_>) -> Result<Map<String, Value>, OidcError> {
         let email = non_empty("email", self.email.as_deref(), DEFAULT_EMAIL)?;
         if !email.contains('@') {
-            return Err(OidcError::InvalidRequest(format!(
-                "email must be an address, got {email:?}"
-            )));
+            return Err(OidcError::InvalidRequest(format!("email must be an address, got {email:?}")));
         }
         let Value::Object(claims) = json!({
             "iss": ctx.email_issuer,
@@ -266,9 +239,7 @@ impl TokenRequest {
 fn non_empty(field: &str, value: Option<&str>, default: &str) -> Result<String, OidcError> {
     match value {
         None => Ok(default.to_string()),
-        Some(v) if v.trim().is_empty() => Err(OidcError::InvalidRequest(format!(
-            "{field} must not be empty"
-        ))),
+        Some(v) if v.trim().is_empty() => Err(OidcError::InvalidRequest(format!("{field} must not be empty"))),
         Some(v) => Ok(v.to_string()),
     }
 }
@@ -279,12 +250,7 @@ fn stable_digest(input: &str) -> aws_lc_rs::digest::Digest {
 
 /// A hex string derived from `input`, so the same repository always gets the same commit SHA.
 fn stable_hex(input: &str, len: usize) -> String {
-    stable_digest(input)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..len]
-        .to_string()
+    stable_digest(input).as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()[..len].to_string()
 }
 
 /// A numeric id derived from a name, like GitHub's `repository_id`: stable, 9 digits, a string.
@@ -331,28 +297,16 @@ mod tests {
 
     #[test]
     fn github_profile_has_every_claim_fulcio_requires_as_strings_and_no_email() {
-        let request = TokenRequest {
-            repository: Some("acme/widget".into()),
-            ..Default::default()
-        };
+        let request = TokenRequest { repository: Some("acme/widget".into()), ..Default::default() };
         let claims = request.claims(&ctx()).unwrap();
-        for name in FULCIO_REQUIRED
-            .iter()
-            .chain(&["run_number", "actor", "actor_id", "ref_type"])
-        {
-            assert!(
-                claims.get(*name).is_some_and(Value::is_string),
-                "{name} missing or not a string"
-            );
+        for name in FULCIO_REQUIRED.iter().chain(&["run_number", "actor", "actor_id", "ref_type"]) {
+            assert!(claims.get(*name).is_some_and(Value::is_string), "{name} missing or not a string");
         }
         assert!(!claims.contains_key("email"));
         assert_eq!(claims["iss"], DEFAULT_GITHUB_ISSUER);
         assert_eq!(claims["sub"], "repo:acme/widget:ref:refs/heads/main");
         assert_eq!(claims["aud"], "sigstore");
-        assert_eq!(
-            claims["job_workflow_ref"],
-            "acme/widget/.github/workflows/release.yml@refs/heads/main"
-        );
+        assert_eq!(claims["job_workflow_ref"], "acme/widget/.github/workflows/release.yml@refs/heads/main");
         assert_eq!(claims["repository_owner"], "acme");
         assert_eq!(claims["ref_type"], "branch");
         assert_eq!(claims["exp"], 1_700_000_600);
@@ -377,11 +331,8 @@ mod tests {
 
     #[test]
     fn email_profile() {
-        let request = TokenRequest {
-            profile: Some(Profile::Email),
-            email: Some("a@b.test".into()),
-            ..Default::default()
-        };
+        let request =
+            TokenRequest { profile: Some(Profile::Email), email: Some("a@b.test".into()), ..Default::default() };
         let claims = request.claims(&ctx()).unwrap();
         assert_eq!(claims["email"], "a@b.test");
         assert_eq!(claims["email_verified"], true);
@@ -395,11 +346,7 @@ mod tests {
         let mut overrides = Map::new();
         overrides.insert("exp".into(), json!(5));
         overrides.insert("sha".into(), Value::Null);
-        let request = TokenRequest {
-            claims: Some(overrides),
-            audience: Some("other".into()),
-            ..Default::default()
-        };
+        let request = TokenRequest { claims: Some(overrides), audience: Some("other".into()), ..Default::default() };
         let claims = request.claims(&ctx()).unwrap();
         assert_eq!(claims["exp"], 5);
         assert_eq!(claims["aud"], "other");
@@ -409,54 +356,14 @@ mod tests {
     #[test]
     fn bad_requests_name_the_problem() {
         let cases: Vec<(TokenRequest, &str)> = vec![
+            (TokenRequest { ttl_seconds: Some(-5), ..Default::default() }, "ttl_seconds"),
+            (TokenRequest { ttl_seconds: Some(0), ..Default::default() }, "ttl_seconds"),
+            (TokenRequest { repository: Some("noslash".into()), ..Default::default() }, "ORG/REPO"),
+            (TokenRequest { git_ref: Some("main".into()), ..Default::default() }, "full git ref"),
+            (TokenRequest { sha: Some("xyz".into()), ..Default::default() }, "40 hex"),
+            (TokenRequest { audience: Some("".into()), ..Default::default() }, "audience"),
             (
-                TokenRequest {
-                    ttl_seconds: Some(-5),
-                    ..Default::default()
-                },
-                "ttl_seconds",
-            ),
-            (
-                TokenRequest {
-                    ttl_seconds: Some(0),
-                    ..Default::default()
-                },
-                "ttl_seconds",
-            ),
-            (
-                TokenRequest {
-                    repository: Some("noslash".into()),
-                    ..Default::default()
-                },
-                "ORG/REPO",
-            ),
-            (
-                TokenRequest {
-                    git_ref: Some("main".into()),
-                    ..Default::default()
-                },
-                "full git ref",
-            ),
-            (
-                TokenRequest {
-                    sha: Some("xyz".into()),
-                    ..Default::default()
-                },
-                "40 hex",
-            ),
-            (
-                TokenRequest {
-                    audience: Some("".into()),
-                    ..Default::default()
-                },
-                "audience",
-            ),
-            (
-                TokenRequest {
-                    profile: Some(Profile::Email),
-                    email: Some("nobody".into()),
-                    ..Default::default()
-                },
+                TokenRequest { profile: Some(Profile::Email), email: Some("nobody".into()), ..Default::default() },
                 "address",
             ),
         ];

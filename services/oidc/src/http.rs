@@ -103,18 +103,13 @@ async fn actions_token(
     headers: HeaderMap,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     issuer.check_actions_bearer(authorization)?;
     let Query(query) = query?;
     let mut request = TokenRequest::try_from(query)?;
     // The ambient endpoint stands in for GitHub Actions, so it only ever mints workflow tokens.
     if request.profile == Some(Profile::Email) {
-        return Err(OidcError::InvalidRequest(
-            "the Actions endpoint mints github-actions tokens only".into(),
-        )
-        .into());
+        return Err(OidcError::InvalidRequest("the Actions endpoint mints github-actions tokens only".into()).into());
     }
     request.profile = Some(Profile::GithubActions);
     let token = issuer.mint(&request)?;
@@ -129,10 +124,7 @@ async fn authorize() -> ApiError {
 }
 
 async fn not_found(uri: Uri) -> ApiError {
-    ApiError::Rejected {
-        status: StatusCode::NOT_FOUND,
-        message: format!("no such endpoint: {}", uri.path()),
-    }
+    ApiError::Rejected { status: StatusCode::NOT_FOUND, message: format!("no such endpoint: {}", uri.path()) }
 }
 
 async fn method_not_allowed(uri: Uri) -> ApiError {
@@ -162,42 +154,28 @@ impl From<JsonRejection> for ApiError {
             StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
             other => other,
         };
-        ApiError::Rejected {
-            status,
-            message: format!("invalid JSON body: {}", rejection.body_text()),
-        }
+        ApiError::Rejected { status, message: format!("invalid JSON body: {}", rejection.body_text()) }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::Rejected {
-            status: StatusCode::BAD_REQUEST,
-            message: rejection.body_text(),
-        }
+        ApiError::Rejected { status: StatusCode::BAD_REQUEST, message: rejection.body_text() }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
-            ApiError::Oidc(e @ OidcError::InvalidRequest(_)) => {
-                (StatusCode::BAD_REQUEST, e.to_string())
-            }
-            ApiError::Oidc(e @ OidcError::Unauthorized(_)) => {
-                (StatusCode::UNAUTHORIZED, e.to_string())
-            }
+            ApiError::Oidc(e @ OidcError::InvalidRequest(_)) => (StatusCode::BAD_REQUEST, e.to_string()),
+            ApiError::Oidc(e @ OidcError::Unauthorized(_)) => (StatusCode::UNAUTHORIZED, e.to_string()),
             ApiError::Oidc(e @ (OidcError::State(_) | OidcError::Signing(_))) => {
                 tracing::error!(error = %e, "issuer failure");
                 (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }
             ApiError::Rejected { status, message } => (status, message),
         };
-        (
-            status,
-            Json(json!({ "code": status.as_u16(), "message": message })),
-        )
-            .into_response()
+        (status, Json(json!({ "code": status.as_u16(), "message": message }))).into_response()
     }
 }
 

@@ -27,11 +27,7 @@ pub struct IssuerConfig {
 impl IssuerConfig {
     /// The configuration of an issuer reachable at `issuer_url`, with every default.
     pub fn new(issuer_url: impl Into<String>) -> Self {
-        IssuerConfig {
-            issuer_url: issuer_url.into(),
-            github_issuer: DEFAULT_GITHUB_ISSUER.into(),
-            email_issuer: None,
-        }
+        IssuerConfig { issuer_url: issuer_url.into(), github_issuer: DEFAULT_GITHUB_ISSUER.into(), email_issuer: None }
     }
 }
 
@@ -50,17 +46,9 @@ impl Issuer {
         let actions_request_token = load_or_create_private(
             &key_dir.join("actions-request-token"),
             || Ok(format!("sigstack-actions-{}", uuid::Uuid::new_v4().simple()).into_bytes()),
-            |bytes| {
-                String::from_utf8(bytes.to_vec())
-                    .map(|s| s.trim().to_string())
-                    .map_err(|e| e.to_string())
-            },
+            |bytes| String::from_utf8(bytes.to_vec()).map(|s| s.trim().to_string()).map_err(|e| e.to_string()),
         )?;
-        Ok(Issuer {
-            keys,
-            config,
-            actions_request_token,
-        })
+        Ok(Issuer { keys, config, actions_request_token })
     }
 
     /// The configuration this issuer runs with.
@@ -70,18 +58,12 @@ impl Issuer {
 
     /// The `iss` of email tokens.
     pub fn email_issuer(&self) -> &str {
-        self.config
-            .email_issuer
-            .as_deref()
-            .unwrap_or(&self.config.issuer_url)
+        self.config.email_issuer.as_deref().unwrap_or(&self.config.issuer_url)
     }
 
     /// Mints a signed token for `request` at the current time.
     pub fn mint(&self, request: &TokenRequest) -> Result<String, OidcError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
         self.mint_at(request, now)
     }
 
@@ -140,10 +122,7 @@ impl Issuer {
     /// The value for `ACTIONS_ID_TOKEN_REQUEST_URL`. It already has a query because cosign appends
     /// `&audience=...` literally (cosign pkg/providers/github), as GitHub's own URL allows.
     pub fn actions_token_url(&self) -> String {
-        format!(
-            "{}{ACTIONS_TOKEN_PATH}?api-version=2.0",
-            self.config.issuer_url.trim_end_matches('/')
-        )
+        format!("{}{ACTIONS_TOKEN_PATH}?api-version=2.0", self.config.issuer_url.trim_end_matches('/'))
     }
 
     /// Checks an `Authorization` header value against the ambient-token secret.
@@ -156,19 +135,10 @@ impl Issuer {
         let presented = match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => {
-                return Err(OidcError::Unauthorized(
-                    "Authorization must use the bearer scheme".into(),
-                ));
+                return Err(OidcError::Unauthorized("Authorization must use the bearer scheme".into()));
             }
         };
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            presented.as_bytes(),
-            self.actions_request_token.as_bytes(),
-        )
-        .map_err(|_| {
-            OidcError::Unauthorized(
-                "bearer token does not match ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
-            )
-        })
+        aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), self.actions_request_token.as_bytes())
+            .map_err(|_| OidcError::Unauthorized("bearer token does not match ACTIONS_ID_TOKEN_REQUEST_TOKEN".into()))
     }
 }

@@ -26,9 +26,7 @@ impl SigningAlg {
         match name.to_ascii_uppercase().as_str() {
             "RS256" => Ok(SigningAlg::RS256),
             "ES256" => Ok(SigningAlg::ES256),
-            other => Err(OidcError::InvalidRequest(format!(
-                "unsupported alg {other:?}: use RS256 or ES256"
-            ))),
+            other => Err(OidcError::InvalidRequest(format!("unsupported alg {other:?}: use RS256 or ES256"))),
         }
     }
 
@@ -59,8 +57,7 @@ impl SigningKeys {
         let rsa = load_or_create_private(
             &dir.join("rs256.pk8.pem"),
             || {
-                let key =
-                    RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| generate_error("RSA", e))?;
+                let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| generate_error("RSA", e))?;
                 let der = key.as_der().map_err(|e| generate_error("RSA", e))?;
                 Ok(pkcs8_pem(der.as_ref()))
             },
@@ -69,8 +66,8 @@ impl SigningKeys {
         let ec = load_or_create_private(
             &dir.join("es256.pk8.pem"),
             || {
-                let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .map_err(|e| generate_error("P-256", e))?;
+                let key =
+                    EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|e| generate_error("P-256", e))?;
                 let der = key.to_pkcs8v1().map_err(|e| generate_error("P-256", e))?;
                 Ok(pkcs8_pem(der.as_ref()))
             },
@@ -81,9 +78,7 @@ impl SigningKeys {
 
     /// The public keys, as served at `jwks_uri`.
     pub fn jwks(&self) -> JwkSet {
-        JwkSet {
-            keys: vec![self.rsa.jwk.clone(), self.ec.jwk.clone()],
-        }
+        JwkSet { keys: vec![self.rsa.jwk.clone(), self.ec.jwk.clone()] }
     }
 
     /// The `kid` that tokens signed with `alg` carry.
@@ -96,8 +91,7 @@ impl SigningKeys {
         let entry = self.entry(alg);
         let mut header = Header::new(alg.jose());
         header.kid = Some(entry.kid.clone());
-        jsonwebtoken::encode(&header, claims, &entry.encoding)
-            .map_err(|e| OidcError::Signing(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &entry.encoding).map_err(|e| OidcError::Signing(e.to_string()))
     }
 
     fn entry(&self, alg: SigningAlg) -> &KeyEntry {
@@ -109,10 +103,7 @@ impl SigningKeys {
 }
 
 fn generate_error(kind: &str, e: impl std::fmt::Display) -> StateError {
-    StateError::corrupt(
-        Path::new("<generated key>"),
-        format!("{kind} key generation failed: {e}"),
-    )
+    StateError::corrupt(Path::new("<generated key>"), format!("{kind} key generation failed: {e}"))
 }
 
 fn pkcs8_pem(der: &[u8]) -> Vec<u8> {
@@ -127,9 +118,7 @@ fn key_entry(pem: &[u8], alg: SigningAlg) -> Result<KeyEntry, String> {
     .map_err(|e| format!("not a PKCS#8 {alg:?} key: {e}"))?;
     let mut jwk = Jwk::from_encoding_key(&encoding, alg.jose()).map_err(|e| e.to_string())?;
     // RFC 7638 thumbprint as kid: stable for a key, different between keys.
-    let kid = jwk
-        .thumbprint(ThumbprintHash::SHA256)
-        .map_err(|e| e.to_string())?;
+    let kid = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|e| e.to_string())?;
     jwk.common.key_id = Some(kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     jwk.common.key_algorithm = Some(match alg {
@@ -151,12 +140,8 @@ mod tests {
         let jwks = keys.jwks();
         assert_ne!(keys.kid(SigningAlg::RS256), keys.kid(SigningAlg::ES256));
         for alg in [SigningAlg::RS256, SigningAlg::ES256] {
-            let token = keys
-                .sign(
-                    alg,
-                    &serde_json::json!({"sub": "x", "aud": "sigstore", "exp": 4_000_000_000u64}),
-                )
-                .unwrap();
+            let token =
+                keys.sign(alg, &serde_json::json!({"sub": "x", "aud": "sigstore", "exp": 4_000_000_000u64})).unwrap();
             let header = decode_header(&token).unwrap();
             assert_eq!(header.alg, alg.jose());
             let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
@@ -174,24 +159,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = SigningKeys::load_or_generate(dir.path()).unwrap().jwks();
         let second = SigningKeys::load_or_generate(dir.path()).unwrap().jwks();
-        assert_eq!(
-            serde_json::to_value(&first).unwrap(),
-            serde_json::to_value(&second).unwrap()
-        );
+        assert_eq!(serde_json::to_value(&first).unwrap(), serde_json::to_value(&second).unwrap());
         for file in ["rs256.pk8.pem", "es256.pk8.pem"] {
-            let mode = std::fs::metadata(dir.path().join(file))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
-        let other = SigningKeys::load_or_generate(tempfile::tempdir().unwrap().path())
-            .unwrap()
-            .jwks();
-        assert_ne!(
-            serde_json::to_value(&first).unwrap(),
-            serde_json::to_value(&other).unwrap()
-        );
+        let other = SigningKeys::load_or_generate(tempfile::tempdir().unwrap().path()).unwrap().jwks();
+        assert_ne!(serde_json::to_value(&first).unwrap(), serde_json::to_value(&other).unwrap());
     }
 
     #[test]

@@ -14,12 +14,7 @@ use clap::{Parser, Subcommand};
 /// A local, hermetic, Sigstore-compatible test stack: a mock OIDC issuer (GitHub-Actions-shaped
 /// tokens), a Fulcio-style CA and a Rekor-style log, for supply-chain policy tests and offline demos.
 #[derive(Debug, Parser)]
-#[command(
-    name = "sigstack",
-    version,
-    propagate_version = true,
-    max_term_width = 100
-)]
+#[command(name = "sigstack", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,12 +25,7 @@ struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 struct StateDirArg {
     /// State directory (created 0700 on first use).
-    #[arg(
-        long,
-        env = "SIGSTACK_STATE_DIR",
-        default_value = ".sigstack",
-        value_name = "DIR"
-    )]
+    #[arg(long, env = "SIGSTACK_STATE_DIR", default_value = ".sigstack", value_name = "DIR")]
     state_dir: PathBuf,
 }
 
@@ -72,10 +62,6 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SIGSTACK_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,sigstack=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_env("SIGSTACK_LOG").unwrap_or_else(|_| EnvFilter::new("warn,sigstack=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

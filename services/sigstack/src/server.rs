@@ -20,11 +20,7 @@ impl BoundService {
             format!("{name}: cannot listen on {host}:{port} (in use? pass --ephemeral-ports or another port)")
         })?;
         let addr = listener.local_addr()?;
-        Ok(BoundService {
-            name,
-            listener,
-            addr,
-        })
+        Ok(BoundService { name, listener, addr })
     }
 
     pub fn url(&self) -> String {

@@ -36,8 +36,8 @@ impl StackDescription {
         let Some(bytes) = sigstack_state::read_optional(&path)? else {
             return Ok(None);
         };
-        let description = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a stack description", path.display()))?;
+        let description =
+            serde_json::from_slice(&bytes).with_context(|| format!("{} is not a stack description", path.display()))?;
         Ok(Some(description))
     }
 
@@ -49,6 +49,5 @@ impl StackDescription {
 /// Creates the state directory (0700) and returns its absolute path.
 pub fn open_state_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     sigstack_state::ensure_private_dir(dir)?;
-    dir.canonicalize()
-        .with_context(|| format!("resolve state directory {}", dir.display()))
+    dir.canonicalize().with_context(|| format!("resolve state directory {}", dir.display()))
 }

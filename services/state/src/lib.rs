@@ -27,9 +27,7 @@ pub enum StateError {
         source: io::Error,
     },
     /// A file exists but its content is not what this version of sigstack writes.
-    #[error(
-        "{path} is not usable: {reason} (delete the state directory to start a fresh trust domain)"
-    )]
+    #[error("{path} is not usable: {reason} (delete the state directory to start a fresh trust domain)")]
     Corrupt {
         /// The offending file.
         path: PathBuf,
@@ -41,19 +39,12 @@ pub enum StateError {
 impl StateError {
     /// Wraps an `io::Error` with the action and path it happened on.
     pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
-        StateError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        StateError::Io { action, path: path.to_path_buf(), source }
     }
 
     /// A file whose content cannot be used.
     pub fn corrupt(path: &Path, reason: impl Into<String>) -> Self {
-        StateError::Corrupt {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
+        StateError::Corrupt { path: path.to_path_buf(), reason: reason.into() }
     }
 }
 
@@ -77,10 +68,7 @@ pub fn write_public(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| StateError::io("create directory", parent, e))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = parent.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let mut file = OpenOptions::new()
         .write(true)
@@ -92,10 +80,8 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> 
     // `mode` only applies when the file is created; a leftover temp file keeps its old bits.
     file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|e| StateError::io("set permissions on", &tmp, e))?;
-    file.write_all(bytes)
-        .map_err(|e| StateError::io("write", &tmp, e))?;
-    file.sync_all()
-        .map_err(|e| StateError::io("sync", &tmp, e))?;
+    file.write_all(bytes).map_err(|e| StateError::io("write", &tmp, e))?;
+    file.sync_all().map_err(|e| StateError::io("sync", &tmp, e))?;
     drop(file);
     fs::rename(&tmp, path).map_err(|e| StateError::io("rename into", path, e))?;
     // The rename is only durable once the directory entry is.
@@ -142,14 +128,8 @@ mod tests {
         ensure_private_dir(&dir).unwrap();
         let key = dir.join("keys/k.pem");
         write_private(&key, b"secret").unwrap();
-        assert_eq!(
-            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
-        assert_eq!(
-            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(fs::read(&key).unwrap(), b"secret");
     }
 
@@ -169,8 +149,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("bad");
         fs::write(&path, b"x").unwrap();
-        let err = load_or_create_private(&path, || Ok(vec![]), |_| Err::<(), _>("nope".into()))
-            .unwrap_err();
+        let err = load_or_create_private(&path, || Ok(vec![]), |_| Err::<(), _>("nope".into())).unwrap_err();
         assert!(err.to_string().contains("bad"), "{err}");
         assert!(err.to_string().contains("nope"), "{err}");
     }

@@ -25,27 +25,15 @@ pub fn run(args: EnvArgs) -> anyhow::Result<()> {
         )
     })?;
     let issuer = open_recorded_issuer(&stack.state_dir)?;
-    let mut lines = vec![(
-        "SIGSTACK_STATE_DIR".to_string(),
-        stack.state_dir.display().to_string(),
-    )];
+    let mut lines = vec![("SIGSTACK_STATE_DIR".to_string(), stack.state_dir.display().to_string())];
     for (name, url) in &stack.services {
-        lines.push((
-            format!("SIGSTACK_{}_URL", name.to_ascii_uppercase()),
-            url.clone(),
-        ));
+        lines.push((format!("SIGSTACK_{}_URL", name.to_ascii_uppercase()), url.clone()));
     }
     // What a GitHub Actions job with `id-token: write` has: cosign, sigstore-python (`id`) and
     // sigstore-js fetch their token from here exactly as they do in CI.
     lines.push(("GITHUB_ACTIONS".into(), "true".into()));
-    lines.push((
-        "ACTIONS_ID_TOKEN_REQUEST_URL".into(),
-        issuer.actions_token_url(),
-    ));
-    lines.push((
-        "ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(),
-        issuer.actions_request_token().to_string(),
-    ));
+    lines.push(("ACTIONS_ID_TOKEN_REQUEST_URL".into(), issuer.actions_token_url()));
+    lines.push(("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), issuer.actions_request_token().to_string()));
     for (name, value) in lines {
         println!("export {name}={}", shell_quote(&value));
     }

@@ -10,10 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use sigstack_fulcio::{CertificateAuthority, Fulcio, IssuerKind, IssuerSpec, KeySource, OidcIssuer, TokenVerifier};
 use sigstack_oidc::{Issuer, IssuerConfig};
 
 /// Default ports of the embedded stack, all on 127.0.0.1 (documented in README).
 pub const DEFAULT_OIDC_PORT: u16 = 8091;
+pub const DEFAULT_FULCIO_PORT: u16 = 8092;
 
 /// Options every service command shares.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,22 +37,10 @@ const ISSUER_CONFIG_FILE: &str = "oidc/issuer.json";
 
 /// Opens the issuer of `state_dir` reachable at `issuer_url`, and records its configuration so that
 /// `sigstack token` and `sigstack env` mint and describe exactly what it serves.
-pub fn open_issuer(
-    state_dir: &Path,
-    issuer_url: String,
-    args: &OidcArgs,
-) -> anyhow::Result<Arc<Issuer>> {
-    let config = IssuerConfig {
-        issuer_url,
-        github_issuer: args.github_issuer.clone(),
-        email_issuer: None,
-    };
-    let issuer =
-        Issuer::open(&state_dir.join("oidc"), config.clone()).context("open the OIDC issuer")?;
-    sigstack_state::write_public(
-        &state_dir.join(ISSUER_CONFIG_FILE),
-        &serde_json::to_vec_pretty(&config)?,
-    )?;
+pub fn open_issuer(state_dir: &Path, issuer_url: String, args: &OidcArgs) -> anyhow::Result<Arc<Issuer>> {
+    let config = IssuerConfig { issuer_url, github_issuer: args.github_issuer.clone(), email_issuer: None };
+    let issuer = Issuer::open(&state_dir.join("oidc"), config.clone()).context("open the OIDC issuer")?;
+    sigstack_state::write_public(&state_dir.join(ISSUER_CONFIG_FILE), &serde_json::to_vec_pretty(&config)?)?;
     Ok(Arc::new(issuer))
 }
 
@@ -63,4 +53,57 @@ pub fn open_recorded_issuer(state_dir: &Path) -> anyhow::Result<Issuer> {
         None => IssuerConfig::new(format!("http://127.0.0.1:{DEFAULT_OIDC_PORT}")),
     };
     Ok(Issuer::open(&state_dir.join("oidc"), config)?)
+}
+
+/// Options of the CA.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FulcioArgs {
+    /// Extra OIDC issuers the CA trusts: a JSON array of
+    /// `{"issuer", "type": "github-actions"|"email"|"sub", "audience"?, "jwks_url"? | "discovery_url"?}`.
+    #[arg(long, value_name = "FILE")]
+    pub issuer_config: Option<std::path::PathBuf>,
+}
+
+/// The issuers the local OIDC issuer stands for: GitHub's name (workflow identities) and its own
+/// URL (email identities), both verified with `keys`.
+pub fn local_issuers(github_issuer: &str, email_issuer: &str, keys: KeySource) -> Vec<OidcIssuer> {
+    vec![
+        OidcIssuer {
+            issuer_url: github_issuer.to_string(),
+            kind: IssuerKind::GithubActions,
+            audience: sigstack_oidc::DEFAULT_AUDIENCE.into(),
+            keys: keys.clone(),
+        },
+        OidcIssuer {
+            issuer_url: email_issuer.to_string(),
+            kind: IssuerKind::Email,
+            audience: sigstack_oidc::DEFAULT_AUDIENCE.into(),
+            keys,
+        },
+    ]
+}
+
+/// Opens the CA of `state_dir` trusting `issuers` (plus any from `--issuer-config`), and writes the
+/// CA's trust files (`trust/fulcio-chain.pem`, `trust/ctlog.pub`).
+pub fn open_fulcio(state_dir: &Path, mut issuers: Vec<OidcIssuer>, args: &FulcioArgs) -> anyhow::Result<Arc<Fulcio>> {
+    if let Some(path) = &args.issuer_config {
+        let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        issuers.extend(IssuerSpec::parse_list(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+    }
+    let ca = CertificateAuthority::load_or_generate(&state_dir.join("fulcio")).context("open the CA")?;
+    let trust = state_dir.join("trust");
+    let chain: String = ca.ca_chain_der().iter().rev().map(|der| pem_block("CERTIFICATE", der)).collect();
+    sigstack_state::write_public(&trust.join("fulcio-chain.pem"), chain.as_bytes())?;
+    sigstack_state::write_public(
+        &trust.join("ctlog.pub"),
+        pem_block("PUBLIC KEY", ca.ctlog().public_key_der()).as_bytes(),
+    )?;
+    Ok(Arc::new(Fulcio::new(ca, TokenVerifier::new(issuers))))
+}
+
+fn pem_block(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }

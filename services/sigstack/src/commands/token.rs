@@ -54,11 +54,8 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     let issuer = open_recorded_issuer(&args.state.state_dir)?;
     let mut overrides = Map::new();
     for claim in &args.claims {
-        let (name, value) = claim
-            .split_once('=')
-            .with_context(|| format!("--claim {claim:?} is not NAME=VALUE"))?;
-        let value =
-            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+        let (name, value) = claim.split_once('=').with_context(|| format!("--claim {claim:?} is not NAME=VALUE"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
         overrides.insert(name.to_string(), value);
     }
     let request = TokenRequest {

@@ -1,7 +1,9 @@
 use std::collections::BTreeMap;
 
 use crate::StateDirArg;
-use crate::commands::{DEFAULT_OIDC_PORT, ListenArgs, OidcArgs, open_issuer};
+use crate::commands::{
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, FulcioArgs, ListenArgs, OidcArgs, local_issuers, open_fulcio, open_issuer,
+};
 use crate::server::{BoundService, serve_all};
 use crate::stack::{StackDescription, open_state_dir};
 
@@ -18,8 +20,13 @@ pub struct UpArgs {
     /// Port of the OIDC issuer.
     #[arg(long, default_value_t = DEFAULT_OIDC_PORT, conflicts_with = "ephemeral_ports")]
     oidc_port: u16,
+    /// Port of the CA.
+    #[arg(long, default_value_t = DEFAULT_FULCIO_PORT, conflicts_with = "ephemeral_ports")]
+    fulcio_port: u16,
     #[command(flatten)]
     oidc: OidcArgs,
+    #[command(flatten)]
+    fulcio: FulcioArgs,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -30,10 +37,19 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let port = |fixed: u16| if args.ephemeral_ports { 0 } else { fixed };
         let oidc = BoundService::bind("oidc", args.listen.host, port(args.oidc_port)).await?;
+        let fulcio = BoundService::bind("fulcio", args.listen.host, port(args.fulcio_port)).await?;
         let issuer = open_issuer(&state_dir, oidc.url(), &args.oidc)?;
+        // The CA knows the local issuer's keys in-process: no network, no discovery.
+        let keys = sigstack_fulcio::KeySource::Jwks(issuer.jwks());
+        let ca = open_fulcio(
+            &state_dir,
+            local_issuers(&args.oidc.github_issuer, issuer.email_issuer(), keys),
+            &args.fulcio,
+        )?;
 
         let mut services = BTreeMap::new();
         services.insert("oidc".to_string(), oidc.url());
+        services.insert("fulcio".to_string(), fulcio.url());
         let description = StackDescription {
             services,
             trust_dir: state_dir.join("trust"),
@@ -45,12 +61,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         for (name, url) in &description.services {
             println!("  {name:<8} {url}");
         }
-        println!(
-            "  stack    {}",
-            state_dir.join(crate::stack::STACK_FILE).display()
-        );
+        println!("  stack    {}", state_dir.join(crate::stack::STACK_FILE).display());
         println!("Press Ctrl-C to stop.");
-        let result = serve_all(vec![(oidc, sigstack_oidc::router(issuer))]).await;
+        let result =
+            serve_all(vec![(oidc, sigstack_oidc::router(issuer)), (fulcio, sigstack_fulcio::router(ca))]).await;
         StackDescription::remove(&state_dir);
         result
     })
