@@ -181,3 +181,97 @@ pub fn verify_csr(field: &str, content: &[u8]) -> Result<SubjectKey, FulcioError
     key.verify_with(request.algorithm.oid, &info, signature).map_err(FulcioError::InvalidCsr)?;
     Ok(key)
 }
+
+/// A verification key as a transparency log receives it: a PEM certificate (keyless) or PEM
+/// public key, possibly base64-wrapped. Keeps the certificate so the log can re-encode it.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    /// The public key.
+    pub key: SubjectKey,
+    /// The certificate it came from, DER, if it came from one.
+    pub certificate_der: Option<Vec<u8>>,
+}
+
+impl Verifier {
+    /// Parses PEM (or base64 of PEM) holding a `CERTIFICATE` or a `PUBLIC KEY`.
+    pub fn parse(field: &str, content: &[u8]) -> Result<Self, FulcioError> {
+        let text = content.trim_ascii();
+        let pem_text = if text.starts_with(b"-----BEGIN") {
+            text.to_vec()
+        } else {
+            B64.decode(text)
+                .map_err(|_| FulcioError::InvalidRequest(format!("{field}: neither PEM nor base64 of PEM")))?
+        };
+        let block = pem::parse(pem_text.trim_ascii())
+            .map_err(|e| FulcioError::InvalidRequest(format!("{field}: invalid PEM: {e}")))?;
+        match block.tag() {
+            "CERTIFICATE" => {
+                let cert = x509_cert::Certificate::from_der(block.contents())
+                    .map_err(|e| FulcioError::InvalidRequest(format!("{field}: invalid certificate: {e}")))?;
+                let spki = cert
+                    .tbs_certificate
+                    .subject_public_key_info
+                    .to_der()
+                    .map_err(|e| FulcioError::InvalidRequest(format!("{field}: {e}")))?;
+                Ok(Verifier {
+                    key: SubjectKey::from_spki_der(&spki)?,
+                    certificate_der: Some(block.contents().to_vec()),
+                })
+            }
+            "PUBLIC KEY" => Ok(Verifier { key: SubjectKey::from_spki_der(block.contents())?, certificate_der: None }),
+            other => Err(FulcioError::InvalidRequest(format!(
+                "{field}: PEM block {other:?} is neither CERTIFICATE nor PUBLIC KEY"
+            ))),
+        }
+    }
+
+    /// The canonical PEM (64-column base64, LF) Rekor stores: what Go's and pyca's encoders write.
+    pub fn canonical_pem(&self) -> String {
+        let (label, der) = match &self.certificate_der {
+            Some(der) => ("CERTIFICATE", der.as_slice()),
+            None => ("PUBLIC KEY", self.key.spki_der()),
+        };
+        pem::encode_config(
+            &pem::Pem::new(label, der.to_vec()),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        )
+    }
+}
+
+impl SubjectKey {
+    /// Verifies `signature` over an already-computed SHA-256/384/512 `digest` (hashedrekord).
+    pub fn verify_prehashed(&self, digest: &[u8], signature: &[u8]) -> Result<(), String> {
+        use aws_lc_rs::digest::{Digest, SHA256, SHA384, SHA512};
+        let algorithm = match digest.len() {
+            32 => &SHA256,
+            48 => &SHA384,
+            64 => &SHA512,
+            n => return Err(format!("a {n}-byte digest is not SHA-256, SHA-384 or SHA-512")),
+        };
+        let size = digest.len();
+        let digest = Digest::import_less_safe(digest, algorithm).map_err(|_| "invalid digest".to_string())?;
+        let candidates: Vec<&'static dyn VerificationAlgorithm> = match (self.kind, size) {
+            (KeyKind::P256, 32) => vec![&signature::ECDSA_P256_SHA256_ASN1],
+            (KeyKind::P256, 48) => vec![&signature::ECDSA_P256_SHA384_ASN1],
+            (KeyKind::P384, 32) => vec![&signature::ECDSA_P384_SHA256_ASN1],
+            (KeyKind::P384, 48) => vec![&signature::ECDSA_P384_SHA384_ASN1],
+            (KeyKind::P521, 64) => vec![&signature::ECDSA_P521_SHA512_ASN1],
+            (KeyKind::Rsa, 32) => vec![&signature::RSA_PKCS1_2048_8192_SHA256, &signature::RSA_PSS_2048_8192_SHA256],
+            (KeyKind::Rsa, 48) => vec![&signature::RSA_PKCS1_2048_8192_SHA384],
+            (KeyKind::Rsa, 64) => vec![&signature::RSA_PKCS1_2048_8192_SHA512],
+            (kind, _) => {
+                return Err(format!(
+                    "a {kind:?} key cannot verify a signature over a pre-computed digest of this size"
+                ));
+            }
+        };
+        if candidates
+            .iter()
+            .any(|alg| UnparsedPublicKey::new(*alg, &self.key_bits).verify_digest(&digest, signature).is_ok())
+        {
+            Ok(())
+        } else {
+            Err("signature does not verify over the digest with the given key".into())
+        }
+    }
+}

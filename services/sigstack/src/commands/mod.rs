@@ -16,6 +16,9 @@ use sigstack_oidc::{Issuer, IssuerConfig};
 /// Default ports of the embedded stack, all on 127.0.0.1 (documented in README).
 pub const DEFAULT_OIDC_PORT: u16 = 8091;
 pub const DEFAULT_FULCIO_PORT: u16 = 8092;
+pub const DEFAULT_REKOR_PORT: u16 = 8093;
+/// Host name in the log's checkpoints (`<name> - <treeID>`).
+pub const REKOR_ORIGIN: &str = "rekor.sigstack.local";
 
 /// Options every service command shares.
 #[derive(Debug, Clone, clap::Args)]
@@ -106,4 +109,15 @@ fn pem_block(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
     let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+/// Opens the log of `state_dir` and writes its key to `trust/rekor.pub`.
+pub fn open_rekor(state_dir: &Path) -> anyhow::Result<sigstack_rekor::TransparencyLog> {
+    let log = sigstack_rekor::TransparencyLog::open(&state_dir.join("rekor"), REKOR_ORIGIN)
+        .context("open the transparency log")?;
+    sigstack_state::write_public(
+        &state_dir.join("trust/rekor.pub"),
+        pem_block("PUBLIC KEY", log.public_key_der()).as_bytes(),
+    )?;
+    Ok(log)
 }

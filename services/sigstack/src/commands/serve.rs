@@ -1,6 +1,7 @@
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, FulcioArgs, ListenArgs, OidcArgs, local_issuers, open_fulcio, open_issuer,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, FulcioArgs, ListenArgs, OidcArgs, local_issuers,
+    open_fulcio, open_issuer, open_rekor,
 };
 use crate::server::{BoundService, serve_all};
 use crate::stack::open_state_dir;
@@ -11,6 +12,19 @@ pub enum ServeCommand {
     Oidc(ServeOidcArgs),
     /// The CA alone; it verifies tokens with the JWKS of the issuer at --oidc-url.
     Fulcio(ServeFulcioArgs),
+    /// The transparency log alone.
+    Rekor(ServeRekorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeRekorArgs {
+    #[command(flatten)]
+    state: StateDirArg,
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Port to listen on (0 for a free one).
+    #[arg(long, default_value_t = DEFAULT_REKOR_PORT)]
+    port: u16,
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,7 +66,18 @@ pub fn run(command: ServeCommand) -> anyhow::Result<()> {
     match command {
         ServeCommand::Oidc(args) => serve_oidc(args),
         ServeCommand::Fulcio(args) => serve_fulcio(args),
+        ServeCommand::Rekor(args) => serve_rekor(args),
     }
+}
+
+fn serve_rekor(args: ServeRekorArgs) -> anyhow::Result<()> {
+    let state_dir = open_state_dir(&args.state.state_dir)?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let service = BoundService::bind("rekor", args.listen.host, args.port).await?;
+        let log = open_rekor(&state_dir)?;
+        println!("sigstack rekor listening on {} ({} entries)", service.url(), log.size()?);
+        serve_all(vec![(service, sigstack_rekor::router(log))]).await
+    })
 }
 
 fn serve_fulcio(args: ServeFulcioArgs) -> anyhow::Result<()> {

@@ -2,7 +2,8 @@ use std::collections::BTreeMap;
 
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, FulcioArgs, ListenArgs, OidcArgs, local_issuers, open_fulcio, open_issuer,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, FulcioArgs, ListenArgs, OidcArgs, local_issuers,
+    open_fulcio, open_issuer, open_rekor,
 };
 use crate::server::{BoundService, serve_all};
 use crate::stack::{StackDescription, open_state_dir};
@@ -23,6 +24,9 @@ pub struct UpArgs {
     /// Port of the CA.
     #[arg(long, default_value_t = DEFAULT_FULCIO_PORT, conflicts_with = "ephemeral_ports")]
     fulcio_port: u16,
+    /// Port of the transparency log.
+    #[arg(long, default_value_t = DEFAULT_REKOR_PORT, conflicts_with = "ephemeral_ports")]
+    rekor_port: u16,
     #[command(flatten)]
     oidc: OidcArgs,
     #[command(flatten)]
@@ -38,6 +42,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let port = |fixed: u16| if args.ephemeral_ports { 0 } else { fixed };
         let oidc = BoundService::bind("oidc", args.listen.host, port(args.oidc_port)).await?;
         let fulcio = BoundService::bind("fulcio", args.listen.host, port(args.fulcio_port)).await?;
+        let rekor = BoundService::bind("rekor", args.listen.host, port(args.rekor_port)).await?;
+        let log = open_rekor(&state_dir)?;
         let issuer = open_issuer(&state_dir, oidc.url(), &args.oidc)?;
         // The CA knows the local issuer's keys in-process: no network, no discovery.
         let keys = sigstack_fulcio::KeySource::Jwks(issuer.jwks());
@@ -50,6 +56,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let mut services = BTreeMap::new();
         services.insert("oidc".to_string(), oidc.url());
         services.insert("fulcio".to_string(), fulcio.url());
+        services.insert("rekor".to_string(), rekor.url());
         let description = StackDescription {
             services,
             trust_dir: state_dir.join("trust"),
@@ -63,8 +70,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         println!("  stack    {}", state_dir.join(crate::stack::STACK_FILE).display());
         println!("Press Ctrl-C to stop.");
-        let result =
-            serve_all(vec![(oidc, sigstack_oidc::router(issuer)), (fulcio, sigstack_fulcio::router(ca))]).await;
+        let result = serve_all(vec![
+            (oidc, sigstack_oidc::router(issuer)),
+            (fulcio, sigstack_fulcio::router(ca)),
+            (rekor, sigstack_rekor::router(log)),
+        ])
+        .await;
         StackDescription::remove(&state_dir);
         result
     })

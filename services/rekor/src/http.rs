@@ -1,0 +1,261 @@
+//! Rekor's v1 REST surface. All error mapping lives in `ApiError::into_response`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::{LogEntry, RekorError, TransparencyLog, canonicalize};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Most UUIDs, indexes or entries one retrieve request may ask for (Rekor's own limit).
+const MAX_RETRIEVE: usize = 10;
+
+/// The log's routes.
+pub fn router(log: TransparencyLog) -> Router {
+    Router::new()
+        .route("/api/v1/log/entries", post(create_entry).get(entry_by_index))
+        .route("/api/v1/log/entries/{uuid}", get(entry_by_uuid))
+        .route("/api/v1/log/entries/retrieve", post(retrieve))
+        .route("/api/v1/log", get(log_info))
+        .route("/api/v1/log/proof", get(consistency))
+        .route("/api/v1/log/publicKey", get(public_key))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(log)
+}
+
+fn one(uuid: String, entry: LogEntry) -> Value {
+    let mut map = Map::new();
+    map.insert(uuid, serde_json::to_value(entry).unwrap_or_default());
+    Value::Object(map)
+}
+
+fn parse_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let body = body?;
+    serde_json::from_slice(&body).map_err(|e| RekorError::InvalidEntry(format!("body is not JSON: {e}")).into())
+}
+
+async fn create_entry(
+    State(log): State<TransparencyLog>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let proposed = parse_json(body)?;
+    let canonical = canonicalize(&proposed)?;
+    let (uuid, entry) = log.append(canonical).await?;
+    let location = format!("/api/v1/log/entries/{uuid}");
+    let mut response = (StatusCode::CREATED, Json(one(uuid.clone(), entry))).into_response();
+    if let (Ok(etag), Ok(location)) = (HeaderValue::from_str(&uuid), HeaderValue::from_str(&location)) {
+        response.headers_mut().insert(header::ETAG, etag);
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexQuery {
+    log_index: Option<String>,
+}
+
+fn parse_count(name: &str, value: &str) -> Result<u64, RekorError> {
+    value
+        .parse::<u64>()
+        .map_err(|_| RekorError::InvalidQuery(format!("{name} must be a non-negative integer, got {value:?}")))
+}
+
+async fn entry_by_index(
+    State(log): State<TransparencyLog>,
+    Query(query): Query<IndexQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let index =
+        query.log_index.ok_or_else(|| RekorError::InvalidQuery("logIndex query parameter is required".into()))?;
+    let (uuid, entry) = log.entry_by_index(parse_count("logIndex", &index)?)?;
+    Ok(Json(one(uuid, entry)))
+}
+
+/// Accepts the 64-hex leaf hash or the 80-hex `treeID || leaf hash` form.
+fn leaf_of(log: &TransparencyLog, uuid: &str) -> Result<[u8; 32], RekorError> {
+    let hex = match uuid.len() {
+        64 => uuid,
+        80 => {
+            let tree = &uuid[..16];
+            if i64::from_str_radix(tree, 16).ok() != Some(log.tree_id()) {
+                return Err(RekorError::NotFound(format!(
+                    "UUID {uuid} belongs to another tree (this log is tree {:016x})",
+                    log.tree_id()
+                )));
+            }
+            &uuid[16..]
+        }
+        _ => {
+            return Err(RekorError::InvalidQuery(format!(
+                "entry UUID must be 64 or 80 hex digits, got {} characters",
+                uuid.len()
+            )));
+        }
+    };
+    let mut leaf = [0u8; 32];
+    for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
+        let text = std::str::from_utf8(chunk).ok().filter(|t| t.bytes().all(|b| b.is_ascii_hexdigit()));
+        leaf[i] = text
+            .and_then(|t| u8::from_str_radix(t, 16).ok())
+            .ok_or_else(|| RekorError::InvalidQuery(format!("entry UUID {uuid:?} is not hex")))?;
+    }
+    Ok(leaf)
+}
+
+async fn entry_by_uuid(State(log): State<TransparencyLog>, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
+    let (uuid, entry) = log.entry_by_leaf(&leaf_of(&log, &uuid)?)?;
+    Ok(Json(one(uuid, entry)))
+}
+
+/// `{"entryUUIDs": [...]}`, `{"logIndexes": [...]}` or `{"entries": [proposed entries]}`; cosign v2
+/// searches by proposed entry, so those are canonicalised and matched by leaf hash. Entries not in
+/// the log are left out of the answer, as Rekor does.
+async fn retrieve(
+    State(log): State<TransparencyLog>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request = parse_json(body)?;
+    let mut found = Vec::new();
+    let list = |name: &str| -> Result<Option<Vec<Value>>, RekorError> {
+        match request.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) if items.len() <= MAX_RETRIEVE => Ok(Some(items.clone())),
+            Some(Value::Array(_)) => {
+                Err(RekorError::InvalidQuery(format!("{name} may hold at most {MAX_RETRIEVE} items")))
+            }
+            Some(_) => Err(RekorError::InvalidQuery(format!("{name} must be an array"))),
+        }
+    };
+    for uuid in list("entryUUIDs")?.unwrap_or_default() {
+        let uuid =
+            uuid.as_str().ok_or_else(|| RekorError::InvalidQuery("entryUUIDs must hold strings".into()))?.to_string();
+        match log.entry_by_leaf(&leaf_of(&log, &uuid)?) {
+            Ok((uuid, entry)) => found.push(one(uuid, entry)),
+            Err(RekorError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for index in list("logIndexes")?.unwrap_or_default() {
+        let index = index
+            .as_u64()
+            .ok_or_else(|| RekorError::InvalidQuery("logIndexes must hold non-negative integers".into()))?;
+        match log.entry_by_index(index) {
+            Ok((uuid, entry)) => found.push(one(uuid, entry)),
+            Err(RekorError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for proposed in list("entries")?.unwrap_or_default() {
+        let leaf = crate::merkle::leaf_hash(&canonicalize(&proposed)?);
+        match log.entry_by_leaf(&leaf) {
+            Ok((uuid, entry)) => found.push(one(uuid, entry)),
+            Err(RekorError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Json(Value::Array(found)))
+}
+
+async fn log_info(State(log): State<TransparencyLog>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(serde_json::to_value(log.info()?).unwrap_or_default()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProofQuery {
+    first_size: Option<String>,
+    last_size: Option<String>,
+    #[serde(rename = "treeID")]
+    _tree_id: Option<String>,
+}
+
+async fn consistency(
+    State(log): State<TransparencyLog>,
+    Query(query): Query<ProofQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let first = parse_count("firstSize", query.first_size.as_deref().unwrap_or("1"))?;
+    let last = match query.last_size.as_deref() {
+        Some(last) => parse_count("lastSize", last)?,
+        None => return Err(RekorError::InvalidQuery("lastSize query parameter is required".into()).into()),
+    };
+    let (root, hashes) = log.consistency(first, last)?;
+    Ok(Json(json!({"rootHash": root, "hashes": hashes})))
+}
+
+async fn public_key(State(log): State<TransparencyLog>) -> Response {
+    let pem = pem::encode_config(
+        &pem::Pem::new("PUBLIC KEY", log.public_key_der().to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    );
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response()
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::Status(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path()))
+}
+
+async fn method_not_allowed(uri: Uri) -> ApiError {
+    ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed on {}", uri.path()))
+}
+
+/// Error responses as Rekor writes them: `{"code": <HTTP status>, "message": "..."}`.
+enum ApiError {
+    Rekor(RekorError),
+    Status(StatusCode, String),
+}
+
+impl From<RekorError> for ApiError {
+    fn from(e: RekorError) -> Self {
+        ApiError::Rekor(e)
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        ApiError::Status(rejection.status(), format!("request body: {}", rejection.body_text()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut location = None;
+        let (status, message) = match self {
+            ApiError::Rekor(e) => {
+                let status = match &e {
+                    RekorError::InvalidEntry(_)
+                    | RekorError::UnsupportedType(_)
+                    | RekorError::Signature(_)
+                    | RekorError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+                    RekorError::Conflict { uuid } => {
+                        location = Some(format!("/api/v1/log/entries/{uuid}"));
+                        StatusCode::CONFLICT
+                    }
+                    RekorError::NotFound(_) => StatusCode::NOT_FOUND,
+                    RekorError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
+                    RekorError::State(_) | RekorError::Internal(_) => {
+                        tracing::error!(error = %e, "log failure");
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                };
+                (status, e.to_string())
+            }
+            ApiError::Status(status, message) => (status, message),
+        };
+        let mut response = (status, Json(json!({"code": status.as_u16(), "message": message}))).into_response();
+        if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(header::LOCATION, location);
+        }
+        response
+    }
+}

@@ -1,0 +1,20 @@
+//! A Rekor-style transparency log for local Sigstore stacks.
+//!
+//! An RFC 6962 Merkle tree over canonicalised entries (`hashedrekord` and `dsse` 0.0.1, with
+//! Rekor's server-side canonicalisation), the Rekor v1 REST API, checkpoints as signed notes and
+//! SETs, and durable storage in one append-only checksummed file: an entry is acknowledged only
+//! after the batch holding it is fsynced (group commit, one checkpoint signature per batch).
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod entries;
+mod error;
+mod http;
+mod log;
+pub mod merkle;
+mod storage;
+
+pub use entries::{canonical_json, canonicalize, pae};
+pub use error::RekorError;
+pub use http::{MAX_BODY_BYTES, router};
+pub use log::{InclusionProof, LogEntry, LogInfo, TransparencyLog, Verification};
