@@ -2,8 +2,8 @@
 //! iterative algorithms (not the recursive generators the tree uses), and roots against a naive
 //! recursive MTH written here from RFC 6962 §2.1.
 
-use aws_lc_rs::digest::{digest, SHA256};
-use sigstack_rekor::merkle::{leaf_hash, node_hash, Hash, MerkleTree};
+use aws_lc_rs::digest::{SHA256, digest};
+use sigstack_rekor::merkle::{Hash, MerkleTree, leaf_hash, node_hash};
 
 fn naive_root(leaves: &[Hash]) -> Hash {
     match leaves.len() {
