@@ -15,6 +15,18 @@ fn sigstore(dir: &Path) -> Command {
     command
 }
 
+/// The sigstore-python trust config for `stack`, at `dir/tc.json`.
+fn write_trust_config(dir: &Path, stack: &Stack) {
+    run_ok(
+        Command::new(python())
+            .arg(client_script("python/trust_config.py"))
+            .arg(dir.join("trust"))
+            .arg(stack.url("fulcio"))
+            .arg(stack.url("rekor"))
+            .arg(dir.join("tc.json")),
+    );
+}
+
 fn verify(dir: &Path, identity: &str, issuer: &str, file: &Path, bundle: &Path) -> std::process::Output {
     sigstore(dir)
         .args(["verify", "identity", "--cert-identity", identity, "--cert-oidc-issuer", issuer, "--bundle"])
@@ -28,14 +40,7 @@ fn verify(dir: &Path, identity: &str, issuer: &str, file: &Path, bundle: &Path) 
 fn sigstore_python_signs_and_verifies_through_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start(dir.path(), &[]).unwrap();
-    run_ok(
-        Command::new(python())
-            .arg(client_script("python/trust_config.py"))
-            .arg(dir.path().join("trust"))
-            .arg(stack.url("fulcio"))
-            .arg(stack.url("rekor"))
-            .arg(dir.path().join("tc.json")),
-    );
+    write_trust_config(dir.path(), &stack);
     let artifact = dir.path().join("artifact.txt");
     std::fs::write(&artifact, "hello sigstack\n").unwrap();
     let bundle = dir.path().join("artifact.sigstore.json");
@@ -73,14 +78,7 @@ fn sigstore_python_signs_and_verifies_through_the_log() {
 fn sigstore_python_attests_with_dsse_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start(dir.path(), &[]).unwrap();
-    run_ok(
-        Command::new(python())
-            .arg(client_script("python/trust_config.py"))
-            .arg(dir.path().join("trust"))
-            .arg(stack.url("fulcio"))
-            .arg(stack.url("rekor"))
-            .arg(dir.path().join("tc.json")),
-    );
+    write_trust_config(dir.path(), &stack);
     let artifact = dir.path().join("app.tar");
     std::fs::write(&artifact, b"not really a tarball").unwrap();
     let predicate = dir.path().join("predicate.json");
