@@ -95,7 +95,6 @@ struct KeyFile {
 struct State {
     tree: MerkleTree,
     offsets: Vec<u64>,
-    times: Vec<i64>,
     by_leaf: HashMap<Hash, u64>,
     checkpoint: (u64, String),
 }
@@ -152,15 +151,17 @@ impl TransparencyLog {
         log_id.copy_from_slice(digest(&SHA256, &spki_der).as_ref());
 
         let log_path = dir.join("entries.log");
-        let (file, recovered, discarded) =
-            LogFile::open(&log_path).map_err(|e| RekorError::Storage(format!("{}: {e}", log_path.display())))?;
-        if discarded > 0 {
-            tracing::warn!(bytes = discarded, "discarded a torn, never-acknowledged tail of the log");
+        let (file, recovered, repair) =
+            LogFile::open(dir).map_err(|e| RekorError::Storage(format!("{}: {e}", dir.display())))?;
+        if repair.discarded_bytes > 0 {
+            tracing::warn!(bytes = repair.discarded_bytes, "discarded a torn, never-acknowledged tail of the log");
+        }
+        if repair.reindexed > 0 {
+            tracing::warn!(entries = repair.reindexed, "indexed whole entries a crash left out of the index");
         }
         let mut state = State {
             tree: MerkleTree::new(),
             offsets: Vec::new(),
-            times: Vec::new(),
             by_leaf: HashMap::new(),
             checkpoint: (0, String::new()),
         };
@@ -168,7 +169,6 @@ impl TransparencyLog {
             state.by_leaf.insert(record.leaf_hash, state.tree.size());
             state.tree.push(record.leaf_hash);
             state.offsets.push(record.offset);
-            state.times.push(record.integrated_time);
         }
         let reader = std::fs::File::open(&log_path).map_err(|e| RekorError::Storage(e.to_string()))?;
         let (writer, receiver) = mpsc::channel(MAX_BATCH * 4);
@@ -402,9 +402,9 @@ fn integrate(shared: &Shared, file: &mut LogFile, batch: Vec<Pending>) {
     if accepted.is_empty() {
         return;
     }
-    let records: Vec<(i64, &[u8])> = accepted.iter().map(|(p, _)| (time, p.body.as_slice())).collect();
-    let offsets = match file.append(&records) {
-        Ok(offsets) => offsets,
+    let records: Vec<(i64, &[u8], Hash)> = accepted.iter().map(|(p, leaf)| (time, p.body.as_slice(), *leaf)).collect();
+    let stored = match file.append(&records) {
+        Ok(stored) => stored,
         Err(e) => {
             tracing::error!(error = %e, "log append failed; nothing of this batch was acknowledged");
             for (pending, _) in accepted {
@@ -422,12 +422,11 @@ fn integrate(shared: &Shared, file: &mut LogFile, batch: Vec<Pending>) {
         }
     };
     let first_index = state.tree.size();
-    for ((_, leaf), offset) in accepted.iter().zip(&offsets) {
+    for record in &stored {
         let index = state.tree.size();
-        state.by_leaf.insert(*leaf, index);
-        state.tree.push(*leaf);
-        state.offsets.push(*offset);
-        state.times.push(time);
+        state.by_leaf.insert(record.leaf_hash, index);
+        state.tree.push(record.leaf_hash);
+        state.offsets.push(record.offset);
     }
     let size = state.tree.size();
     match shared.sign_checkpoint(&state.tree, size) {

@@ -1,38 +1,54 @@
-//! Durable storage: one append-only file of checksummed records in the state directory.
+//! Durable storage: an append-only file of checksummed records plus a fixed-size index beside it.
 //!
-//! Record layout: `u32 body_len | i64 integrated_time | body | first 8 bytes of SHA-256 of all
-//! before`. The checksum comes last so that a torn write (a crash mid-append) leaves a record that
-//! fails its check; `open` cuts the file back to the last whole record. Appends are batched and
-//! made durable with one `fdatasync` per batch (group commit): nothing is acknowledged before it.
+//! `entries.log` record: `u32 body_len | i64 integrated_time | body | SHA-256(all before)[..8]`.
+//! `entries.idx` record (56 bytes): `u64 offset | i64 integrated_time | leaf hash[32] | SHA-256[..8]`.
+//! A batch is appended to the log and fsynced, then to the index and fsynced, and only then
+//! acknowledged (group commit). The index is never ahead of the durable log, so `open` reads just
+//! the index (no rehash of the bodies, memory proportional to the tree) and scans the log only
+//! past the last indexed record: whole records there (a crash between the two syncs) are indexed,
+//! a torn tail (a crash mid-write, never acknowledged) is cut off.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::digest::{digest, SHA256};
 
-use crate::merkle::{Hash, leaf_hash};
+use crate::merkle::{leaf_hash, Hash};
 
 const HEADER: usize = 12;
 const CHECKSUM: usize = 8;
-/// Largest body the log stores; requests are refused long before (see `MAX_BODY_BYTES`).
+const INDEX_RECORD: usize = 56;
+/// Largest body a record may claim; a larger length can only be a torn or corrupt header.
 const MAX_RECORD_BODY: u32 = 64 * 1024 * 1024;
 
-/// What `open` recovered: one entry per whole record.
+/// One entry as the index knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Recovered {
-    /// File offset of the record.
-    pub offset: u64,
+    /// File offset of the record in `entries.log`.
+    pub(crate) offset: u64,
     /// When it was integrated (unix seconds).
-    pub integrated_time: i64,
+    pub(crate) integrated_time: i64,
     /// RFC 6962 leaf hash of its body.
-    pub leaf_hash: Hash,
+    pub(crate) leaf_hash: Hash,
 }
 
-/// The log file.
+/// What `open` had to repair.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Repair {
+    /// Bytes of a torn log tail that were cut off.
+    pub(crate) discarded_bytes: u64,
+    /// Whole log records that were missing from the index and were indexed.
+    pub(crate) reindexed: u64,
+}
+
+/// The log and index files.
 pub(crate) struct LogFile {
-    file: File,
-    len: u64,
+    log: File,
+    index: File,
+    log_len: u64,
+    index_len: u64,
 }
 
 fn checksum(bytes: &[u8]) -> [u8; CHECKSUM] {
@@ -41,67 +57,143 @@ fn checksum(bytes: &[u8]) -> [u8; CHECKSUM] {
     out
 }
 
+fn index_record(entry: &Recovered) -> [u8; INDEX_RECORD] {
+    let mut record = [0u8; INDEX_RECORD];
+    record[..8].copy_from_slice(&entry.offset.to_be_bytes());
+    record[8..16].copy_from_slice(&entry.integrated_time.to_be_bytes());
+    record[16..48].copy_from_slice(&entry.leaf_hash);
+    let sum = checksum(&record[..48]);
+    record[48..].copy_from_slice(&sum);
+    record
+}
+
+fn parse_index_record(record: &[u8]) -> Option<Recovered> {
+    if checksum(&record[..48]) != record[48..INDEX_RECORD] {
+        return None;
+    }
+    Some(Recovered {
+        offset: u64::from_be_bytes(record[..8].try_into().ok()?),
+        integrated_time: i64::from_be_bytes(record[8..16].try_into().ok()?),
+        leaf_hash: record[16..48].try_into().ok()?,
+    })
+}
+
+fn log_record(time: i64, body: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&time.to_be_bytes());
+    out.extend_from_slice(body);
+    let sum = checksum(&out[start..]);
+    out.extend_from_slice(&sum);
+}
+
+/// Reads the next whole, valid record from `reader`, or `None` at a clean end, a torn tail or
+/// corruption (all three end the log).
+fn next_record(reader: &mut impl Read) -> Option<(i64, Vec<u8>)> {
+    let mut header = [0u8; HEADER];
+    reader.read_exact(&mut header).ok()?;
+    let body_len = u32::from_be_bytes(header[..4].try_into().ok()?);
+    if body_len > MAX_RECORD_BODY {
+        return None;
+    }
+    let mut rest = vec![0u8; body_len as usize + CHECKSUM];
+    reader.read_exact(&mut rest).ok()?;
+    let (body, sum) = rest.split_at(body_len as usize);
+    let mut content = header.to_vec();
+    content.extend_from_slice(body);
+    if checksum(&content) != sum {
+        return None;
+    }
+    let time = i64::from_be_bytes(header[4..].try_into().ok()?);
+    rest.truncate(body_len as usize);
+    Some((time, rest))
+}
+
 impl LogFile {
-    /// Opens (or creates) the log at `path`, verifying every record and discarding a torn tail.
-    pub(crate) fn open(path: &Path) -> std::io::Result<(LogFile, Vec<Recovered>, u64)> {
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let mut recovered = Vec::new();
-        let mut pos = 0usize;
-        while pos + HEADER <= bytes.len() {
-            let body_len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap_or_default());
-            if body_len > MAX_RECORD_BODY {
+    /// Opens (or creates) `entries.log` and `entries.idx` in `dir`, repairing what a crash left.
+    pub(crate) fn open(dir: &Path) -> std::io::Result<(LogFile, Vec<Recovered>, Repair)> {
+        let options = || OpenOptions::new().read(true).write(true).create(true).truncate(false).clone();
+        let log = options().open(dir.join("entries.log"))?;
+        let index = options().open(dir.join("entries.idx"))?;
+        let log_len = log.metadata()?.len();
+
+        let mut entries = Vec::new();
+        let mut reader = BufReader::new(&index);
+        let mut record = [0u8; INDEX_RECORD];
+        let mut log_end = 0u64;
+        while reader.read_exact(&mut record).is_ok() {
+            let Some(entry) = parse_index_record(&record) else { break };
+            // The index is written after the log is durable, so it can only point inside the log.
+            let mut header = [0u8; 4];
+            if entry.offset != log_end || log.read_exact_at(&mut header, entry.offset).is_err() {
                 break;
             }
-            let end = pos + HEADER + body_len as usize + CHECKSUM;
-            if end > bytes.len() {
+            log_end = entry.offset + (HEADER + CHECKSUM) as u64 + u32::from_be_bytes(header) as u64;
+            if log_end > log_len {
                 break;
             }
-            let content = &bytes[pos..end - CHECKSUM];
-            if checksum(content) != bytes[end - CHECKSUM..end] {
-                break;
-            }
-            let integrated_time = i64::from_be_bytes(bytes[pos + 4..pos + HEADER].try_into().unwrap_or_default());
-            recovered.push(Recovered {
-                offset: pos as u64,
-                integrated_time,
-                leaf_hash: leaf_hash(&bytes[pos + HEADER..end - CHECKSUM]),
-            });
-            pos = end;
+            entries.push(entry);
         }
-        let discarded = (bytes.len() - pos) as u64;
-        if discarded > 0 {
-            // A torn tail was never acknowledged (acknowledgement follows the sync): drop it.
-            file.set_len(pos as u64)?;
-            file.sync_all()?;
+        let index_len = (entries.len() * INDEX_RECORD) as u64;
+        index.set_len(index_len)?;
+
+        // Whole records past the index: durable but not yet indexed. Index them; cut the rest.
+        let mut repair = Repair::default();
+        let mut scan = BufReader::new(&log);
+        scan.seek(SeekFrom::Start(log_end))?;
+        let mut missing = Vec::new();
+        while let Some((time, body)) = next_record(&mut scan) {
+            missing.push(Recovered { offset: log_end, integrated_time: time, leaf_hash: leaf_hash(&body) });
+            log_end += (HEADER + CHECKSUM + body.len()) as u64;
         }
-        file.seek(SeekFrom::Start(pos as u64))?;
-        Ok((LogFile { file, len: pos as u64 }, recovered, discarded))
+        if log_end < log_len {
+            repair.discarded_bytes = log_len - log_end;
+            log.set_len(log_end)?;
+            log.sync_all()?;
+        }
+        let mut file = LogFile { log, index, log_len: log_end, index_len };
+        if !missing.is_empty() {
+            repair.reindexed = missing.len() as u64;
+            file.append_index(&missing)?;
+            entries.extend(missing);
+        }
+        Ok((file, entries, repair))
     }
 
-    /// Appends records and makes them durable; returns their offsets. On error the file is cut
-    /// back to where it was, so a failed batch (disk full, read-only) leaves no partial record.
-    pub(crate) fn append(&mut self, records: &[(i64, &[u8])]) -> std::io::Result<Vec<u64>> {
+    /// Appends records (log, then index) and makes them durable; returns what the index now holds
+    /// for them. On error both files are cut back, so a failed batch (disk full, read-only) leaves
+    /// no partial record and nothing of it is acknowledged.
+    /// Each record is `(integrated time, body, leaf hash of body)`.
+    pub(crate) fn append(&mut self, records: &[(i64, &[u8], Hash)]) -> std::io::Result<Vec<Recovered>> {
         let mut buffer = Vec::new();
-        let mut offsets = Vec::with_capacity(records.len());
-        for (time, body) in records {
-            offsets.push(self.len + buffer.len() as u64);
-            let start = buffer.len();
-            buffer.extend_from_slice(&(body.len() as u32).to_be_bytes());
-            buffer.extend_from_slice(&time.to_be_bytes());
-            buffer.extend_from_slice(body);
-            let sum = checksum(&buffer[start..]);
-            buffer.extend_from_slice(&sum);
+        let mut entries = Vec::with_capacity(records.len());
+        for (time, body, leaf) in records {
+            entries.push(Recovered { offset: self.log_len + buffer.len() as u64, integrated_time: *time, leaf_hash: *leaf });
+            log_record(*time, body, &mut buffer);
         }
-        let result = self.file.write_all(&buffer).and_then(|()| self.file.sync_data());
-        if let Err(error) = result {
-            let _ = self.file.set_len(self.len);
-            let _ = self.file.seek(SeekFrom::Start(self.len));
+        let written = self.log.write_all_at(&buffer, self.log_len).and_then(|()| self.log.sync_data());
+        if let Err(error) = written {
+            let _ = self.log.set_len(self.log_len);
             return Err(error);
         }
-        self.len += buffer.len() as u64;
-        Ok(offsets)
+        if let Err(error) = self.append_index(&entries) {
+            // Not acknowledged, so not kept: the log must not hold records the index skips.
+            let _ = self.log.set_len(self.log_len).and_then(|()| self.log.sync_data());
+            return Err(error);
+        }
+        self.log_len += buffer.len() as u64;
+        Ok(entries)
+    }
+
+    fn append_index(&mut self, entries: &[Recovered]) -> std::io::Result<()> {
+        let buffer: Vec<u8> = entries.iter().flat_map(index_record).collect();
+        let written = self.index.write_all_at(&buffer, self.index_len).and_then(|()| self.index.sync_data());
+        if let Err(error) = written {
+            let _ = self.index.set_len(self.index_len);
+            return Err(error);
+        }
+        self.index_len += buffer.len() as u64;
+        Ok(())
     }
 }
 
@@ -119,41 +211,64 @@ pub(crate) fn read_record(file: &File, offset: u64) -> std::io::Result<(i64, Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    fn append_raw(path: &Path, bytes: &[u8]) {
+        let mut file = OpenOptions::new().append(true).open(path).unwrap();
+        file.write_all(bytes).unwrap();
+    }
 
     #[test]
     fn records_survive_reopen_and_a_torn_tail_is_discarded() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        let (mut log, recovered, _) = LogFile::open(&path).unwrap();
+        let (mut log, recovered, _) = LogFile::open(dir.path()).unwrap();
         assert!(recovered.is_empty());
-        let offsets = log.append(&[(1, b"one"), (2, b"two")]).unwrap();
-        assert_eq!(read_record(&log.file, offsets[1]).unwrap(), (2, b"two".to_vec()));
+        let entries = log.append(&[(1, b"one", leaf_hash(b"one")), (2, b"two", leaf_hash(b"two"))]).unwrap();
+        assert_eq!(read_record(&log.log, entries[1].offset).unwrap(), (2, b"two".to_vec()));
         drop(log);
-        // Simulate a crash mid-append: half a record at the end.
-        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(&[0, 0, 0, 9, 0, 0]).unwrap();
-        drop(file);
-        let (mut log, recovered, discarded) = LogFile::open(&path).unwrap();
-        assert_eq!(recovered.len(), 2);
-        assert_eq!(discarded, 6);
+        // A crash mid-append: half a record at the end of the log, half an index record.
+        append_raw(&dir.path().join("entries.log"), &[0, 0, 0, 9, 0, 0]);
+        append_raw(&dir.path().join("entries.idx"), &[1, 2, 3]);
+        let (mut log, recovered, repair) = LogFile::open(dir.path()).unwrap();
+        assert_eq!(recovered, entries);
+        assert_eq!(repair, Repair { discarded_bytes: 6, reindexed: 0 });
+        log.append(&[(3, b"three", leaf_hash(b"three"))]).unwrap();
+        let (_, recovered, repair) = LogFile::open(dir.path()).unwrap();
+        assert_eq!((recovered.len(), repair), (3, Repair::default()));
+        assert_eq!(recovered[2].leaf_hash, leaf_hash(b"three"));
+    }
+
+    #[test]
+    fn whole_records_missing_from_the_index_are_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _, _) = LogFile::open(dir.path()).unwrap();
+        log.append(&[(1, b"one", leaf_hash(b"one"))]).unwrap();
+        drop(log);
+        // A crash after the log sync, before the index write.
+        let mut record = Vec::new();
+        log_record(2, b"two", &mut record);
+        append_raw(&dir.path().join("entries.log"), &record);
+        let (_, recovered, repair) = LogFile::open(dir.path()).unwrap();
+        assert_eq!(repair.reindexed, 1);
         assert_eq!(recovered[1].leaf_hash, leaf_hash(b"two"));
-        log.append(&[(3, b"three")]).unwrap();
-        let (_, recovered, discarded) = LogFile::open(&path).unwrap();
-        assert_eq!((recovered.len(), discarded), (3, 0));
+        let (_, again, repair) = LogFile::open(dir.path()).unwrap();
+        assert_eq!((again, repair), (recovered, Repair::default()));
     }
 
     #[test]
     fn a_corrupted_record_ends_the_log_there() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        let (mut log, _, _) = LogFile::open(&path).unwrap();
-        let offsets = log.append(&[(1, b"one"), (2, b"two")]).unwrap();
+        let (mut log, _, _) = LogFile::open(dir.path()).unwrap();
+        let entries = log.append(&[(1, b"one", leaf_hash(b"one")), (2, b"two", leaf_hash(b"two"))]).unwrap();
         drop(log);
+        // Corrupt the second record and drop the index: the scan must stop at the bad record.
+        let path = dir.path().join("entries.log");
         let mut bytes = std::fs::read(&path).unwrap();
-        let flip = offsets[1] as usize + HEADER + 1;
-        bytes[flip] ^= 1;
+        bytes[entries[1].offset as usize + HEADER + 1] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        let (_, recovered, _) = LogFile::open(&path).unwrap();
+        std::fs::write(dir.path().join("entries.idx"), b"").unwrap();
+        let (_, recovered, repair) = LogFile::open(dir.path()).unwrap();
         assert_eq!(recovered.len(), 1);
+        assert!(repair.discarded_bytes > 0);
     }
 }
