@@ -40,11 +40,18 @@ pub fn canonicalize(proposed: &Value) -> Result<Vec<u8>, RekorError> {
     let canonical = match (kind, version) {
         ("hashedrekord", "0.0.1") => hashedrekord(spec)?,
         ("dsse", "0.0.1") => dsse(spec)?,
+        ("intoto", "0.0.1") => intoto_v001(spec)?,
+        ("intoto", "0.0.2") => intoto_v002(spec)?,
         ("hashedrekord" | "dsse", other) => {
             return Err(RekorError::UnsupportedType(format!("{kind} version {other:?} (supported: 0.0.1)")));
         }
+        ("intoto", other) => {
+            return Err(RekorError::UnsupportedType(format!("intoto version {other:?} (supported: 0.0.1, 0.0.2)")));
+        }
         (other, _) => {
-            return Err(RekorError::UnsupportedType(format!("entry kind {other:?} (supported: hashedrekord, dsse)")));
+            return Err(RekorError::UnsupportedType(format!(
+                "entry kind {other:?} (supported: hashedrekord, dsse, intoto)"
+            )));
         }
     };
     Ok(canonical_json(&canonical))
@@ -133,4 +140,243 @@ fn dsse(spec: &Value) -> Result<Value, RekorError> {
             "signatures": stored
         }
     }))
+}
+
+/// A `{"algorithm": "sha256", "value": <64 hex>}` the client supplies (intoto 0.0.2's envelope hash).
+fn client_sha256(value: &Value, field: &str) -> Result<Value, RekorError> {
+    let algorithm = str_at(value, &["algorithm"]).map_err(|_| invalid(format!("{field}.algorithm is required")))?;
+    let hex_value = str_at(value, &["value"]).map_err(|_| invalid(format!("{field}.value is required")))?;
+    if algorithm != "sha256" || hex_value.len() != 64 || !hex_value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid(format!("{field} must be sha256 with 64 hex digits")));
+    }
+    Ok(json!({"algorithm": "sha256", "value": hex_value}))
+}
+
+/// intoto 0.0.1 (rekor pkg/types/intoto/v0.0.1; cosign v2 `--rekor-entry-type intoto`): the envelope
+/// as a string and one base64 PEM key; at least one envelope signature must verify with it. Stored:
+/// envelope and payload hashes and the canonical key, not the envelope.
+fn intoto_v001(spec: &Value) -> Result<Value, RekorError> {
+    let envelope_text = str_at(spec, &["content", "envelope"])?;
+    let verifier = Verifier::parse("spec.publicKey", str_at(spec, &["publicKey"])?.as_bytes())?;
+    let envelope: Value =
+        serde_json::from_str(envelope_text).map_err(|e| invalid(format!("content.envelope is not JSON: {e}")))?;
+    let payload_type = str_at(&envelope, &["payloadType"])?;
+    let payload =
+        B64.decode(str_at(&envelope, &["payload"])?).map_err(|_| invalid("envelope payload is not base64"))?;
+    let message = pae(payload_type, &payload);
+    let signatures = envelope["signatures"]
+        .as_array()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid("envelope.signatures must be a non-empty array"))?;
+    let verified = signatures.iter().any(|signature| {
+        signature["sig"]
+            .as_str()
+            .and_then(|s| B64.decode(s).ok())
+            .is_some_and(|raw| verifier.key.verify_proof(&message, &raw))
+    });
+    if !verified {
+        return Err(RekorError::Signature("no envelope signature verifies with spec.publicKey".into()));
+    }
+    Ok(json!({
+        "apiVersion": "0.0.1",
+        "kind": "intoto",
+        "spec": {
+            "content": {
+                "hash": {"algorithm": "sha256", "value": hex(digest(&SHA256, envelope_text.as_bytes()).as_ref())},
+                "payloadHash": {"algorithm": "sha256", "value": hex(digest(&SHA256, &payload).as_ref())}
+            },
+            "publicKey": B64.encode(verifier.canonical_pem())
+        }
+    }))
+}
+
+/// intoto 0.0.2 (rekor pkg/types/intoto/v0.0.2; sigstore-js legacy mode). Its `bytes` fields are
+/// base64 in JSON over values that are themselves base64: `payload` = b64(b64(statement)),
+/// `sig` = b64(b64(signature)), `publicKey` = b64(PEM). Every signature must verify with one of
+/// the keys. Rekor stores the client's envelope hash as given and derives the payload hash.
+fn intoto_v002(spec: &Value) -> Result<Value, RekorError> {
+    let content = spec.get("content").ok_or_else(|| invalid("missing spec.content"))?;
+    let envelope = content.get("envelope").ok_or_else(|| invalid("missing content.envelope"))?;
+    let payload_type = str_at(envelope, &["payloadType"])?;
+    let double = |field: &str, text: &str| -> Result<Vec<u8>, RekorError> {
+        let inner = B64.decode(text).map_err(|_| invalid(format!("{field} is not base64")))?;
+        B64.decode(inner.trim_ascii()).map_err(|_| invalid(format!("{field} does not hold base64 inside its base64")))
+    };
+    let payload = double("content.envelope.payload", str_at(envelope, &["payload"])?)?;
+    let message = pae(payload_type, &payload);
+    let signatures = envelope["signatures"]
+        .as_array()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid("envelope.signatures must be a non-empty array"))?;
+    let mut stored = Vec::new();
+    let keys = signatures
+        .iter()
+        .map(|s| {
+            Verifier::parse("envelope.signatures[].publicKey", str_at(s, &["publicKey"])?.as_bytes())
+                .map_err(RekorError::from)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (index, signature) in signatures.iter().enumerate() {
+        let raw = double(&format!("envelope.signatures[{index}].sig"), str_at(signature, &["sig"])?)?;
+        if !keys.iter().any(|key| key.key.verify_proof(&message, &raw)) {
+            return Err(RekorError::Signature(format!("envelope signature {index} does not verify with any key")));
+        }
+        let mut item = json!({"publicKey": str_at(signature, &["publicKey"])?, "sig": str_at(signature, &["sig"])?});
+        if let Some(keyid) = signature["keyid"].as_str().filter(|k| !k.is_empty()) {
+            item["keyid"] = json!(keyid);
+        }
+        stored.push(item);
+    }
+    let hash = client_sha256(
+        content.get("hash").ok_or_else(|| invalid("content.hash (the envelope digest) is required"))?,
+        "content.hash",
+    )?;
+    Ok(json!({
+        "apiVersion": "0.0.2",
+        "kind": "intoto",
+        "spec": {
+            "content": {
+                "envelope": {"payloadType": payload_type, "signatures": stored},
+                "hash": hash,
+                "payloadHash": {"algorithm": "sha256", "value": hex(digest(&SHA256, &payload).as_ref())}
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+
+    use super::*;
+
+    struct Key(EcdsaKeyPair);
+
+    impl Key {
+        fn new() -> Self {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new()).unwrap();
+            Key(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap())
+        }
+        /// PEM as Go and pyca write it (64 columns, LF): what Rekor stores.
+        fn pem(&self) -> String {
+            let der = self.0.public_key().as_der().unwrap().as_ref().to_vec();
+            pem::encode_config(
+                &pem::Pem::new("PUBLIC KEY", der),
+                pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+            )
+        }
+        fn sign(&self, message: &[u8]) -> String {
+            B64.encode(self.0.sign(&SystemRandom::new(), message).unwrap().as_ref())
+        }
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        hex(digest(&SHA256, bytes).as_ref())
+    }
+
+    #[test]
+    fn hashedrekord_golden() {
+        let key = Key::new();
+        let signature = key.sign(b"artifact");
+        // A CRLF PEM in the request is stored re-encoded with LF.
+        let crlf_pem = key.pem().replace('\n', "\r\n");
+        let request = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": sha256_hex(b"artifact").to_uppercase()}},
+            "signature": {"content": signature, "publicKey": {"content": B64.encode(crlf_pem)}}}});
+        let expected = format!(
+            r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{}"}}}},"signature":{{"content":"{}","publicKey":{{"content":"{}"}}}}}}}}"#,
+            sha256_hex(b"artifact"),
+            signature,
+            B64.encode(key.pem())
+        );
+        assert_eq!(String::from_utf8(canonicalize(&request).unwrap()).unwrap(), expected);
+    }
+
+    fn envelope(key: &Key, payload: &[u8], extra_sig: Option<String>) -> String {
+        let mut signatures = vec![json!({"keyid": "", "sig": key.sign(&pae("application/vnd.in-toto+json", payload))})];
+        if let Some(sig) = extra_sig {
+            signatures.push(json!({"keyid": "", "sig": sig}));
+        }
+        json!({"payload": B64.encode(payload), "payloadType": "application/vnd.in-toto+json", "signatures": signatures})
+            .to_string()
+    }
+
+    #[test]
+    fn dsse_golden_with_sigstore_pythons_explicit_nulls() {
+        let key = Key::new();
+        let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+        let envelope = envelope(&key, payload, None);
+        let sig =
+            serde_json::from_str::<Value>(&envelope).unwrap()["signatures"][0]["sig"].as_str().unwrap().to_string();
+        let request = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+            "proposedContent": {"envelope": envelope, "verifiers": [B64.encode(key.pem())]},
+            "signatures": null, "envelopeHash": null, "payloadHash": null}});
+        let expected = format!(
+            r#"{{"apiVersion":"0.0.1","kind":"dsse","spec":{{"envelopeHash":{{"algorithm":"sha256","value":"{}"}},"payloadHash":{{"algorithm":"sha256","value":"{}"}},"signatures":[{{"signature":"{}","verifier":"{}"}}]}}}}"#,
+            sha256_hex(envelope.as_bytes()),
+            sha256_hex(payload),
+            sig,
+            B64.encode(key.pem())
+        );
+        assert_eq!(String::from_utf8(canonicalize(&request).unwrap()).unwrap(), expected);
+        // A signature no verifier accepts is refused, naming the signature.
+        let bad =
+            super::tests::envelope(&key, payload, Some(B64.encode([0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01])));
+        let request = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {"envelope": bad, "verifiers": [B64.encode(key.pem())]}}});
+        assert!(canonicalize(&request).unwrap_err().to_string().contains("signature 1"));
+    }
+
+    #[test]
+    fn intoto_v001_golden() {
+        let key = Key::new();
+        let payload = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#;
+        let envelope = envelope(&key, payload, None);
+        let request = json!({"apiVersion": "0.0.1", "kind": "intoto", "spec": {
+            "content": {"envelope": envelope}, "publicKey": B64.encode(key.pem())}});
+        let expected = format!(
+            r#"{{"apiVersion":"0.0.1","kind":"intoto","spec":{{"content":{{"hash":{{"algorithm":"sha256","value":"{}"}},"payloadHash":{{"algorithm":"sha256","value":"{}"}}}},"publicKey":"{}"}}}}"#,
+            sha256_hex(envelope.as_bytes()),
+            sha256_hex(payload),
+            B64.encode(key.pem())
+        );
+        assert_eq!(String::from_utf8(canonicalize(&request).unwrap()).unwrap(), expected);
+    }
+
+    #[test]
+    fn intoto_v002_golden_with_double_base64() {
+        let key = Key::new();
+        let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+        let sig = key.sign(&pae("application/vnd.in-toto+json", payload));
+        let double_payload = B64.encode(B64.encode(payload));
+        let double_sig = B64.encode(&sig);
+        let public_key = B64.encode(key.pem());
+        let envelope_hash = sha256_hex(b"whatever the client hashed");
+        let request = json!({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": {
+            "envelope": {"payloadType": "application/vnd.in-toto+json", "payload": double_payload,
+                         "signatures": [{"sig": double_sig, "publicKey": public_key}]},
+            "hash": {"algorithm": "sha256", "value": envelope_hash},
+            "payloadHash": {"algorithm": "sha256", "value": "ignored: derived by the server"}}}});
+        let expected = format!(
+            r#"{{"apiVersion":"0.0.2","kind":"intoto","spec":{{"content":{{"envelope":{{"payloadType":"application/vnd.in-toto+json","signatures":[{{"publicKey":"{public_key}","sig":"{double_sig}"}}]}},"hash":{{"algorithm":"sha256","value":"{envelope_hash}"}},"payloadHash":{{"algorithm":"sha256","value":"{}"}}}}}}}}"#,
+            sha256_hex(payload)
+        );
+        assert_eq!(String::from_utf8(canonicalize(&request).unwrap()).unwrap(), expected);
+    }
+
+    #[test]
+    fn unknown_kinds_and_versions_name_what_is_supported() {
+        let cases = [
+            (json!({"apiVersion": "0.0.1", "kind": "rpm", "spec": {}}), "hashedrekord, dsse, intoto"),
+            (json!({"apiVersion": "0.0.3", "kind": "intoto", "spec": {}}), "0.0.1, 0.0.2"),
+            (json!({"apiVersion": "0.0.2", "kind": "dsse", "spec": {}}), "supported: 0.0.1"),
+            (json!({"kind": "dsse", "spec": {}}), "apiVersion"),
+            (json!({"apiVersion": "0.0.1", "kind": "dsse"}), "spec"),
+        ];
+        for (request, needle) in cases {
+            let error = canonicalize(&request).unwrap_err().to_string();
+            assert!(error.contains(needle), "{error} lacks {needle}");
+        }
+    }
 }

@@ -13,9 +13,9 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use aws_lc_rs::digest::{digest, SHA256};
+use aws_lc_rs::digest::{SHA256, digest};
 
-use crate::merkle::{leaf_hash, Hash};
+use crate::merkle::{Hash, leaf_hash};
 
 const HEADER: usize = 12;
 const CHECKSUM: usize = 8;
@@ -168,7 +168,11 @@ impl LogFile {
         let mut buffer = Vec::new();
         let mut entries = Vec::with_capacity(records.len());
         for (time, body, leaf) in records {
-            entries.push(Recovered { offset: self.log_len + buffer.len() as u64, integrated_time: *time, leaf_hash: *leaf });
+            entries.push(Recovered {
+                offset: self.log_len + buffer.len() as u64,
+                integrated_time: *time,
+                leaf_hash: *leaf,
+            });
             log_record(*time, body, &mut buffer);
         }
         let written = self.log.write_all_at(&buffer, self.log_len).and_then(|()| self.log.sync_data());
