@@ -225,6 +225,29 @@ impl Verifier {
         }
     }
 
+    /// The identities a certificate names in its SAN (emails and URIs), for Rekor's search index.
+    pub fn subjects(&self) -> Vec<String> {
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        let Some(der) = &self.certificate_der else { return Vec::new() };
+        let Ok(cert) = x509_cert::Certificate::from_der(der) else { return Vec::new() };
+        let mut subjects = Vec::new();
+        for extension in cert.tbs_certificate.extensions.iter().flatten() {
+            if extension.extn_id != der::asn1::ObjectIdentifier::new_unwrap("2.5.29.17") {
+                continue;
+            }
+            let Ok(san) = SubjectAltName::from_der(extension.extn_value.as_bytes()) else { continue };
+            for name in san.0 {
+                match name {
+                    GeneralName::Rfc822Name(email) => subjects.push(email.to_string()),
+                    GeneralName::UniformResourceIdentifier(uri) => subjects.push(uri.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        subjects
+    }
+
     /// The canonical PEM (64-column base64, LF) Rekor stores: what Go's and pyca's encoders write.
     pub fn canonical_pem(&self) -> String {
         let (label, der) = match &self.certificate_der {

@@ -23,6 +23,7 @@ pub fn router(log: TransparencyLog) -> Router {
         .route("/api/v1/log/entries", post(create_entry).get(entry_by_index))
         .route("/api/v1/log/entries/{uuid}", get(entry_by_uuid))
         .route("/api/v1/log/entries/retrieve", post(retrieve))
+        .route("/api/v1/index/retrieve", post(search_index))
         .route("/api/v1/log", get(log_info))
         .route("/api/v1/log/proof", get(consistency))
         .route("/api/v1/log/publicKey", get(public_key))
@@ -165,6 +166,61 @@ async fn retrieve(
         }
     }
     Ok(Json(Value::Array(found)))
+}
+
+/// `{"hash"?, "publicKey"?: {"format": "x509", "content": b64}, "email"?, "subject"?, "operator"?: "and"|"or"}`
+/// (rekor openapi.yaml `SearchIndex`); answers the matching entry UUIDs.
+async fn search_index(
+    State(log): State<TransparencyLog>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let query = parse_json(body)?;
+    let text = |name: &str| -> Result<Option<String>, RekorError> {
+        match query.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.to_ascii_lowercase())),
+            Some(_) => Err(RekorError::InvalidQuery(format!("{name} must be a non-empty string"))),
+        }
+    };
+    let all = match text("operator")?.as_deref() {
+        None | Some("or") => false,
+        Some("and") => true,
+        Some(other) => {
+            return Err(RekorError::InvalidQuery(format!("operator must be \"and\" or \"or\", got {other:?}")).into());
+        }
+    };
+    let mut keys = Vec::new();
+    if let Some(hash) = text("hash")? {
+        // Rekor's util.PrefixSHA: a bare digest gets its algorithm from its length.
+        let prefixed = match (hash.contains(':'), hash.len()) {
+            (true, _) => hash,
+            (false, 64) => format!("sha256:{hash}"),
+            (false, 96) => format!("sha384:{hash}"),
+            (false, 128) => format!("sha512:{hash}"),
+            (false, n) => {
+                return Err(RekorError::InvalidQuery(format!("hash of {n} hex digits is not SHA-256/384/512")).into());
+            }
+        };
+        keys.push(prefixed);
+    }
+    if let Some(key) = query.get("publicKey").filter(|k| !k.is_null()) {
+        let format = key.get("format").and_then(Value::as_str).unwrap_or("");
+        if format != "x509" {
+            return Err(
+                RekorError::InvalidQuery(format!("publicKey.format {format:?} is not supported (use x509)")).into()
+            );
+        }
+        let content = key.get("content").and_then(Value::as_str).unwrap_or("");
+        let verifier =
+            sigstack_fulcio::Verifier::parse("publicKey.content", content.as_bytes()).map_err(RekorError::from)?;
+        keys.push(crate::index::key_hash(&verifier));
+    }
+    keys.extend(text("email")?);
+    keys.extend(text("subject")?);
+    if keys.is_empty() {
+        return Err(RekorError::InvalidQuery("give at least one of hash, publicKey, email, subject".into()).into());
+    }
+    Ok(Json(json!(log.search(&keys, all)?)))
 }
 
 async fn log_info(State(log): State<TransparencyLog>) -> Result<Json<Value>, ApiError> {

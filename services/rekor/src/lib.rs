@@ -10,6 +10,7 @@
 mod entries;
 mod error;
 mod http;
+mod index;
 mod log;
 pub mod merkle;
 mod storage;

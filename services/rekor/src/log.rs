@@ -16,6 +16,7 @@ use sigstack_state::{StateError, load_or_create_private};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::RekorError;
+use crate::index::SearchIndex;
 use crate::merkle::{Hash, MerkleTree, leaf_hash};
 use crate::storage::LogFile;
 
@@ -106,6 +107,7 @@ struct Pending {
 
 struct Shared {
     state: RwLock<State>,
+    search: std::sync::Mutex<SearchIndex>,
     reader: std::fs::File,
     key: EcdsaKeyPair,
     spki_der: Vec<u8>,
@@ -174,6 +176,7 @@ impl TransparencyLog {
         let (writer, receiver) = mpsc::channel(MAX_BATCH * 4);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
+            search: std::sync::Mutex::new(SearchIndex::default()),
             reader,
             key,
             spki_der,
@@ -242,6 +245,22 @@ impl TransparencyLog {
             Some(index) => self.entry_by_index(index),
             None => Err(RekorError::NotFound(format!("no entry with UUID {}", hex(leaf)))),
         }
+    }
+
+    /// `POST /api/v1/index/retrieve`: UUIDs (80-hex) of entries carrying any (`all == false`) or
+    /// every (`all == true`) of the index keys.
+    pub fn search(&self, keys: &[String], all: bool) -> Result<Vec<String>, RekorError> {
+        let mut search = self.shared.search.lock().map_err(|_| RekorError::Internal("search index poisoned".into()))?;
+        let state = self.shared.read_state()?;
+        for index in search.indexed..state.tree.size() {
+            let (_, body) = self.shared.read_body(state.offsets[index as usize])?;
+            search.add(index, &body);
+        }
+        let mut sets =
+            keys.iter().map(|key| search.lookup(key).iter().copied().collect::<std::collections::BTreeSet<u64>>());
+        let Some(first) = sets.next() else { return Ok(Vec::new()) };
+        let found = sets.fold(first, |acc, set| if all { &acc & &set } else { &acc | &set });
+        Ok(found.into_iter().filter_map(|i| state.tree.leaf(i).map(|leaf| self.shared.uuid(leaf))).collect())
     }
 
     /// `GET /api/v1/log`.

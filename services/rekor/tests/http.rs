@@ -227,3 +227,62 @@ async fn entries_survive_a_restart_with_consistent_proofs() {
     let (status, _, body) = call(&log, get("/api/v1/log/proof?firstSize=5&lastSize=6")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn search_index_by_hash_key_and_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = TransparencyLog::open(dir.path(), "rekor.test").unwrap();
+    let (alice, bob) = (Client::new(), Client::new());
+    let mut uuids = Vec::new();
+    for (client, data) in [(&alice, b"one"), (&alice, b"two"), (&bob, b"one")] {
+        let (status, headers, body) =
+            call(&log, post("/api/v1/log/entries", client.hashedrekord(data).to_string())).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        uuids.push(headers["etag"].to_str().unwrap().to_string());
+    }
+    let alice_key = B64
+        .encode(pem::encode(&pem::Pem::new("PUBLIC KEY", alice.key.public_key().as_der().unwrap().as_ref().to_vec())));
+    let one = hex(digest(&SHA256, b"one").as_ref());
+    let search = |query: Value| {
+        let log = log.clone();
+        async move {
+            let (status, _, body) = call(&log, post("/api/v1/index/retrieve", query.to_string())).await;
+            (status, serde_json::from_str::<Value>(&body).unwrap())
+        }
+    };
+    let sorted = |value: Value| {
+        let mut list: Vec<String> = value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        list.sort();
+        list
+    };
+    let mut expected = vec![uuids[0].clone(), uuids[2].clone()];
+    expected.sort();
+    assert_eq!(sorted(search(json!({"hash": one.clone()})).await.1), expected, "bare digest");
+    assert_eq!(
+        sorted(search(json!({"hash": format!("sha256:{}", one.to_uppercase())})).await.1),
+        expected,
+        "prefixed, any case"
+    );
+    let mut alices = vec![uuids[0].clone(), uuids[1].clone()];
+    alices.sort();
+    assert_eq!(sorted(search(json!({"publicKey": {"format": "x509", "content": alice_key.clone()}})).await.1), alices);
+    assert_eq!(
+        sorted(search(json!({"hash": one.clone(), "publicKey": {"format": "x509", "content": alice_key.clone()}, "operator": "and"})).await.1),
+        vec![uuids[0].clone()]
+    );
+    assert_eq!(search(json!({"hash": hex(digest(&SHA256, b"none").as_ref())})).await.1, json!([]));
+    // Entries appended after the first search are found by the next one.
+    let (_, headers, _) = call(&log, post("/api/v1/log/entries", bob.hashedrekord(b"three").to_string())).await;
+    let three = hex(digest(&SHA256, b"three").as_ref());
+    assert_eq!(sorted(search(json!({"hash": three})).await.1), vec![headers["etag"].to_str().unwrap().to_string()]);
+    for (query, needle) in [
+        (json!({}), "at least one"),
+        (json!({"hash": "abc"}), "not SHA-256"),
+        (json!({"publicKey": {"format": "pgp", "content": alice_key}}), "x509"),
+        (json!({"email": "a@b.test", "operator": "xor"}), "operator"),
+    ] {
+        let (status, body) = search(query.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(body["message"].as_str().unwrap().contains(needle), "{query}: {body}");
+    }
+}
