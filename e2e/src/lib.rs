@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: run the real `sigstack` binary as a child process and find what it
 //! wrote. Tests talk to it only the way a user or a real client would: over HTTP and through files.
 
+pub mod rfc9162;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

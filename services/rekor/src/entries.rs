@@ -79,7 +79,7 @@ fn hashedrekord(spec: &Value) -> Result<Value, RekorError> {
         "signature.publicKey.content",
         str_at(spec, &["signature", "publicKey", "content"])?.as_bytes(),
     )?;
-    verifier.key.verify_prehashed(&digest, &signature).map_err(|e| RekorError::Signature(e))?;
+    verifier.key.verify_prehashed(&digest, &signature).map_err(RekorError::Signature)?;
     Ok(json!({
         "apiVersion": "0.0.1",
         "kind": "hashedrekord",

@@ -71,7 +71,7 @@ impl MerkleTree {
         }
         self.levels[0].push(leaf);
         let mut level = 0;
-        while self.levels[level].len() % 2 == 0 {
+        while self.levels[level].len().is_multiple_of(2) {
             let n = self.levels[level].len();
             let parent = node_hash(&self.levels[level][n - 2], &self.levels[level][n - 1]);
             if self.levels.len() == level + 1 {
@@ -85,7 +85,7 @@ impl MerkleTree {
     /// MTH(D[lo:hi]) for 0 ≤ lo < hi ≤ size.
     fn subtree(&self, lo: u64, hi: u64) -> Hash {
         let n = hi - lo;
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             let level = n.trailing_zeros() as usize;
             return self.levels[level][(lo / n) as usize];
         }

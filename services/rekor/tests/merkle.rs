@@ -1,8 +1,9 @@
-//! Proofs from `MerkleTree` checked by an independent verifier: RFC 9162 §2.1.3.2 and §2.1.4.2's
-//! iterative algorithms (not the recursive generators the tree uses), and roots against a naive
+//! Proofs from `MerkleTree` checked by an independent verifier (`sigstack_e2e::rfc9162`: RFC 9162's
+//! iterative algorithms, not the recursive generators the tree uses), and roots against a naive
 //! recursive MTH written here from RFC 6962 §2.1.
 
 use aws_lc_rs::digest::{SHA256, digest};
+use sigstack_e2e::rfc9162::{verify_consistency, verify_inclusion};
 use sigstack_rekor::merkle::{Hash, MerkleTree, leaf_hash, node_hash};
 
 fn naive_root(leaves: &[Hash]) -> Hash {
@@ -17,75 +18,6 @@ fn naive_root(leaves: &[Hash]) -> Hash {
             node_hash(&naive_root(&leaves[..k]), &naive_root(&leaves[k..]))
         }
     }
-}
-
-/// RFC 9162 §2.1.3.2.
-fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> bool {
-    if index >= size {
-        return false;
-    }
-    let (mut fn_, mut sn) = (index, size - 1);
-    let mut r = *leaf;
-    for p in proof {
-        if sn == 0 {
-            return false;
-        }
-        if fn_ & 1 == 1 || fn_ == sn {
-            r = node_hash(p, &r);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
-            }
-        } else {
-            r = node_hash(&r, p);
-        }
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    sn == 0 && r == *root
-}
-
-/// RFC 9162 §2.1.4.2.
-fn verify_consistency(first: u64, second: u64, first_root: &Hash, second_root: &Hash, proof: &[Hash]) -> bool {
-    if first == second {
-        return proof.is_empty() && first_root == second_root;
-    }
-    if first == 0 {
-        return proof.is_empty();
-    }
-    let mut path: Vec<Hash> = proof.to_vec();
-    if first.is_power_of_two() {
-        path.insert(0, *first_root);
-    }
-    let (mut fn_, mut sn) = (first - 1, second - 1);
-    while fn_ & 1 == 1 {
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    let Some((head, rest)) = path.split_first() else { return false };
-    let (mut fr, mut sr) = (*head, *head);
-    for c in rest {
-        if sn == 0 {
-            return false;
-        }
-        if fn_ & 1 == 1 || fn_ == sn {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
-            if fn_ & 1 == 0 {
-                while fn_ & 1 == 0 && fn_ != 0 {
-                    fn_ >>= 1;
-                    sn >>= 1;
-                }
-            }
-        } else {
-            sr = node_hash(&sr, c);
-        }
-        fn_ >>= 1;
-        sn >>= 1;
-    }
-    sn == 0 && fr == *first_root && sr == *second_root
 }
 
 fn tree(n: u64) -> (MerkleTree, Vec<Hash>) {
