@@ -150,3 +150,41 @@ pub fn run_ok(command: &mut Command) -> String {
 pub fn token(state_dir: &Path, args: &[&str]) -> String {
     run_ok(sigstack(state_dir).arg("token").args(args)).trim().to_string()
 }
+
+/// The issuer name the stack's GitHub Actions tokens carry.
+pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+/// The `sigstore` CLI of sigstore-python, pointed at the stack on `state_dir` with its trust config.
+pub fn sigstore_python(state_dir: &Path) -> Command {
+    let mut command = Command::new(python().parent().expect("venv bin").join("sigstore"));
+    command.arg("--trust-config").arg(state_dir.join("trust/trust_config.json"));
+    command
+}
+
+/// A blocking GET of a JSON document.
+pub fn get_json(url: &str) -> serde_json::Value {
+    let output = Command::new("curl").args(["-fsS", url]).output().expect("run curl");
+    assert!(output.status.success(), "GET {url}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
+/// A cosign build the scripts installed: `major` is `v2` or `v3`. `$SIGSTACK_COSIGN_V2`/`_V3`
+/// name it; otherwise the newest under `~/.cache/sigstack/bin`. Missing is a loud failure.
+pub fn cosign(major: &str) -> PathBuf {
+    let var = format!("SIGSTACK_COSIGN_{}", major.to_ascii_uppercase());
+    if let Some(path) = std::env::var_os(&var) {
+        return PathBuf::from(path);
+    }
+    let bin = PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/sigstack/bin");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&bin)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("cosign-{major}."))))
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| {
+        panic!("cosign {major} is not installed in {}: run scripts/install.sh cosign", bin.display())
+    })
+}

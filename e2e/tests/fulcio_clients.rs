@@ -10,7 +10,7 @@ const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 fn sigstore_python_obtains_and_accepts_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start(dir.path(), &[]).unwrap();
-    let trust_dir = dir.path().join("trust");
+    let trust_config = dir.path().join("trust/trust_config.json");
     for (args, san, issuer) in [
         (
             vec!["--repo", "acme/widget"],
@@ -23,8 +23,7 @@ fn sigstore_python_obtains_and_accepts_a_certificate() {
         let out = run_ok(
             Command::new(python())
                 .arg(client_script("python/fulcio_cert.py"))
-                .arg(&trust_dir)
-                .arg(stack.url("fulcio"))
+                .arg(&trust_config)
                 .arg(&jwt)
                 .arg(&san)
                 .arg(&issuer),
@@ -40,12 +39,11 @@ fn sigstore_python_obtains_and_accepts_a_certificate() {
 #[test]
 fn sigstore_python_surfaces_the_cas_refusal() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path(), &[]).unwrap();
+    let _stack = Stack::start(dir.path(), &[]).unwrap();
     let jwt = token(dir.path(), &["--issuer", "https://unknown.example"]);
     let output = Command::new(python())
         .arg(client_script("python/fulcio_cert.py"))
-        .arg(dir.path().join("trust"))
-        .arg(stack.url("fulcio"))
+        .arg(dir.path().join("trust/trust_config.json"))
         .arg(&jwt)
         .arg("x")
         .arg("y")

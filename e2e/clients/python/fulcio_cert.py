@@ -2,33 +2,25 @@
 
 Runs sigstore-python's own signing-certificate step (CSR -> POST /api/v2/signingCert -> embedded SCT
 verified against the CT key) and its own verifier's chain check (pyca webpki profile), then the
-identity policy `verify identity` uses. The trust config is assembled from the PEM files the stack
-writes; the transparency-log key is a throwaway, since this step never talks to a log.
+identity policy `verify identity` uses, with the trust config the stack writes.
 
-usage: fulcio_cert.py TRUST_DIR FULCIO_URL TOKEN EXPECTED_SAN EXPECTED_ISSUER
+usage: fulcio_cert.py TRUST_CONFIG TOKEN EXPECTED_SAN EXPECTED_ISSUER
 """
 
 import json
-import os
 import sys
 from datetime import datetime, timezone
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from sigstore.models import ClientTrustConfig
 from sigstore.oidc import IdentityToken
 from sigstore.sign import SigningContext
 from sigstore.verify.policy import Identity
 from sigstore.verify.verifier import Verifier
 
-sys.path.insert(0, os.path.dirname(__file__))
-from trust_config import DER, SPKI, build  # noqa: E402
-
 
 def main() -> None:
-    trust_dir, fulcio_url, token, expected_san, expected_issuer = sys.argv[1:6]
-    throwaway_tlog = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(DER, SPKI)
-    trust_config = build(trust_dir, fulcio_url, "http://127.0.0.1:1", rekor_key=throwaway_tlog)
-    config = ClientTrustConfig.from_json(json.dumps(trust_config))
+    trust_config, token, expected_san, expected_issuer = sys.argv[1:5]
+    config = ClientTrustConfig.from_json(open(trust_config).read())
     context = SigningContext.from_trust_config(config)
     with context.signer(IdentityToken(token), cache=True) as signer:
         # sigstore-python's own step: CSR, Fulcio v2, then verify_sct with the CT keyring.

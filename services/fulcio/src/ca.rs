@@ -148,6 +148,12 @@ impl CertificateAuthority {
         [&self.intermediate_der, &self.root_der]
     }
 
+    /// The root's notBefore as RFC 3339: where every validity range of the stack's trust starts.
+    pub fn valid_from(&self) -> Result<String, FulcioError> {
+        let root = Certificate::from_der(&self.root_der)?;
+        Ok(root.tbs_certificate.validity.not_before.to_date_time().to_string())
+    }
+
     /// The CT log whose SCTs are embedded in every leaf.
     pub fn ctlog(&self) -> &CtLog {
         &self.ctlog

@@ -86,38 +86,47 @@ pub fn local_issuers(github_issuer: &str, email_issuer: &str, keys: KeySource) -
     ]
 }
 
-/// Opens the CA of `state_dir` trusting `issuers` (plus any from `--issuer-config`), and writes the
-/// CA's trust files (`trust/fulcio-chain.pem`, `trust/ctlog.pub`).
+/// Opens the CA of `state_dir` trusting `issuers` (plus any from `--issuer-config`).
 pub fn open_fulcio(state_dir: &Path, mut issuers: Vec<OidcIssuer>, args: &FulcioArgs) -> anyhow::Result<Arc<Fulcio>> {
     if let Some(path) = &args.issuer_config {
         let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
         issuers.extend(IssuerSpec::parse_list(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
     }
     let ca = CertificateAuthority::load_or_generate(&state_dir.join("fulcio")).context("open the CA")?;
-    let trust = state_dir.join("trust");
-    let chain: String = ca.ca_chain_der().iter().rev().map(|der| pem_block("CERTIFICATE", der)).collect();
-    sigstack_state::write_public(&trust.join("fulcio-chain.pem"), chain.as_bytes())?;
-    sigstack_state::write_public(
-        &trust.join("ctlog.pub"),
-        pem_block("PUBLIC KEY", ca.ctlog().public_key_der()).as_bytes(),
-    )?;
     Ok(Arc::new(Fulcio::new(ca, TokenVerifier::new(issuers))))
 }
 
-fn pem_block(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+/// Opens the log of `state_dir`.
+pub fn open_rekor(state_dir: &Path) -> anyhow::Result<sigstack_rekor::TransparencyLog> {
+    sigstack_rekor::TransparencyLog::open(&state_dir.join("rekor"), REKOR_ORIGIN).context("open the transparency log")
 }
 
-/// Opens the log of `state_dir` and writes its key to `trust/rekor.pub`.
-pub fn open_rekor(state_dir: &Path) -> anyhow::Result<sigstack_rekor::TransparencyLog> {
-    let log = sigstack_rekor::TransparencyLog::open(&state_dir.join("rekor"), REKOR_ORIGIN)
-        .context("open the transparency log")?;
-    sigstack_state::write_public(
-        &state_dir.join("trust/rekor.pub"),
-        pem_block("PUBLIC KEY", log.public_key_der()).as_bytes(),
-    )?;
-    Ok(log)
+/// The URLs a stack's clients use.
+pub struct StackUrls<'a> {
+    pub oidc: &'a str,
+    pub fulcio: &'a str,
+    pub rekor: &'a str,
+}
+
+/// Writes every trust file of a stack into `state_dir/trust`.
+pub fn write_trust(
+    state_dir: &Path,
+    urls: &StackUrls<'_>,
+    fulcio: &Fulcio,
+    rekor: &sigstack_rekor::TransparencyLog,
+) -> anyhow::Result<std::path::PathBuf> {
+    let ca = fulcio.ca();
+    let valid_from = ca.valid_from()?;
+    let files = sigstack_trust::TrustFiles {
+        oidc_url: urls.oidc,
+        fulcio_url: urls.fulcio,
+        rekor_url: urls.rekor,
+        ca_chain: &ca.ca_chain_der(),
+        ctlog_key: ca.ctlog().public_key_der(),
+        rekor_key: rekor.public_key_der(),
+        valid_from: &valid_from,
+    };
+    let dir = state_dir.join("trust");
+    sigstack_trust::write_trust_dir(&dir, &files)?;
+    Ok(dir)
 }

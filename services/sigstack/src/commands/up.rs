@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, FulcioArgs, ListenArgs, OidcArgs, local_issuers,
-    open_fulcio, open_issuer, open_rekor,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, FulcioArgs, ListenArgs, OidcArgs, StackUrls,
+    local_issuers, open_fulcio, open_issuer, open_rekor, write_trust,
 };
 use crate::server::{BoundService, serve_all};
 use crate::stack::{StackDescription, open_state_dir};
@@ -33,16 +33,42 @@ pub struct UpArgs {
     fulcio: FulcioArgs,
 }
 
+const PORTS_FILE: &str = "ports.json";
+
+fn previous_ports(state_dir: &std::path::Path) -> BTreeMap<String, u16> {
+    std::fs::read(state_dir.join(PORTS_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let state_dir = open_state_dir(&args.state.state_dir)?;
     // A stale description from an earlier run must not be mistaken for this one being ready.
     StackDescription::remove(&state_dir);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let port = |fixed: u16| if args.ephemeral_ports { 0 } else { fixed };
-        let oidc = BoundService::bind("oidc", args.listen.host, port(args.oidc_port)).await?;
-        let fulcio = BoundService::bind("fulcio", args.listen.host, port(args.fulcio_port)).await?;
-        let rekor = BoundService::bind("rekor", args.listen.host, port(args.rekor_port)).await?;
+        // Ephemeral ports are sticky: a restart tries the ports of the last run first, so the URLs in
+        // the trust files stay the same whenever those ports are still free.
+        let previous = previous_ports(&state_dir);
+        let bind = |name: &'static str, fixed: u16| {
+            let previous = previous.get(name).copied();
+            let host = args.listen.host;
+            let ephemeral = args.ephemeral_ports;
+            async move {
+                match (ephemeral, previous) {
+                    (false, _) => BoundService::bind(name, host, fixed).await,
+                    (true, Some(port)) => match BoundService::bind(name, host, port).await {
+                        Ok(service) => Ok(service),
+                        Err(_) => BoundService::bind(name, host, 0).await,
+                    },
+                    (true, None) => BoundService::bind(name, host, 0).await,
+                }
+            }
+        };
+        let oidc = bind("oidc", args.oidc_port).await?;
+        let fulcio = bind("fulcio", args.fulcio_port).await?;
+        let rekor = bind("rekor", args.rekor_port).await?;
+        let ports: BTreeMap<&str, u16> =
+            [("oidc", oidc.addr.port()), ("fulcio", fulcio.addr.port()), ("rekor", rekor.addr.port())].into();
+        sigstack_state::write_public(&state_dir.join(PORTS_FILE), &serde_json::to_vec(&ports)?)?;
         let log = open_rekor(&state_dir)?;
         let issuer = open_issuer(&state_dir, oidc.url(), &args.oidc)?;
         // The CA knows the local issuer's keys in-process: no network, no discovery.
@@ -53,13 +79,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             &args.fulcio,
         )?;
 
+        let urls = StackUrls { oidc: &oidc.url(), fulcio: &fulcio.url(), rekor: &rekor.url() };
+        let trust_dir = write_trust(&state_dir, &urls, &ca, &log)?;
+
         let mut services = BTreeMap::new();
         services.insert("oidc".to_string(), oidc.url());
         services.insert("fulcio".to_string(), fulcio.url());
         services.insert("rekor".to_string(), rekor.url());
         let description = StackDescription {
             services,
-            trust_dir: state_dir.join("trust"),
+            trust_dir: trust_dir.clone(),
             state_dir: state_dir.clone(),
             pid: std::process::id(),
         };
@@ -68,7 +97,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         for (name, url) in &description.services {
             println!("  {name:<8} {url}");
         }
+        println!("  trust    {}", trust_dir.display());
         println!("  stack    {}", state_dir.join(crate::stack::STACK_FILE).display());
+        println!("Point a shell at it: eval \"$(sigstack env --state-dir {})\"", state_dir.display());
         println!("Press Ctrl-C to stop.");
         let result = serve_all(vec![
             (oidc, sigstack_oidc::router(issuer)),
