@@ -153,7 +153,7 @@ impl TransparencyLog {
         log_id.copy_from_slice(digest(&SHA256, &spki_der).as_ref());
 
         let log_path = dir.join("entries.log");
-        let (file, recovered, repair) =
+        let (mut file, mut recovered, repair) =
             LogFile::open(dir).map_err(|e| RekorError::Storage(format!("{}: {e}", dir.display())))?;
         if repair.discarded_bytes > 0 {
             tracing::warn!(bytes = repair.discarded_bytes, "discarded a torn, never-acknowledged tail of the log");
@@ -167,6 +167,9 @@ impl TransparencyLog {
             by_leaf: HashMap::new(),
             checkpoint: (0, String::new()),
         };
+        if recovered.is_empty() {
+            recovered = genesis(&mut file, &key, &spki_der, key_file.tree_id, &rng)?;
+        }
         for record in recovered {
             state.by_leaf.insert(record.leaf_hash, state.tree.size());
             state.tree.push(record.leaf_hash);
@@ -380,6 +383,28 @@ impl Shared {
         };
         Ok((self.uuid(&leaf), entry))
     }
+}
+
+/// Index 0 of every log: an entry the log signs itself. Clients' entries therefore start at 1,
+/// which matters because cosign v3 writes bundles as protobuf JSON, which omits zero values: an
+/// entry at index 0 of a one-leaf tree loses `logIndex`, `inclusionProof.logIndex` and `hashes`,
+/// and sigstore-python's bundle model rejects it. Production Rekor never hands out index 0.
+fn genesis(
+    file: &mut LogFile,
+    key: &EcdsaKeyPair,
+    spki_der: &[u8],
+    tree_id: i64,
+    rng: &SystemRandom,
+) -> Result<Vec<crate::storage::Recovered>, RekorError> {
+    let statement = format!("sigstack transparency log, tree {tree_id}: genesis entry");
+    let signature = key.sign(rng, statement.as_bytes()).map_err(|e| RekorError::Internal(format!("genesis: {e}")))?;
+    let pem = pem::encode(&pem::Pem::new("PUBLIC KEY", spki_der.to_vec()));
+    let proposed = serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+        "data": {"hash": {"algorithm": "sha256", "value": hex(digest(&SHA256, statement.as_bytes()).as_ref())}},
+        "signature": {"content": B64.encode(signature.as_ref()), "publicKey": {"content": B64.encode(pem)}}}});
+    let body = crate::canonicalize(&proposed)?;
+    let time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
+    file.append(&[(time, &body, leaf_hash(&body))]).map_err(|e| RekorError::Storage(e.to_string()))
 }
 
 fn writer_loop(shared: Arc<Shared>, mut file: LogFile, mut receiver: mpsc::Receiver<Pending>) {

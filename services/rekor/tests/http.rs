@@ -93,7 +93,7 @@ async fn create_then_verify_set_and_checkpoint_with_the_published_key() {
     let note = format!("{note}\n");
     let lines: Vec<&str> = note.lines().collect();
     assert!(lines[0].starts_with("rekor.test - "));
-    assert_eq!(lines[1], "1");
+    assert_eq!(lines[1], "2", "the genesis entry and this one");
     assert_eq!(
         B64.decode(lines[2]).unwrap(),
         hexdecode(entry["verification"]["inclusionProof"]["rootHash"].as_str().unwrap())
@@ -117,7 +117,7 @@ async fn create_then_verify_set_and_checkpoint_with_the_published_key() {
     for path in [
         format!("/api/v1/log/entries/{uuid}"),
         format!("/api/v1/log/entries/{}", &uuid[16..]),
-        "/api/v1/log/entries?logIndex=0".to_string(),
+        "/api/v1/log/entries?logIndex=1".to_string(),
     ] {
         let (status, _, body) = call(&log, get(&path)).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
@@ -201,7 +201,7 @@ async fn negative_matrix() {
     }
     // Still serving, and nothing refused was logged.
     let (_, _, info) = call(&log, get("/api/v1/log")).await;
-    assert_eq!(serde_json::from_str::<Value>(&info).unwrap()["treeSize"], 1);
+    assert_eq!(serde_json::from_str::<Value>(&info).unwrap()["treeSize"], 2, "genesis and the one accepted entry");
 }
 
 #[tokio::test]
@@ -220,11 +220,11 @@ async fn entries_survive_a_restart_with_consistent_proofs() {
         first_root = log.info().unwrap().root_hash;
     }
     let log = TransparencyLog::open(dir.path(), "rekor.test").unwrap();
-    assert_eq!(log.size().unwrap(), 5);
+    assert_eq!(log.size().unwrap(), 6, "genesis and five entries");
     assert_eq!(log.info().unwrap().root_hash, first_root);
     let (status, _, _) = call(&log, post("/api/v1/log/entries", client.hashedrekord(b"after").to_string())).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, _, body) = call(&log, get("/api/v1/log/proof?firstSize=5&lastSize=6")).await;
+    let (status, _, body) = call(&log, get("/api/v1/log/proof?firstSize=6&lastSize=7")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
