@@ -1,12 +1,12 @@
 //! Rekor's v1 REST surface. All error mapping lives in `ApiError::into_response`.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -16,6 +16,25 @@ use crate::{LogEntry, RekorError, TransparencyLog, canonicalize};
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Most UUIDs, indexes or entries one retrieve request may ask for (Rekor's own limit).
 const MAX_RETRIEVE: usize = 10;
+
+/// JSON as Rekor's Go server writes it: compact, with a trailing newline. The `sigstore` crate
+/// (0.15) parses create responses by slicing that exact text (`entries_api::parse_response` drops
+/// the last two bytes, `}` and `\n`), so the newline is part of the wire format.
+struct GoJson<T>(T);
+
+impl<T: serde::Serialize> IntoResponse for GoJson<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(mut body) => {
+                body.push(b'\n');
+                ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+            }
+            Err(e) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, format!("{{\"code\":500,\"message\":\"{e}\"}}\n")).into_response()
+            }
+        }
+    }
+}
 
 /// The log's routes.
 pub fn router(log: TransparencyLog) -> Router {
@@ -27,7 +46,7 @@ pub fn router(log: TransparencyLog) -> Router {
         .route("/api/v1/log", get(log_info))
         .route("/api/v1/log/proof", get(consistency))
         .route("/api/v1/log/publicKey", get(public_key))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/healthz", get(|| async { GoJson(json!({"status": "ok"})) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -53,7 +72,7 @@ async fn create_entry(
     let canonical = canonicalize(&proposed)?;
     let (uuid, entry) = log.append(canonical).await?;
     let location = format!("/api/v1/log/entries/{uuid}");
-    let mut response = (StatusCode::CREATED, Json(one(uuid.clone(), entry))).into_response();
+    let mut response = (StatusCode::CREATED, GoJson(one(uuid.clone(), entry))).into_response();
     if let (Ok(etag), Ok(location)) = (HeaderValue::from_str(&uuid), HeaderValue::from_str(&location)) {
         response.headers_mut().insert(header::ETAG, etag);
         response.headers_mut().insert(header::LOCATION, location);
@@ -76,11 +95,11 @@ fn parse_count(name: &str, value: &str) -> Result<u64, RekorError> {
 async fn entry_by_index(
     State(log): State<TransparencyLog>,
     Query(query): Query<IndexQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<GoJson<Value>, ApiError> {
     let index =
         query.log_index.ok_or_else(|| RekorError::InvalidQuery("logIndex query parameter is required".into()))?;
     let (uuid, entry) = log.entry_by_index(parse_count("logIndex", &index)?)?;
-    Ok(Json(one(uuid, entry)))
+    Ok(GoJson(one(uuid, entry)))
 }
 
 /// Accepts the 64-hex leaf hash or the 80-hex `treeID || leaf hash` form.
@@ -114,9 +133,12 @@ fn leaf_of(log: &TransparencyLog, uuid: &str) -> Result<[u8; 32], RekorError> {
     Ok(leaf)
 }
 
-async fn entry_by_uuid(State(log): State<TransparencyLog>, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn entry_by_uuid(
+    State(log): State<TransparencyLog>,
+    Path(uuid): Path<String>,
+) -> Result<GoJson<Value>, ApiError> {
     let (uuid, entry) = log.entry_by_leaf(&leaf_of(&log, &uuid)?)?;
-    Ok(Json(one(uuid, entry)))
+    Ok(GoJson(one(uuid, entry)))
 }
 
 /// `{"entryUUIDs": [...]}`, `{"logIndexes": [...]}` or `{"entries": [proposed entries]}`; cosign v2
@@ -125,7 +147,7 @@ async fn entry_by_uuid(State(log): State<TransparencyLog>, Path(uuid): Path<Stri
 async fn retrieve(
     State(log): State<TransparencyLog>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<GoJson<Value>, ApiError> {
     let request = parse_json(body)?;
     let mut found = Vec::new();
     let list = |name: &str| -> Result<Option<Vec<Value>>, RekorError> {
@@ -165,7 +187,7 @@ async fn retrieve(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Json(Value::Array(found)))
+    Ok(GoJson(Value::Array(found)))
 }
 
 /// `{"hash"?, "publicKey"?: {"format": "x509", "content": b64}, "email"?, "subject"?, "operator"?: "and"|"or"}`
@@ -173,7 +195,7 @@ async fn retrieve(
 async fn search_index(
     State(log): State<TransparencyLog>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<GoJson<Value>, ApiError> {
     let query = parse_json(body)?;
     let text = |name: &str| -> Result<Option<String>, RekorError> {
         match query.get(name) {
@@ -220,11 +242,11 @@ async fn search_index(
     if keys.is_empty() {
         return Err(RekorError::InvalidQuery("give at least one of hash, publicKey, email, subject".into()).into());
     }
-    Ok(Json(json!(log.search(&keys, all)?)))
+    Ok(GoJson(json!(log.search(&keys, all)?)))
 }
 
-async fn log_info(State(log): State<TransparencyLog>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::to_value(log.info()?).unwrap_or_default()))
+async fn log_info(State(log): State<TransparencyLog>) -> Result<GoJson<Value>, ApiError> {
+    Ok(GoJson(serde_json::to_value(log.info()?).unwrap_or_default()))
 }
 
 #[derive(Deserialize)]
@@ -239,14 +261,14 @@ struct ProofQuery {
 async fn consistency(
     State(log): State<TransparencyLog>,
     Query(query): Query<ProofQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<GoJson<Value>, ApiError> {
     let first = parse_count("firstSize", query.first_size.as_deref().unwrap_or("1"))?;
     let last = match query.last_size.as_deref() {
         Some(last) => parse_count("lastSize", last)?,
         None => return Err(RekorError::InvalidQuery("lastSize query parameter is required".into()).into()),
     };
     let (root, hashes) = log.consistency(first, last)?;
-    Ok(Json(json!({"rootHash": root, "hashes": hashes})))
+    Ok(GoJson(json!({"rootHash": root, "hashes": hashes})))
 }
 
 async fn public_key(State(log): State<TransparencyLog>) -> Response {
@@ -308,7 +330,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Status(status, message) => (status, message),
         };
-        let mut response = (status, Json(json!({"code": status.as_u16(), "message": message}))).into_response();
+        let mut response = (status, GoJson(json!({"code": status.as_u16(), "message": message}))).into_response();
         if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             response.headers_mut().insert(header::LOCATION, location);
         }

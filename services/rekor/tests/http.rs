@@ -64,6 +64,8 @@ async fn create_then_verify_set_and_checkpoint_with_the_published_key() {
     let (status, headers, body) =
         call(&log, post("/api/v1/log/entries", client.hashedrekord(b"artifact").to_string())).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Byte layout the sigstore crate slices: `{"<80 hex>":{...}}` and a newline, as Go writes it.
+    assert!(body.starts_with("{\"") && &body[82..85] == "\":{" && body.ends_with("}}\n"), "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     let (uuid, entry) = body.as_object().unwrap().iter().next().unwrap();
     assert_eq!(headers["etag"], uuid.as_str());
