@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|cosign]`.
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|node|cosign]`.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 install_all() {
   ensure_rust
   ensure_python_tools
+  ensure_node_tools
   ensure_cosign v2
   ensure_cosign v3
 }
@@ -14,6 +15,7 @@ case "${1:-all}" in
   all) install_all ;;
   rust) ensure_rust ;;
   python) ensure_python_tools ;;
+  node) ensure_node_tools ;;
   cosign) ensure_cosign v2; ensure_cosign v3 ;;
-  *) die "usage: $0 [all|rust|python|cosign]" ;;
+  *) die "usage: $0 [all|rust|python|node|cosign]" ;;
 esac

@@ -78,6 +78,22 @@ ensure_cosign() {
   ok "$("$bin" version 2>/dev/null | grep -m1 GitVersion || echo "cosign $version")"
 }
 
+# sigstore-js (the `sigstore` library and the @sigstore/cli CLI) in a prefix the scripts own. Pinned
+# to versions that run on Node 20 (the newest @sigstore/cli needs Node 22).
+SIGSTORE_JS_PACKAGES=${SIGSTORE_JS_PACKAGES:-"@sigstore/cli@0.8.1 sigstore@4.1.1 @sigstore/mock@0.12.1"}
+ensure_node_tools() {
+  local prefix=$SIGSTACK_CACHE/node stamp=$SIGSTACK_CACHE/node/.sigstack-stamp
+  if [ -x "$prefix/node_modules/.bin/sigstore" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$SIGSTORE_JS_PACKAGES" ]; then return 0; fi
+  command -v npm >/dev/null || die "npm not found: needed for sigstore-js"
+  step "Installing sigstore-js ($SIGSTORE_JS_PACKAGES) into $prefix"
+  mkdir -p "$prefix"
+  [ -f "$prefix/package.json" ] || echo '{"name": "sigstack-clients", "private": true}' >"$prefix/package.json"
+  # shellcheck disable=SC2086 # the package list is words on purpose
+  run_logged "$SIGSTACK_CACHE/logs/npm.log" npm install --prefix "$prefix" --no-audit --no-fund $SIGSTORE_JS_PACKAGES
+  echo "$SIGSTORE_JS_PACKAGES" >"$stamp"
+  ok "sigstore-js: $("$prefix/node_modules/.bin/sigstore" --version 2>&1 | head -1)"
+}
+
 cosign_bin() { case "$1" in v2) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V2_VERSION" ;; v3) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V3_VERSION" ;; esac; }
 
 # Builds the sigstack binary (debug unless PROFILE=release) and prints its path.

@@ -188,3 +188,17 @@ pub fn cosign(major: &str) -> PathBuf {
         panic!("cosign {major} is not installed in {}: run scripts/install.sh cosign", bin.display())
     })
 }
+
+/// Where the scripts install sigstore-js (`$SIGSTACK_NODE_PREFIX`, else `~/.cache/sigstack/node`).
+/// Missing is a loud failure.
+pub fn node_prefix() -> PathBuf {
+    let prefix = std::env::var_os("SIGSTACK_NODE_PREFIX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/sigstack/node"));
+    assert!(
+        prefix.join("node_modules/.bin/sigstore").exists(),
+        "sigstore-js is not installed in {}: run scripts/install.sh node",
+        prefix.display()
+    );
+    prefix
+}

@@ -17,8 +17,7 @@ use sigstack_oidc::{Issuer, IssuerConfig};
 pub const DEFAULT_OIDC_PORT: u16 = 8091;
 pub const DEFAULT_FULCIO_PORT: u16 = 8092;
 pub const DEFAULT_REKOR_PORT: u16 = 8093;
-/// Host name in the log's checkpoints (`<name> - <treeID>`).
-pub const REKOR_ORIGIN: &str = "rekor.sigstack.local";
+pub const DEFAULT_TUF_PORT: u16 = 8094;
 
 /// Options every service command shares.
 #[derive(Debug, Clone, clap::Args)]
@@ -96,9 +95,19 @@ pub fn open_fulcio(state_dir: &Path, mut issuers: Vec<OidcIssuer>, args: &Fulcio
     Ok(Arc::new(Fulcio::new(ca, TokenVerifier::new(issuers))))
 }
 
-/// Opens the log of `state_dir`.
-pub fn open_rekor(state_dir: &Path) -> anyhow::Result<sigstack_rekor::TransparencyLog> {
-    sigstack_rekor::TransparencyLog::open(&state_dir.join("rekor"), REKOR_ORIGIN).context("open the transparency log")
+/// Opens the log of `state_dir`, reachable at `public_url`.
+///
+/// Checkpoints are signed under the host of that URL (`<host> - <treeID>`, signature line
+/// `— <host> ...`), as Rekor signs under its hostname: @sigstore/verify 3 accepts a checkpoint
+/// signature only if its name matches the log's `baseUrl` in the trusted root.
+pub fn open_rekor(state_dir: &Path, public_url: &str) -> anyhow::Result<sigstack_rekor::TransparencyLog> {
+    let without_scheme = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
+    let authority = without_scheme.split('/').next().unwrap_or(without_scheme);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _port)| host),
+    };
+    sigstack_rekor::TransparencyLog::open(&state_dir.join("rekor"), host).context("open the transparency log")
 }
 
 /// The URLs a stack's clients use.
@@ -129,4 +138,20 @@ pub fn write_trust(
     let dir = state_dir.join("trust");
     sigstack_trust::write_trust_dir(&dir, &files)?;
     Ok(dir)
+}
+
+/// Publishes the stack's trusted root and signing config as TUF targets (new metadata versions
+/// each start), and writes the initial TUF root to `trust/root.json` for clients to bootstrap.
+pub async fn publish_tuf(state_dir: &Path, trust_dir: &Path) -> anyhow::Result<sigstack_tuf::Published> {
+    let read = |name: &str| std::fs::read(trust_dir.join(name)).with_context(|| format!("read {name}"));
+    let trusted_root = read("trusted_root.json")?;
+    let signing_config = read("signing_config.v0.2.json")?;
+    let published = sigstack_tuf::publish(
+        &state_dir.join("tuf"),
+        &[("trusted_root.json", &trusted_root), ("signing_config.v0.2.json", &signing_config)],
+    )
+    .await
+    .context("publish the TUF repository")?;
+    sigstack_state::write_public(&trust_dir.join("root.json"), &published.root_json)?;
+    Ok(published)
 }

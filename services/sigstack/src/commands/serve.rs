@@ -25,6 +25,10 @@ pub struct ServeRekorArgs {
     /// Port to listen on (0 for a free one).
     #[arg(long, default_value_t = DEFAULT_REKOR_PORT)]
     port: u16,
+    /// The URL clients reach this log at (its host names the checkpoints), when it differs from
+    /// the bound address (e.g. `http://rekor:8093` between containers).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,7 +78,8 @@ fn serve_rekor(args: ServeRekorArgs) -> anyhow::Result<()> {
     let state_dir = open_state_dir(&args.state.state_dir)?;
     tokio::runtime::Runtime::new()?.block_on(async {
         let service = BoundService::bind("rekor", args.listen.host, args.port).await?;
-        let log = open_rekor(&state_dir)?;
+        let url = args.public_url.clone().unwrap_or_else(|| service.url());
+        let log = open_rekor(&state_dir, &url)?;
         println!("sigstack rekor listening on {} ({} entries)", service.url(), log.size()?);
         serve_all(vec![(service, sigstack_rekor::router(log))]).await
     })

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, FulcioArgs, ListenArgs, OidcArgs, StackUrls,
-    local_issuers, open_fulcio, open_issuer, open_rekor, write_trust,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs,
+    StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor, publish_tuf, write_trust,
 };
 use crate::server::{BoundService, serve_all};
 use crate::stack::{StackDescription, open_state_dir};
@@ -24,6 +24,9 @@ pub struct UpArgs {
     /// Port of the CA.
     #[arg(long, default_value_t = DEFAULT_FULCIO_PORT, conflicts_with = "ephemeral_ports")]
     fulcio_port: u16,
+    /// Port of the TUF repository (the mirror for `cosign initialize`, sigstore-js, sigstore-python).
+    #[arg(long, default_value_t = DEFAULT_TUF_PORT, conflicts_with = "ephemeral_ports")]
+    tuf_port: u16,
     /// Port of the transparency log.
     #[arg(long, default_value_t = DEFAULT_REKOR_PORT, conflicts_with = "ephemeral_ports")]
     rekor_port: u16,
@@ -66,10 +69,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let oidc = bind("oidc", args.oidc_port).await?;
         let fulcio = bind("fulcio", args.fulcio_port).await?;
         let rekor = bind("rekor", args.rekor_port).await?;
-        let ports: BTreeMap<&str, u16> =
-            [("oidc", oidc.addr.port()), ("fulcio", fulcio.addr.port()), ("rekor", rekor.addr.port())].into();
+        let tuf = bind("tuf", args.tuf_port).await?;
+        let ports: BTreeMap<&str, u16> = [
+            ("oidc", oidc.addr.port()),
+            ("fulcio", fulcio.addr.port()),
+            ("rekor", rekor.addr.port()),
+            ("tuf", tuf.addr.port()),
+        ]
+        .into();
         sigstack_state::write_public(&state_dir.join(PORTS_FILE), &serde_json::to_vec(&ports)?)?;
-        let log = open_rekor(&state_dir)?;
+        let log = open_rekor(&state_dir, &rekor.url())?;
         let issuer = open_issuer(&state_dir, oidc.url(), &args.oidc)?;
         // The CA knows the local issuer's keys in-process: no network, no discovery.
         let keys = sigstack_fulcio::KeySource::Jwks(issuer.jwks());
@@ -81,11 +90,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
 
         let urls = StackUrls { oidc: &oidc.url(), fulcio: &fulcio.url(), rekor: &rekor.url() };
         let trust_dir = write_trust(&state_dir, &urls, &ca, &log)?;
+        let published = publish_tuf(&state_dir, &trust_dir).await?;
 
         let mut services = BTreeMap::new();
         services.insert("oidc".to_string(), oidc.url());
         services.insert("fulcio".to_string(), fulcio.url());
         services.insert("rekor".to_string(), rekor.url());
+        services.insert("tuf".to_string(), tuf.url());
         let description = StackDescription {
             services,
             trust_dir: trust_dir.clone(),
@@ -105,6 +116,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             (oidc, sigstack_oidc::router(issuer)),
             (fulcio, sigstack_fulcio::router(ca)),
             (rekor, sigstack_rekor::router(log)),
+            (tuf, sigstack_tuf::router(&published.repo_dir)),
         ])
         .await;
         StackDescription::remove(&state_dir);
