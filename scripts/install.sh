@@ -5,6 +5,9 @@ source "$(dirname "$0")/lib.sh"
 
 install_all() {
   ensure_rust
+  # docker-compose validates compose.yaml against the Compose schema (no engine needed);
+  # shellcheck lints the scripts.
+  ensure_apt docker-compose shellcheck
   ensure_python_tools
   ensure_node_tools
   ensure_cosign v2

@@ -40,6 +40,8 @@ enum Command {
     Token(commands::token::TokenArgs),
     /// Print `export` lines that point a shell's Sigstore clients at a running stack.
     Env(commands::env::EnvArgs),
+    /// Exit 0 if a URL answers 2xx within a few seconds (container health checks).
+    Probe(commands::probe::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Serve(command) => commands::serve::run(command),
         Command::Token(args) => commands::token::run(args),
         Command::Env(args) => commands::env::run(args),
+        Command::Probe(args) => commands::probe::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

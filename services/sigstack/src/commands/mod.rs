@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the service assembly shared by `up` and `serve`.
 
 pub mod env;
+pub mod probe;
 pub mod serve;
 pub mod token;
 pub mod up;
@@ -117,23 +118,95 @@ pub struct StackUrls<'a> {
     pub rekor: &'a str,
 }
 
-/// Writes every trust file of a stack into `state_dir/trust`.
+/// What the CA publishes for the trust writer: `STATE/public/fulcio.json`.
+///
+/// No key is shared between services: each generates and keeps its own private key, and writes
+/// only its public part here. Whoever writes the trust files (`up`, or `serve tuf` in
+/// one-container-per-service setups) reads these, so split services produce the same trust files.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FulcioPublic {
+    /// Intermediate then root, base64 DER.
+    ca_chain: Vec<String>,
+    /// CT log key, base64 DER SPKI.
+    ctlog_key: String,
+    valid_from: String,
+}
+
+/// What the log publishes: `STATE/public/rekor.json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RekorPublic {
+    /// Log key, base64 DER SPKI.
+    key: String,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(field: &str, text: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).with_context(|| format!("{field} is not base64"))
+}
+
+/// Writes the CA's public part for the trust writer.
+pub fn publish_fulcio(state_dir: &Path, fulcio: &Fulcio) -> anyhow::Result<()> {
+    let ca = fulcio.ca();
+    let public = FulcioPublic {
+        ca_chain: ca.ca_chain_der().iter().map(|der| b64(der)).collect(),
+        ctlog_key: b64(ca.ctlog().public_key_der()),
+        valid_from: ca.valid_from()?,
+    };
+    sigstack_state::write_public(&state_dir.join("public/fulcio.json"), &serde_json::to_vec_pretty(&public)?)?;
+    Ok(())
+}
+
+/// Writes the log's public part for the trust writer.
+pub fn publish_rekor(state_dir: &Path, rekor: &sigstack_rekor::TransparencyLog) -> anyhow::Result<()> {
+    let public = RekorPublic { key: b64(rekor.public_key_der()) };
+    sigstack_state::write_public(&state_dir.join("public/rekor.json"), &serde_json::to_vec_pretty(&public)?)?;
+    Ok(())
+}
+
+/// Reads a public part, waiting up to `wait` for its service to write it.
+fn read_public<T: serde::de::DeserializeOwned>(path: &Path, wait: std::time::Duration) -> anyhow::Result<T> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if let Some(bytes) = sigstack_state::read_optional(path)? {
+            return serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()));
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "{} did not appear within {}s: is its service running on this state directory?",
+                path.display(),
+                wait.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Writes every trust file of a stack into `state_dir/trust`, from the public parts the CA and the
+/// log wrote (waiting up to `wait` for them).
 pub fn write_trust(
     state_dir: &Path,
     urls: &StackUrls<'_>,
-    fulcio: &Fulcio,
-    rekor: &sigstack_rekor::TransparencyLog,
+    wait: std::time::Duration,
 ) -> anyhow::Result<std::path::PathBuf> {
-    let ca = fulcio.ca();
-    let valid_from = ca.valid_from()?;
+    let fulcio: FulcioPublic = read_public(&state_dir.join("public/fulcio.json"), wait)?;
+    let rekor: RekorPublic = read_public(&state_dir.join("public/rekor.json"), wait)?;
+    let ca_chain = fulcio.ca_chain.iter().map(|c| unb64("ca_chain", c)).collect::<anyhow::Result<Vec<_>>>()?;
+    let ca_chain: Vec<&[u8]> = ca_chain.iter().map(Vec::as_slice).collect();
+    let ctlog_key = unb64("ctlog_key", &fulcio.ctlog_key)?;
+    let rekor_key = unb64("key", &rekor.key)?;
     let files = sigstack_trust::TrustFiles {
         oidc_url: urls.oidc,
         fulcio_url: urls.fulcio,
         rekor_url: urls.rekor,
-        ca_chain: &ca.ca_chain_der(),
-        ctlog_key: ca.ctlog().public_key_der(),
-        rekor_key: rekor.public_key_der(),
-        valid_from: &valid_from,
+        ca_chain: &ca_chain,
+        ctlog_key: &ctlog_key,
+        rekor_key: &rekor_key,
+        valid_from: &fulcio.valid_from,
     };
     let dir = state_dir.join("trust");
     sigstack_trust::write_trust_dir(&dir, &files)?;

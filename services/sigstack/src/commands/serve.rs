@@ -1,7 +1,14 @@
+//! One service per process, for one-container-per-service setups (compose.yaml). Each service
+//! keeps its own keys in the shared state directory and publishes its public part; `serve tuf`
+//! waits for those, writes the trust files and serves the TUF repository.
+
+use std::time::Duration;
+
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, FulcioArgs, ListenArgs, OidcArgs, local_issuers,
-    open_fulcio, open_issuer, open_rekor,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs,
+    StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor, publish_fulcio, publish_rekor, publish_tuf,
+    write_trust,
 };
 use crate::server::{BoundService, serve_all};
 use crate::stack::open_state_dir;
@@ -14,35 +21,44 @@ pub enum ServeCommand {
     Fulcio(ServeFulcioArgs),
     /// The transparency log alone.
     Rekor(ServeRekorArgs),
+    /// Writes the trust files once the CA and the log have published their keys, then serves the TUF repository.
+    Tuf(ServeTufArgs),
 }
 
+/// Where one service listens, and the URL clients reach it at.
 #[derive(Debug, clap::Args)]
-pub struct ServeRekorArgs {
+pub struct ServiceArgs {
     #[command(flatten)]
     state: StateDirArg,
     #[command(flatten)]
     listen: ListenArgs,
     /// Port to listen on (0 for a free one).
-    #[arg(long, default_value_t = DEFAULT_REKOR_PORT)]
-    port: u16,
-    /// The URL clients reach this log at (its host names the checkpoints), when it differs from
-    /// the bound address (e.g. `http://rekor:8093` between containers).
+    #[arg(long)]
+    port: Option<u16>,
+    /// The URL clients reach this service at, when it differs from the bound address
+    /// (e.g. a published port of a container).
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ServeOidcArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ServeFulcioArgs {
     #[command(flatten)]
-    state: StateDirArg,
-    #[command(flatten)]
-    listen: ListenArgs,
-    /// Port to listen on (0 for a free one).
-    #[arg(long, default_value_t = DEFAULT_FULCIO_PORT)]
-    port: u16,
-    /// The sigstack OIDC issuer whose keys sign GitHub Actions and email tokens.
+    service: ServiceArgs,
+    /// The sigstack OIDC issuer whose JWKS verifies GitHub Actions and email tokens.
     #[arg(long, default_value = "http://127.0.0.1:8091", value_name = "URL")]
     oidc_url: String,
+    /// `iss` of the issuer's email tokens (its public URL) [default: --oidc-url].
+    #[arg(long, value_name = "URL")]
+    email_issuer: Option<String>,
     #[command(flatten)]
     oidc: OidcArgs,
     #[command(flatten)]
@@ -50,60 +66,89 @@ pub struct ServeFulcioArgs {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ServeOidcArgs {
+pub struct ServeRekorArgs {
     #[command(flatten)]
-    state: StateDirArg,
+    service: ServiceArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeTufArgs {
     #[command(flatten)]
-    listen: ListenArgs,
-    /// Port to listen on (0 for a free one).
-    #[arg(long, default_value_t = DEFAULT_OIDC_PORT)]
-    port: u16,
-    /// The URL clients reach this issuer at, when it differs from the bound address
-    /// (e.g. `http://oidc:8091` between containers). It becomes the discovery `issuer`.
-    #[arg(long, value_name = "URL")]
-    public_url: Option<String>,
-    #[command(flatten)]
-    oidc: OidcArgs,
+    service: ServiceArgs,
+    /// The issuer's URL as clients reach it (goes into the signing config).
+    #[arg(long, default_value = "http://127.0.0.1:8091", value_name = "URL")]
+    oidc_url: String,
+    /// The CA's URL as clients reach it.
+    #[arg(long, default_value = "http://127.0.0.1:8092", value_name = "URL")]
+    fulcio_url: String,
+    /// The log's URL as clients reach it.
+    #[arg(long, default_value = "http://127.0.0.1:8093", value_name = "URL")]
+    rekor_url: String,
+    /// How long to wait for the CA and the log to publish their keys.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    wait: u64,
 }
 
 pub fn run(command: ServeCommand) -> anyhow::Result<()> {
-    match command {
-        ServeCommand::Oidc(args) => serve_oidc(args),
-        ServeCommand::Fulcio(args) => serve_fulcio(args),
-        ServeCommand::Rekor(args) => serve_rekor(args),
-    }
-}
-
-fn serve_rekor(args: ServeRekorArgs) -> anyhow::Result<()> {
-    let state_dir = open_state_dir(&args.state.state_dir)?;
     tokio::runtime::Runtime::new()?.block_on(async {
-        let service = BoundService::bind("rekor", args.listen.host, args.port).await?;
-        let url = args.public_url.clone().unwrap_or_else(|| service.url());
-        let log = open_rekor(&state_dir, &url)?;
-        println!("sigstack rekor listening on {} ({} entries)", service.url(), log.size()?);
-        serve_all(vec![(service, sigstack_rekor::router(log))]).await
+        match command {
+            ServeCommand::Oidc(args) => serve_oidc(args).await,
+            ServeCommand::Fulcio(args) => serve_fulcio(args).await,
+            ServeCommand::Rekor(args) => serve_rekor(args).await,
+            ServeCommand::Tuf(args) => serve_tuf(args).await,
+        }
     })
 }
 
-fn serve_fulcio(args: ServeFulcioArgs) -> anyhow::Result<()> {
+/// Binds the service and returns it with its state directory and public URL.
+async fn bind(
+    name: &'static str,
+    args: &ServiceArgs,
+    default_port: u16,
+) -> anyhow::Result<(BoundService, std::path::PathBuf, String)> {
     let state_dir = open_state_dir(&args.state.state_dir)?;
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let service = BoundService::bind("fulcio", args.listen.host, args.port).await?;
-        let oidc_url = args.oidc_url.trim_end_matches('/').to_string();
-        let keys = sigstack_fulcio::KeySource::JwksUrl(format!("{oidc_url}/.well-known/jwks"));
-        let ca = open_fulcio(&state_dir, local_issuers(&args.oidc.github_issuer, &oidc_url, keys), &args.fulcio)?;
-        println!("sigstack fulcio listening on {} (tokens verified with {oidc_url})", service.url());
-        serve_all(vec![(service, sigstack_fulcio::router(ca))]).await
-    })
+    let service = BoundService::bind(name, args.listen.host, args.port.unwrap_or(default_port)).await?;
+    let url = args.public_url.clone().unwrap_or_else(|| service.url());
+    Ok((service, state_dir, url))
 }
 
-fn serve_oidc(args: ServeOidcArgs) -> anyhow::Result<()> {
-    let state_dir = open_state_dir(&args.state.state_dir)?;
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let service = BoundService::bind("oidc", args.listen.host, args.port).await?;
-        let url = args.public_url.clone().unwrap_or_else(|| service.url());
-        let issuer = open_issuer(&state_dir, url.clone(), &args.oidc)?;
-        println!("sigstack oidc listening on {} (issuer {url})", service.url());
-        serve_all(vec![(service, sigstack_oidc::router(issuer))]).await
-    })
+async fn serve_oidc(args: ServeOidcArgs) -> anyhow::Result<()> {
+    let (service, state_dir, url) = bind("oidc", &args.service, DEFAULT_OIDC_PORT).await?;
+    let issuer = open_issuer(&state_dir, url.clone(), &args.oidc)?;
+    println!("sigstack oidc listening on {} (issuer {url})", service.url());
+    serve_all(vec![(service, sigstack_oidc::router(issuer))]).await
+}
+
+async fn serve_fulcio(args: ServeFulcioArgs) -> anyhow::Result<()> {
+    let (service, state_dir, _) = bind("fulcio", &args.service, DEFAULT_FULCIO_PORT).await?;
+    let oidc_url = args.oidc_url.trim_end_matches('/').to_string();
+    let email_issuer = args.email_issuer.clone().unwrap_or_else(|| oidc_url.clone());
+    let keys = sigstack_fulcio::KeySource::JwksUrl(format!("{oidc_url}/.well-known/jwks"));
+    let ca = open_fulcio(&state_dir, local_issuers(&args.oidc.github_issuer, &email_issuer, keys), &args.fulcio)?;
+    publish_fulcio(&state_dir, &ca)?;
+    println!("sigstack fulcio listening on {} (tokens verified with {oidc_url})", service.url());
+    serve_all(vec![(service, sigstack_fulcio::router(ca))]).await
+}
+
+async fn serve_rekor(args: ServeRekorArgs) -> anyhow::Result<()> {
+    let (service, state_dir, url) = bind("rekor", &args.service, DEFAULT_REKOR_PORT).await?;
+    let log = open_rekor(&state_dir, &url)?;
+    publish_rekor(&state_dir, &log)?;
+    println!("sigstack rekor listening on {} ({} entries)", service.url(), log.size()?);
+    serve_all(vec![(service, sigstack_rekor::router(log))]).await
+}
+
+async fn serve_tuf(args: ServeTufArgs) -> anyhow::Result<()> {
+    let (service, state_dir, _) = bind("tuf", &args.service, DEFAULT_TUF_PORT).await?;
+    let urls = StackUrls { oidc: &args.oidc_url, fulcio: &args.fulcio_url, rekor: &args.rekor_url };
+    let wait = Duration::from_secs(args.wait);
+    let trust_dir = tokio::task::block_in_place(|| write_trust(&state_dir, &urls, wait))?;
+    let published = publish_tuf(&state_dir, &trust_dir).await?;
+    println!(
+        "sigstack tuf listening on {} (trust files in {}, metadata version {})",
+        service.url(),
+        trust_dir.display(),
+        published.version
+    );
+    serve_all(vec![(service, sigstack_tuf::router(&published.repo_dir))]).await
 }

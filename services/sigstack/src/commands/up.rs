@@ -3,7 +3,8 @@ use std::collections::BTreeMap;
 use crate::StateDirArg;
 use crate::commands::{
     DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs,
-    StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor, publish_tuf, write_trust,
+    StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor, publish_fulcio, publish_rekor, publish_tuf,
+    write_trust,
 };
 use crate::server::{BoundService, serve_all};
 use crate::stack::{StackDescription, open_state_dir};
@@ -89,7 +90,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         )?;
 
         let urls = StackUrls { oidc: &oidc.url(), fulcio: &fulcio.url(), rekor: &rekor.url() };
-        let trust_dir = write_trust(&state_dir, &urls, &ca, &log)?;
+        publish_fulcio(&state_dir, &ca)?;
+        publish_rekor(&state_dir, &log)?;
+        let trust_dir = write_trust(&state_dir, &urls, std::time::Duration::ZERO)?;
         let published = publish_tuf(&state_dir, &trust_dir).await?;
 
         let mut services = BTreeMap::new();

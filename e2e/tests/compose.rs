@@ -1,0 +1,198 @@
+//! compose.yaml and the Dockerfile, checked without a container engine (none on this machine):
+//! the compose file validates against the Compose schema (Debian's docker-compose), every command
+//! and health check it runs exists in `sigstack`, and the split services it describes, run here as
+//! processes on one shared state directory, produce trust files real clients accept.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sigstack_e2e::{GITHUB_ISSUER, cosign, run_ok, sigstack, sigstack_bin, sigstore_python, token, workspace_root};
+
+fn compose() -> serde_norway::Value {
+    serde_norway::from_slice(&std::fs::read(workspace_root().join("compose.yaml")).unwrap()).unwrap()
+}
+
+#[test]
+fn compose_file_validates_against_the_compose_schema() {
+    let output = Command::new("docker-compose")
+        .arg("-f")
+        .arg(workspace_root().join("compose.yaml"))
+        .args(["config", "-q"])
+        .output()
+        .expect("docker-compose (Debian package) is installed by scripts/install.sh");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // The validator does catch mistakes: a copy with a misspelt key is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = std::fs::read_to_string(workspace_root().join("compose.yaml")).unwrap().replacen(
+        "healthcheck:",
+        "healthchek:",
+        1,
+    );
+    std::fs::write(dir.path().join("compose.yaml"), broken).unwrap();
+    let output = Command::new("docker-compose")
+        .arg("-f")
+        .arg(dir.path().join("compose.yaml"))
+        .args(["config", "-q"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "a misspelt key must not validate");
+}
+
+#[test]
+fn every_command_and_health_check_exists_in_sigstack() {
+    let compose = compose();
+    let services = compose["services"].as_mapping().unwrap();
+    for name in ["oidc", "fulcio", "rekor", "tuf", "registry"] {
+        let service = &services[name];
+        assert!(service["healthcheck"]["test"].is_sequence(), "{name} has a health check");
+        for port in service["ports"].as_sequence().unwrap() {
+            assert!(port.as_str().unwrap().starts_with("127.0.0.1:"), "{name}: ports are published on loopback only");
+        }
+    }
+    for (name, service) in services {
+        let name = name.as_str().unwrap();
+        let strings = |value: &serde_norway::Value| -> Vec<String> {
+            value.as_sequence().map(|s| s.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+        };
+        if let Some(command) = service.get("command") {
+            // clap checks every flag before it honours --help, so this fails on any unknown one.
+            let output = Command::new(sigstack_bin()).args(strings(command)).arg("--help").output().unwrap();
+            assert!(
+                output.status.success(),
+                "{name}: {:?}: {}",
+                strings(command),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                service["volumes"].as_sequence().unwrap().iter().any(|v| v.as_str() == Some("state:/state")),
+                "{name} shares the state volume"
+            );
+        }
+        let test = strings(&service["healthcheck"]["test"]);
+        if test.get(1).map(String::as_str) == Some("sigstack") {
+            let output = Command::new(sigstack_bin()).args(&test[2..test.len() - 1]).arg("--help").output().unwrap();
+            assert!(output.status.success(), "{name}: health check {test:?}");
+        }
+    }
+}
+
+#[test]
+fn dockerfile_builds_the_binary_in_stages() {
+    let dockerfile = std::fs::read_to_string(workspace_root().join("Dockerfile")).unwrap();
+    let stages: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(stages.len(), 2, "a build stage and a runtime stage");
+    assert!(dockerfile.contains("cargo build --release --locked -p sigstack"));
+    assert!(dockerfile.contains("COPY --from=build"));
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["sigstack"]"#));
+    for line in dockerfile.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+        let sources: Vec<&str> = line.split_whitespace().skip(1).collect();
+        for source in &sources[..sources.len() - 1] {
+            assert!(
+                workspace_root().join(source).exists(),
+                "Dockerfile copies {source}, which is not in the repository"
+            );
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Services(Vec<Child>);
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_healthy(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if Command::new(sigstack_bin()).args(["probe", url]).status().unwrap().success() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{url} never became healthy");
+}
+
+/// compose.yaml's commands, with service names and ports mapped to loopback.
+fn start_split(state: &Path) -> (Services, [String; 4]) {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+    let compose = compose();
+    let mut children = Vec::new();
+    for (i, name) in ["oidc", "fulcio", "rekor", "tuf"].iter().enumerate() {
+        let args: Vec<String> = compose["services"][*name]["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let arg = v.as_str().unwrap();
+                let arg = arg.replace("0.0.0.0", "127.0.0.1").replace("http://oidc:8091", &url(0));
+                let arg = ["8091", "8092", "8093", "8094"]
+                    .iter()
+                    .enumerate()
+                    .fold(arg, |a, (j, p)| a.replace(p, &ports[j].to_string()));
+                arg
+            })
+            .collect();
+        // Tuf first would wait for the others; start in compose's dependency order anyway.
+        let child = sigstack(state).args(&args).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
+        children.push(child);
+        let health = if *name == "tuf" { format!("{}/timestamp.json", url(i)) } else { format!("{}/healthz", url(i)) };
+        wait_healthy(&health);
+    }
+    (Services(children), [url(0), url(1), url(2), url(3)])
+}
+
+#[test]
+fn split_services_on_one_state_dir_produce_trust_clients_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_services, urls) = start_split(dir.path());
+    for file in sigstack_trust::TRUST_FILES.iter().chain(&["root.json"]) {
+        assert!(dir.path().join("trust").join(file).exists(), "{file}");
+    }
+    let trusted_root = std::fs::read_to_string(dir.path().join("trust/trusted_root.json")).unwrap();
+    assert!(trusted_root.contains(&urls[2]) && trusted_root.contains(&urls[1]), "trust files name the published URLs");
+
+    // sigstore-python with the trust config the split `tuf` service wrote.
+    let artifact = dir.path().join("a.txt");
+    std::fs::write(&artifact, "split services").unwrap();
+    let bundle = dir.path().join("a.sigstore.json");
+    let jwt = token(dir.path(), &["--repo", "acme/widget"]);
+    run_ok(
+        sigstore_python(dir.path()).args(["sign", "--identity-token", &jwt, "--bundle"]).arg(&bundle).arg(&artifact),
+    );
+    let san = "https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main";
+    run_ok(
+        sigstore_python(dir.path())
+            .args(["verify", "identity", "--cert-identity", san, "--cert-oidc-issuer", GITHUB_ISSUER, "--bundle"])
+            .arg(&bundle)
+            .arg(&artifact),
+    );
+    // cosign v3 bootstrapped from the split TUF service verifies the same bundle.
+    let home = dir.path().join("cosign-home");
+    std::fs::create_dir_all(&home).unwrap();
+    run_ok(
+        Command::new(cosign("v3"))
+            .env("HOME", &home)
+            .args(["initialize", "--mirror", &urls[3], "--root"])
+            .arg(dir.path().join("trust/root.json")),
+    );
+    run_ok(
+        Command::new(cosign("v3"))
+            .env("HOME", &home)
+            .args(["verify-blob", "--bundle"])
+            .arg(&bundle)
+            .args(["--certificate-identity", san, "--certificate-oidc-issuer", GITHUB_ISSUER])
+            .arg(&artifact),
+    );
+}
