@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 install_all() {
   ensure_rust
   # docker-compose validates compose.yaml against the Compose schema (no engine needed);
-  # shellcheck lints the scripts.
+  # and the linter of the scripts.
   ensure_apt docker-compose shellcheck
   ensure_python_tools
   ensure_node_tools
