@@ -14,6 +14,11 @@ fn scripts_pass_shellcheck() {
         .filter(|p| p.extension().is_some_and(|e| e == "sh"))
         .collect();
     scripts.push(root.join(".ci/run"));
-    let output = Command::new("shellcheck").arg("-x").args(&scripts).current_dir(&root).output().expect("shellcheck is installed");
+    let output = Command::new("shellcheck")
+        .arg("-x")
+        .args(&scripts)
+        .current_dir(&root)
+        .output()
+        .expect("shellcheck is installed");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
 }

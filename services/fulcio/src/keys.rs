@@ -98,7 +98,9 @@ impl SubjectKey {
         algorithms.iter().any(|alg| UnparsedPublicKey::new(*alg, &self.key_bits).verify(message, signature).is_ok())
     }
 
-    fn verify_with(
+    /// Verifies `signature` over `message` with the algorithm named by `signature_oid` (X.509 and
+    /// PKCS#10 signatures).
+    pub fn verify_signature_with(
         &self,
         signature_oid: der::asn1::ObjectIdentifier,
         message: &[u8],
@@ -178,7 +180,7 @@ pub fn verify_csr(field: &str, content: &[u8]) -> Result<SubjectKey, FulcioError
     let info = request.info.to_der().map_err(|e| FulcioError::InvalidCsr(e.to_string()))?;
     let signature =
         request.signature.as_bytes().ok_or_else(|| FulcioError::InvalidCsr("signature has unused bits".into()))?;
-    key.verify_with(request.algorithm.oid, &info, signature).map_err(FulcioError::InvalidCsr)?;
+    key.verify_signature_with(request.algorithm.oid, &info, signature).map_err(FulcioError::InvalidCsr)?;
     Ok(key)
 }
 

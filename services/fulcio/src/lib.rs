@@ -19,6 +19,7 @@ mod keys;
 mod oid;
 mod sct;
 mod service;
+mod verify;
 
 pub use ca::{CaMaterial, CertificateAuthority, IssuedChain};
 pub use error::{FulcioError, TokenError};
@@ -27,6 +28,7 @@ pub use identity::{Identity, IssuerKind, IssuerSpec, KeySource, OidcIssuer, Prin
 pub use keys::{SubjectKey, Verifier, verify_csr};
 pub use sct::{CtLog, precert_signed_data};
 pub use service::{Fulcio, KeyProof};
+pub use verify::{CertificateError, VerifiedLeaf, now, verify_embedded_sct, verify_leaf};
 
 /// Constants a verifier needs to find what this CA writes.
 pub mod oids {

@@ -3,6 +3,7 @@
 //! The binary only wires configuration to the service crates; it holds no domain logic.
 
 mod commands;
+mod registry;
 mod server;
 mod stack;
 
@@ -42,6 +43,18 @@ enum Command {
     Env(commands::env::EnvArgs),
     /// Exit 0 if a URL answers 2xx within a few seconds (container health checks).
     Probe(commands::probe::ProbeArgs),
+    /// Build a small OCI image hermetically (no Docker) and push it; prints its digest.
+    Build(commands::pipeline::BuildArgs),
+    /// Write the SPDX 2.3 SBOM of an image, read from its layers.
+    Sbom(commands::pipeline::SbomArgs),
+    /// Sign an image's digest keylessly and attach the signature the way cosign does.
+    Sign(commands::pipeline::SignArgs),
+    /// Attest an image (SBOM by default) keylessly and attach it the way cosign does.
+    Attest(commands::pipeline::AttestArgs),
+    /// Verify an image's signatures offline against the stack's trust files.
+    Verify(commands::pipeline::VerifyArgs),
+    /// Verify an image's attestations offline against the stack's trust files.
+    VerifyAttestation(commands::pipeline::VerifyAttestationArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +66,12 @@ fn main() -> ExitCode {
         Command::Token(args) => commands::token::run(args),
         Command::Env(args) => commands::env::run(args),
         Command::Probe(args) => commands::probe::run(args),
+        Command::Build(args) => commands::pipeline::build(args),
+        Command::Sbom(args) => commands::pipeline::sbom(args),
+        Command::Sign(args) => commands::pipeline::sign(args),
+        Command::Attest(args) => commands::pipeline::attest(args),
+        Command::Verify(args) => commands::pipeline::verify(args),
+        Command::VerifyAttestation(args) => commands::pipeline::verify_attestation(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

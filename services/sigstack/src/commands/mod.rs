@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the service assembly shared by `up` and `serve`.
 
 pub mod env;
+pub mod pipeline;
 pub mod probe;
 pub mod serve;
 pub mod token;
@@ -19,6 +20,7 @@ pub const DEFAULT_OIDC_PORT: u16 = 8091;
 pub const DEFAULT_FULCIO_PORT: u16 = 8092;
 pub const DEFAULT_REKOR_PORT: u16 = 8093;
 pub const DEFAULT_TUF_PORT: u16 = 8094;
+pub const DEFAULT_REGISTRY_PORT: u16 = 8095;
 
 /// Options every service command shares.
 #[derive(Debug, Clone, clap::Args)]

@@ -2,9 +2,9 @@ use std::collections::BTreeMap;
 
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs,
-    StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor, publish_fulcio, publish_rekor, publish_tuf,
-    write_trust,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, FulcioArgs,
+    ListenArgs, OidcArgs, StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor, publish_fulcio,
+    publish_rekor, publish_tuf, write_trust,
 };
 use crate::server::{BoundService, serve_all};
 use crate::stack::{StackDescription, open_state_dir};
@@ -31,6 +31,15 @@ pub struct UpArgs {
     /// Port of the transparency log.
     #[arg(long, default_value_t = DEFAULT_REKOR_PORT, conflicts_with = "ephemeral_ports")]
     rekor_port: u16,
+    /// Port of the registry started beside the stack.
+    #[arg(long, default_value_t = DEFAULT_REGISTRY_PORT, conflicts_with = "ephemeral_ports")]
+    registry_port: u16,
+    /// Use this registry instead of starting Debian's docker-registry beside the stack.
+    #[arg(long, value_name = "URL")]
+    registry: Option<String>,
+    /// Start no registry at all.
+    #[arg(long, conflicts_with = "registry")]
+    no_registry: bool,
     #[command(flatten)]
     oidc: OidcArgs,
     #[command(flatten)]
@@ -71,13 +80,22 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let fulcio = bind("fulcio", args.fulcio_port).await?;
         let rekor = bind("rekor", args.rekor_port).await?;
         let tuf = bind("tuf", args.tuf_port).await?;
+        // The registry is a child process: pick its port by binding and releasing it.
+        let registry_port = if args.registry.is_some() || args.no_registry {
+            None
+        } else {
+            let probe = bind("registry", args.registry_port).await?;
+            Some(probe.addr.port())
+        };
         let ports: BTreeMap<&str, u16> = [
             ("oidc", oidc.addr.port()),
             ("fulcio", fulcio.addr.port()),
             ("rekor", rekor.addr.port()),
             ("tuf", tuf.addr.port()),
         ]
-        .into();
+        .into_iter()
+        .chain(registry_port.map(|port| ("registry", port)))
+        .collect();
         sigstack_state::write_public(&state_dir.join(PORTS_FILE), &serde_json::to_vec(&ports)?)?;
         let log = open_rekor(&state_dir, &rekor.url())?;
         let issuer = open_issuer(&state_dir, oidc.url(), &args.oidc)?;
@@ -95,11 +113,29 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let trust_dir = write_trust(&state_dir, &urls, std::time::Duration::ZERO)?;
         let published = publish_tuf(&state_dir, &trust_dir).await?;
 
+        let registry = match (&args.registry, registry_port) {
+            (Some(url), _) => Some((url.trim_end_matches('/').to_string(), None)),
+            (None, Some(port)) => match crate::registry::find_binary() {
+                Some(binary) => {
+                    let child = crate::registry::Registry::start(&binary, &state_dir, port).await?;
+                    Some((child.url.clone(), Some(child)))
+                }
+                None => {
+                    eprintln!("sigstack: docker-registry is not installed (apt-get install docker-registry); starting without a registry");
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+
         let mut services = BTreeMap::new();
         services.insert("oidc".to_string(), oidc.url());
         services.insert("fulcio".to_string(), fulcio.url());
         services.insert("rekor".to_string(), rekor.url());
         services.insert("tuf".to_string(), tuf.url());
+        if let Some((url, _)) = &registry {
+            services.insert("registry".to_string(), url.clone());
+        }
         let description = StackDescription {
             services,
             trust_dir: trust_dir.clone(),
@@ -123,6 +159,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         ])
         .await;
         StackDescription::remove(&state_dir);
+        if let Some((_, Some(child))) = registry {
+            child.stop().await;
+        }
         result
     })
 }

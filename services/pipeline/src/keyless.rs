@@ -1,0 +1,176 @@
+//! Keyless signing, client side: an ephemeral P-256 key, a certificate from the CA for the token's
+//! identity, entries in the log. Over HTTP only, as cosign does.
+
+use anyhow::{Context, bail};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+
+/// Where the stack's CA and log are.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// CA base URL.
+    pub fulcio: String,
+    /// Log base URL.
+    pub rekor: String,
+}
+
+/// What verification trusts: the stack's `trusted_root.json`.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    /// CA certificates above leaves, issuer first, root last (DER).
+    pub ca_chain: Vec<Vec<u8>>,
+    /// The log key (DER SPKI).
+    pub rekor_key: Vec<u8>,
+    /// The CT log key (DER SPKI).
+    pub ctlog_key: Vec<u8>,
+}
+
+impl Trust {
+    /// Loads `trusted_root.json`.
+    pub fn load(trusted_root: &std::path::Path) -> anyhow::Result<Trust> {
+        let bytes = std::fs::read(trusted_root).with_context(|| format!("read {}", trusted_root.display()))?;
+        let root: sigstack_trust::TrustedRoot = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a trusted root", trusted_root.display()))?;
+        let decode = |b: &str| B64.decode(b).context("base64 in the trusted root");
+        let ca = root.certificate_authorities.first().context("the trusted root has no CA")?;
+        Ok(Trust {
+            ca_chain: ca.cert_chain.certificates.iter().map(|c| decode(&c.raw_bytes)).collect::<anyhow::Result<_>>()?,
+            rekor_key: decode(&root.tlogs.first().context("the trusted root has no log")?.public_key.raw_bytes)?,
+            ctlog_key: decode(&root.ctlogs.first().context("the trusted root has no CT log")?.public_key.raw_bytes)?,
+        })
+    }
+}
+
+/// An ephemeral key with its certificate.
+pub(crate) struct KeylessSigner {
+    key: EcdsaKeyPair,
+    rng: SystemRandom,
+    /// Leaf certificate, PEM.
+    pub(crate) leaf_pem: String,
+    /// The CA chain above it, PEM (intermediate then root), as cosign's chain annotation holds.
+    pub(crate) chain_pem: String,
+    /// The SAN the CA wrote.
+    pub(crate) identity: String,
+}
+
+fn pem_block(label: &str, der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new(label, der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+/// What the proof of possession signs: `email` if the token has a verified one, else `sub`
+/// (what cosign and sigstore-js do).
+fn challenge(token: &str) -> anyhow::Result<String> {
+    let payload = token.split('.').nth(1).context("the identity token is not a JWT")?;
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).context("JWT payload")?).context("JWT claims")?;
+    if let Some(email) = claims["email"].as_str() {
+        return Ok(email.to_string());
+    }
+    claims["sub"].as_str().map(str::to_string).context("the identity token has no sub")
+}
+
+impl KeylessSigner {
+    /// Gets a certificate for a fresh key from the CA at `fulcio`.
+    pub(crate) async fn new(http: &reqwest::Client, fulcio: &str, token: &str) -> anyhow::Result<Self> {
+        let rng = SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let spki = key.public_key().as_der().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let proof = key.sign(&rng, challenge(token)?.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let request = json!({
+            "credentials": {"oidcIdentityToken": token},
+            "publicKeyRequest": {
+                "publicKey": {"algorithm": "ECDSA", "content": pem_block("PUBLIC KEY", spki.as_ref())},
+                "proofOfPossession": B64.encode(proof.as_ref())
+            }
+        });
+        let url = format!("{}/api/v2/signingCert", fulcio.trim_end_matches('/'));
+        let response = http.post(&url).json(&request).send().await.with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        let body: Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+        if !status.is_success() {
+            bail!(
+                "the CA refused the certificate request ({status}): {}",
+                body["message"].as_str().unwrap_or("no message")
+            );
+        }
+        let chain: Vec<String> = body["signedCertificateEmbeddedSct"]["chain"]["certificates"]
+            .as_array()
+            .context("the CA answered without a certificate chain")?
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect();
+        let (leaf_pem, rest) = chain.split_first().context("empty certificate chain")?;
+        let leaf_der = pem::parse(leaf_pem).context("leaf PEM")?.into_contents();
+        let rest_der: Vec<Vec<u8>> =
+            rest.iter().map(|c| pem::parse(c).map(|p| p.into_contents())).collect::<Result<_, _>>()?;
+        let root = rest_der.last().context("no root in the chain")?.clone();
+        let identity = sigstack_fulcio::verify_leaf(&leaf_der, &rest_der, &root, sigstack_fulcio::now())
+            .map_err(|e| anyhow::anyhow!("the CA's certificate: {e}"))?
+            .san
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        Ok(KeylessSigner {
+            key,
+            rng,
+            leaf_pem: pem_block("CERTIFICATE", &leaf_der),
+            chain_pem: rest_der.iter().map(|der| pem_block("CERTIFICATE", der)).collect(),
+            identity,
+        })
+    }
+
+    /// ECDSA-SHA256 signature (DER) over `message`.
+    pub(crate) fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        Ok(self.key.sign(&self.rng, message).map_err(|e| anyhow::anyhow!("{e}"))?.as_ref().to_vec())
+    }
+}
+
+/// A log entry as the log answered it.
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedEntry {
+    pub(crate) body: String,
+    pub(crate) integrated_time: i64,
+    pub(crate) log_index: u64,
+    pub(crate) log_id: String,
+    pub(crate) signed_entry_timestamp: String,
+}
+
+impl LoggedEntry {
+    /// cosign's `dev.sigstore.cosign/bundle` annotation (pkg/cosign/bundle/rekor.go).
+    pub(crate) fn cosign_bundle(&self) -> String {
+        json!({
+            "SignedEntryTimestamp": self.signed_entry_timestamp,
+            "Payload": {"body": self.body, "integratedTime": self.integrated_time, "logIndex": self.log_index, "logID": self.log_id}
+        })
+        .to_string()
+    }
+}
+
+/// Adds a proposed entry to the log at `rekor`.
+pub(crate) async fn log_entry(http: &reqwest::Client, rekor: &str, proposed: &Value) -> anyhow::Result<LoggedEntry> {
+    let url = format!("{}/api/v1/log/entries", rekor.trim_end_matches('/'));
+    let response = http.post(&url).json(proposed).send().await.with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+    if !status.is_success() {
+        bail!("the log refused the entry ({status}): {}", body["message"].as_str().unwrap_or("no message"));
+    }
+    let (_, entry) = body.as_object().and_then(|m| m.iter().next()).context("the log answered without an entry")?;
+    Ok(LoggedEntry {
+        body: entry["body"].as_str().context("entry body")?.to_string(),
+        integrated_time: entry["integratedTime"].as_i64().context("integratedTime")?,
+        log_index: entry["logIndex"].as_u64().context("logIndex")?,
+        log_id: entry["logID"].as_str().context("logID")?.to_string(),
+        signed_entry_timestamp: entry["verification"]["signedEntryTimestamp"].as_str().context("SET")?.to_string(),
+    })
+}

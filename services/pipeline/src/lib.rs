@@ -1,0 +1,22 @@
+//! The artifact pipeline, client side: what CI does to prove an image, against a sigstack stack.
+//!
+//! It talks to the services only over HTTP, as a real client would, and writes signatures and
+//! attestations in cosign's legacy registry format (`sha256-<hex>.sig` / `.att` tags, simple-signing
+//! payloads and DSSE envelopes, the `dev.sigstore.cosign/*` annotations), so real cosign verifies
+//! what it writes and it verifies what cosign writes.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod cosign;
+mod image;
+mod keyless;
+mod oci;
+mod sbom;
+mod verify;
+
+pub use cosign::{AttestOutcome, SignOutcome, attest, sign};
+pub use image::{BuildOutcome, ImageSource, build};
+pub use keyless::{Services, Trust};
+pub use oci::Registry;
+pub use sbom::sbom;
+pub use verify::{IdentityPolicy, Verified, verify_attestation, verify_signature};

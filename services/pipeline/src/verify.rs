@@ -1,0 +1,306 @@
+//! Verifying cosign-format signatures and attestations offline against the stack's trust: chain to
+//! the trusted root, embedded SCT, SET over the log entry, the entry matching the signature,
+//! identity, and the signature itself. Every refusal says which check failed.
+
+use anyhow::{Context, bail};
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::Value;
+use sigstack_fulcio::{SubjectKey, VerifiedLeaf, verify_embedded_sct, verify_leaf};
+
+use crate::Trust;
+use crate::cosign::{
+    BUNDLE, CERTIFICATE, CHAIN, DSSE_ENVELOPE, IN_TOTO, SIGNATURE, SIMPLE_SIGNING, repository, tag_for,
+};
+use crate::oci::Registry;
+
+/// Who must have signed: exact values or regular expressions (full match), as cosign's
+/// `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityPolicy {
+    /// Exact SAN.
+    pub identity: Option<String>,
+    /// SAN regular expression.
+    pub identity_regexp: Option<regex::Regex>,
+    /// Exact OIDC issuer.
+    pub issuer: Option<String>,
+    /// OIDC issuer regular expression.
+    pub issuer_regexp: Option<regex::Regex>,
+}
+
+fn full_match(re: &regex::Regex, text: &str) -> bool {
+    re.find(text).is_some_and(|m| m.start() == 0 && m.end() == text.len())
+}
+
+impl IdentityPolicy {
+    fn check(&self, leaf: &VerifiedLeaf) -> Result<(), String> {
+        let san = leaf.san.join(", ");
+        if let Some(identity) = &self.identity {
+            if !leaf.san.iter().any(|s| s == identity) {
+                return Err(format!("subject mismatch: certificate identity is {san}, expected {identity}"));
+            }
+        }
+        if let Some(re) = &self.identity_regexp {
+            if !leaf.san.iter().any(|s| full_match(re, s)) {
+                return Err(format!("subject mismatch: certificate identity {san} does not match {re}"));
+            }
+        }
+        let issuer = leaf.issuer.as_deref().unwrap_or("");
+        if let Some(expected) = &self.issuer {
+            if issuer != expected {
+                return Err(format!("issuer mismatch: certificate issuer is {issuer}, expected {expected}"));
+            }
+        }
+        if let Some(re) = &self.issuer_regexp {
+            if !full_match(re, issuer) {
+                return Err(format!("issuer mismatch: certificate issuer {issuer} does not match {re}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One verified signature or attestation.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The image digest it covers.
+    pub digest: String,
+    /// Certificate SAN.
+    pub identity: String,
+    /// OIDC issuer.
+    pub issuer: String,
+    /// Log index.
+    pub log_index: u64,
+    /// When the log integrated it.
+    pub integrated_time: i64,
+    /// For attestations: the statement.
+    pub statement: Option<Value>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Checked {
+    leaf: VerifiedLeaf,
+    log_index: u64,
+    integrated_time: i64,
+    body: Value,
+}
+
+/// Checks certificate, SCT, SET and identity of one layer; returns the leaf and the logged body.
+fn check_certificate_and_log(trust: &Trust, annotations: &Value, policy: &IdentityPolicy) -> Result<Checked, String> {
+    let text = |key: &str| annotations[key].as_str().ok_or_else(|| format!("missing annotation {key}"));
+    let leaf_der = pem::parse(text(CERTIFICATE)?).map_err(|e| format!("certificate: {e}"))?.into_contents();
+    let chain: Vec<Vec<u8>> = match annotations[CHAIN].as_str() {
+        Some(chain) => {
+            pem::parse_many(chain).map_err(|e| format!("chain: {e}"))?.into_iter().map(|p| p.into_contents()).collect()
+        }
+        None => trust.ca_chain.clone(),
+    };
+    let bundle: Value = serde_json::from_str(text(BUNDLE)?).map_err(|e| format!("bundle annotation: {e}"))?;
+    let payload = &bundle["Payload"];
+    let body_b64 = payload["body"].as_str().ok_or("bundle has no body")?;
+    let integrated_time = payload["integratedTime"].as_i64().ok_or("bundle has no integratedTime")?;
+    let log_index = payload["logIndex"].as_u64().ok_or("bundle has no logIndex")?;
+    let log_id = payload["logID"].as_str().ok_or("bundle has no logID")?;
+    if log_id != hex(digest(&SHA256, &trust.rekor_key).as_ref()) {
+        return Err("the entry is from a transparency log that is not trusted (logID)".into());
+    }
+    // The SET: ECDSA over the canonical {body, integratedTime, logID, logIndex}.
+    let set_payload = format!(
+        r#"{{"body":"{body_b64}","integratedTime":{integrated_time},"logID":"{log_id}","logIndex":{log_index}}}"#
+    );
+    let set = B64
+        .decode(bundle["SignedEntryTimestamp"].as_str().ok_or("bundle has no SET")?)
+        .map_err(|_| "SET is not base64")?;
+    let rekor_key = SubjectKey::from_spki_der(&trust.rekor_key).map_err(|e| e.to_string())?;
+    if !rekor_key.verify_proof(set_payload.as_bytes(), &set) {
+        return Err("the signed entry timestamp does not verify with the log key".into());
+    }
+    let root = trust.ca_chain.last().ok_or("no trusted root")?;
+    let leaf = verify_leaf(&leaf_der, &chain, root, integrated_time.max(0) as u64).map_err(|e| e.to_string())?;
+    verify_embedded_sct(&leaf_der, chain.first().ok_or("empty chain")?, &trust.ctlog_key).map_err(|e| e.to_string())?;
+    policy.check(&leaf)?;
+    let body: Value = serde_json::from_slice(&B64.decode(body_b64).map_err(|_| "body is not base64")?)
+        .map_err(|e| format!("body: {e}"))?;
+    let logged_key = body["spec"]["signature"]["publicKey"]["content"]
+        .as_str()
+        .or(body["spec"]["publicKey"].as_str())
+        .or(body["spec"]["signatures"][0]["verifier"].as_str())
+        .ok_or("the log entry names no key")?;
+    let logged_cert = pem::parse(B64.decode(logged_key).map_err(|_| "logged key is not base64")?)
+        .map_err(|e| format!("logged key: {e}"))?;
+    if logged_cert.contents() != leaf_der {
+        return Err("the log entry was made with another certificate".into());
+    }
+    Ok(Checked { leaf, log_index, integrated_time, body })
+}
+
+async fn layers(
+    registry: &Registry,
+    image: &str,
+    suffix: &str,
+) -> anyhow::Result<(String, oci_client::Reference, Vec<Value>)> {
+    let reference = registry.reference(image)?;
+    let digest = registry.resolve(&reference).await?;
+    let tagged = registry.tagged(&repository(&reference), &tag_for(&digest, suffix))?;
+    let Some((manifest, _)) = registry.manifest(&tagged).await? else {
+        let kind = if suffix == "sig" { "signatures" } else { "attestations" };
+        bail!("no {kind} found for {digest} (no {} tag)", tag_for(&digest, suffix));
+    };
+    let manifest: Value = serde_json::from_slice(&manifest).context("signature manifest")?;
+    Ok((digest, tagged, manifest["layers"].as_array().cloned().unwrap_or_default()))
+}
+
+fn refuse(digest: &str, what: &str, reasons: Vec<String>) -> anyhow::Error {
+    anyhow::anyhow!("no matching {what} for {digest}: {}", reasons.join("; "))
+}
+
+/// Verifies the cosign signatures of `image`; returns those that pass.
+pub async fn verify_signature(
+    registry: &Registry,
+    trust: &Trust,
+    image: &str,
+    policy: &IdentityPolicy,
+) -> anyhow::Result<Vec<Verified>> {
+    let (digest, tagged, layers) = layers(registry, image, "sig").await?;
+    let mut verified = Vec::new();
+    let mut reasons = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let result: Result<Verified, String> = async {
+            if layer["mediaType"] != SIMPLE_SIGNING {
+                return Err(format!("layer media type {} is not a simple-signing payload", layer["mediaType"]));
+            }
+            let payload = registry
+                .blob(&tagged, layer["digest"].as_str().ok_or("layer digest")?)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            let annotations = &layer["annotations"];
+            let checked = check_certificate_and_log(trust, annotations, policy)?;
+            let signature = B64
+                .decode(annotations[SIGNATURE].as_str().ok_or("no signature")?)
+                .map_err(|_| "signature is not base64")?;
+            if !checked.leaf.key.verify_proof(&payload, &signature) {
+                return Err("the signature does not verify over the payload with the certificate's key".into());
+            }
+            let spec = &checked.body["spec"];
+            if spec["data"]["hash"]["value"].as_str() != Some(hex(&digest_of(&payload)).as_str()) {
+                return Err("the log entry is for another payload".into());
+            }
+            if spec["signature"]["content"].as_str() != Some(B64.encode(&signature).as_str()) {
+                return Err("the log entry holds another signature".into());
+            }
+            let claimed: Value = serde_json::from_slice(&payload).map_err(|e| format!("payload: {e}"))?;
+            let signed_digest = claimed["critical"]["image"]["docker-manifest-digest"].as_str().unwrap_or("");
+            if signed_digest != digest {
+                return Err(format!("the signature is for {signed_digest}, not {digest}"));
+            }
+            Ok(Verified {
+                digest: digest.clone(),
+                identity: checked.leaf.san.join(", "),
+                issuer: checked.leaf.issuer.clone().unwrap_or_default(),
+                log_index: checked.log_index,
+                integrated_time: checked.integrated_time,
+                statement: None,
+            })
+        }
+        .await;
+        match result {
+            Ok(v) => verified.push(v),
+            Err(reason) => reasons.push(format!("signature {i}: {reason}")),
+        }
+    }
+    if verified.is_empty() {
+        if reasons.is_empty() {
+            reasons.push("the signature manifest has no layers".into());
+        }
+        return Err(refuse(&digest, "signatures", reasons));
+    }
+    Ok(verified)
+}
+
+fn digest_of(bytes: &[u8]) -> Vec<u8> {
+    digest(&SHA256, bytes).as_ref().to_vec()
+}
+
+/// Verifies the cosign attestations of `image` with `predicate_type`; returns those that pass.
+pub async fn verify_attestation(
+    registry: &Registry,
+    trust: &Trust,
+    image: &str,
+    predicate_type: &str,
+    policy: &IdentityPolicy,
+) -> anyhow::Result<Vec<Verified>> {
+    let (digest, tagged, layers) = layers(registry, image, "att").await?;
+    let mut verified = Vec::new();
+    let mut reasons = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let result: Result<Option<Verified>, String> = async {
+            if layer["mediaType"] != DSSE_ENVELOPE {
+                return Err(format!("layer media type {} is not a DSSE envelope", layer["mediaType"]));
+            }
+            let envelope = registry
+                .blob(&tagged, layer["digest"].as_str().ok_or("layer digest")?)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            let envelope: Value = serde_json::from_slice(&envelope).map_err(|e| format!("envelope: {e}"))?;
+            if envelope["payloadType"] != IN_TOTO {
+                return Err("the envelope is not an in-toto statement".into());
+            }
+            let statement_bytes =
+                B64.decode(envelope["payload"].as_str().ok_or("no payload")?).map_err(|_| "payload is not base64")?;
+            let statement: Value = serde_json::from_slice(&statement_bytes).map_err(|e| format!("statement: {e}"))?;
+            if statement["predicateType"].as_str() != Some(predicate_type) {
+                return Ok(None);
+            }
+            let checked = check_certificate_and_log(trust, &layer["annotations"], policy)?;
+            let message = sigstack_rekor::pae(IN_TOTO, &statement_bytes);
+            let signatures = envelope["signatures"].as_array().ok_or("no signatures")?;
+            let signature = signatures
+                .iter()
+                .filter_map(|s| s["sig"].as_str())
+                .find(|s| B64.decode(s).is_ok_and(|raw| checked.leaf.key.verify_proof(&message, &raw)))
+                .ok_or("no envelope signature verifies with the certificate's key")?;
+            let spec = &checked.body["spec"];
+            let payload_hash =
+                spec["payloadHash"]["value"].as_str().or(spec["content"]["payloadHash"]["value"].as_str());
+            if payload_hash != Some(hex(&digest_of(&statement_bytes)).as_str()) {
+                return Err("the log entry is for another statement".into());
+            }
+            if checked.body["kind"] == "dsse"
+                && !spec["signatures"].as_array().into_iter().flatten().any(|s| s["signature"] == signature)
+            {
+                return Err("the log entry holds another signature".into());
+            }
+            let hex_digest = digest.trim_start_matches("sha256:");
+            let covers =
+                statement["subject"].as_array().into_iter().flatten().any(|s| s["digest"]["sha256"] == hex_digest);
+            if !covers {
+                return Err(format!("the statement's subject is not {digest}"));
+            }
+            Ok(Some(Verified {
+                digest: digest.clone(),
+                identity: checked.leaf.san.join(", "),
+                issuer: checked.leaf.issuer.clone().unwrap_or_default(),
+                log_index: checked.log_index,
+                integrated_time: checked.integrated_time,
+                statement: Some(statement),
+            }))
+        }
+        .await;
+        match result {
+            Ok(Some(v)) => verified.push(v),
+            Ok(None) => {}
+            Err(reason) => reasons.push(format!("attestation {i}: {reason}")),
+        }
+    }
+    if verified.is_empty() {
+        if reasons.is_empty() {
+            bail!("attestations not found for predicate type {predicate_type} on {digest}");
+        }
+        return Err(refuse(&digest, "attestations", reasons));
+    }
+    Ok(verified)
+}
