@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job: starts a local Sigstore stack, then signs and verifies a file keylessly with real
-# clients (sigstore-python, and cosign v3 when installed), printing each step. Installs what it
-# needs on first use.
+# The main job: starts a local Sigstore stack and registry, then builds an image, pushes it, makes
+# its SBOM, signs the digest keylessly, attests the SBOM and verifies both (with sigstack and, when
+# installed, cosign v3), printing each step and the digest. Installs what it needs on first use.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$SIGSTACK_ROOT" || exit 1
@@ -10,6 +10,7 @@ STATE_DIR=${SIGSTACK_STATE_DIR:-$SIGSTACK_ROOT/.sigstack-demo}
 WORK=$(mktemp -d)
 ensure_rust
 ensure_python_tools
+ensure_apt docker-registry
 step "Building sigstack"
 SIGSTACK=$(build_sigstack)
 
@@ -27,34 +28,51 @@ ok "trust files in $(dirname "$SIGSTACK_TRUSTED_ROOT"): $(cd "$(dirname "$SIGSTA
 
 IDENTITY=https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main
 ISSUER=https://token.actions.githubusercontent.com
-step "Minting a GitHub Actions token for acme/widget's release workflow"
-TOKEN=$("$SIGSTACK" token --state-dir "$STATE_DIR" --repo acme/widget)
-ok "token for $IDENTITY (iss $ISSUER)"
+export SIGSTACK_STATE_DIR=$STATE_DIR
+REGISTRY=${SIGSTACK_REGISTRY_URL#http://}
+[ -n "$REGISTRY" ] || die "the stack has no registry (scripts/install.sh installs docker-registry)"
 
-echo "release artifact, built $(date -u +%FT%TZ)" >"$WORK/release.txt"
-SIGSTORE="$SIGSTACK_CACHE/venv/bin/sigstore --trust-config $SIGSTACK_TRUST_CONFIG"
-step "Signing release.txt with sigstore-python (certificate from the CA, entry in the log)"
-$SIGSTORE sign --identity-token "$TOKEN" --bundle "$WORK/release.sigstore.json" "$WORK/release.txt" >/dev/null 2>&1 \
-  || die "sigstore-python could not sign"
-ok "bundle written; log index $(grep -o '"logIndex": *"[0-9]*"' "$WORK/release.sigstore.json" | head -1 | grep -o '[0-9][0-9]*')"
+step "Building the demo image and pushing it to the local registry ($REGISTRY)"
+DIGEST=$("$SIGSTACK" build --name acme/widget --tag v1 --app-version "1.0.$(date +%s)")
+ok "acme/widget:v1 is $DIGEST"
 
-step "Verifying it with sigstore-python: chain, SCT, inclusion proof, checkpoint, SET, identity"
-$SIGSTORE verify identity --cert-identity "$IDENTITY" --cert-oidc-issuer "$ISSUER" \
-  --bundle "$WORK/release.sigstore.json" "$WORK/release.txt" 2>&1 | sed 's/^/    /'
+step "Making its SPDX SBOM from the layers"
+"$SIGSTACK" sbom acme/widget:v1 -o "$WORK/sbom.spdx.json"
+"$SIGSTACK_CACHE/venv/bin/pyspdxtools" -i "$WORK/sbom.spdx.json" && ok "valid SPDX 2.3 (pyspdxtools)"
+
+step "Signing the digest keylessly as acme/widget's release workflow (cosign format: .sig tag)"
+"$SIGSTACK" sign acme/widget:v1 --repo acme/widget >/dev/null
+
+step "Attesting the SBOM (in-toto statement, DSSE, .att tag)"
+"$SIGSTACK" attest acme/widget:v1 --repo acme/widget --sbom "$WORK/sbom.spdx.json" >/dev/null
+
+step "Verifying offline with the stack's trust files"
+"$SIGSTACK" verify "$REGISTRY/acme/widget@$DIGEST" --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" | sed 's/^/    /'
+"$SIGSTACK" verify-attestation "$REGISTRY/acme/widget@$DIGEST" --type spdxjson \
+  --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" | sed 's/^/    /'
 
 COSIGN_V3=$(cosign_bin v3)
 if [ -x "$COSIGN_V3" ]; then
-  step "Verifying the same bundle with cosign v3 and only trusted_root.json"
-  "$COSIGN_V3" verify-blob --trusted-root "$SIGSTACK_TRUSTED_ROOT" --bundle "$WORK/release.sigstore.json" \
-    --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" "$WORK/release.txt" 2>&1 | sed 's/^/    /'
+  step "The same signature and attestation, verified by cosign v3 with only trusted_root.json"
+  for what in verify verify-attestation; do
+    extra=(); [ "$what" = verify-attestation ] && extra=(--type spdxjson)
+    if HOME=$WORK "$COSIGN_V3" "$what" --allow-insecure-registry --trusted-root "$SIGSTACK_TRUSTED_ROOT" "${extra[@]}" \
+      --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" "$REGISTRY/acme/widget@$DIGEST" >/dev/null 2>&1; then
+      ok "cosign $what: OK"
+    else
+      die "cosign $what refused"
+    fi
+  done
 fi
 
-step "A verifier expecting another workflow refuses it"
-if $SIGSTORE verify identity --cert-identity https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main \
-  --cert-oidc-issuer "$ISSUER" --bundle "$WORK/release.sigstore.json" "$WORK/release.txt" >"$WORK/refusal.txt" 2>&1; then
-  die "a wrong identity was accepted"
+step "Refusals: another workflow's identity, and the tag moved to an unsigned image"
+if "$SIGSTACK" verify "$REGISTRY/acme/widget@$DIGEST" --certificate-identity https://github.com/evil/fork/.github/workflows/release.yml@refs/heads/main \
+  --certificate-oidc-issuer "$ISSUER" >/dev/null 2>"$WORK/refusal.txt"; then die "a wrong identity was accepted"; fi
+ok "$(sed 's/^sigstack: error: //' "$WORK/refusal.txt" | cut -c1-160)..."
+"$SIGSTACK" build --name acme/widget --tag v1 --app-version unsigned >/dev/null
+if "$SIGSTACK" verify acme/widget:v1 --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" >/dev/null 2>"$WORK/refusal.txt"; then
+  die "an unsigned image was accepted"
 fi
-grep -q "SANs do not match" "$WORK/refusal.txt" || die "refused, but not for the identity: $(cat "$WORK/refusal.txt")"
-ok "refused: the certificate's SAN is not the expected workflow"
+ok "$(sed 's/^sigstack: error: //' "$WORK/refusal.txt")"
 
 step "Done: the stack stops now (run \`sigstack up\` yourself to keep one running)"

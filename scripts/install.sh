@@ -5,9 +5,10 @@ source "$(dirname "$0")/lib.sh"
 
 install_all() {
   ensure_rust
+  # docker-registry: the real registry beside the stack; skopeo: a second registry client in tests;
   # docker-compose validates compose.yaml against the Compose schema (no engine needed);
   # and the linter of the scripts.
-  ensure_apt docker-compose shellcheck
+  ensure_apt docker-registry skopeo docker-compose shellcheck
   ensure_python_tools
   ensure_node_tools
   ensure_cosign v2

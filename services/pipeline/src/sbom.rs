@@ -252,7 +252,8 @@ pub async fn sbom(registry: &Registry, image: &str) -> anyhow::Result<(String, V
 
 /// SPDX 2.3 §7.9: SHA-1 over the sorted, concatenated SHA-1 hex digests of the package's files.
 fn verification_code(files: &BTreeMap<String, Vec<u8>>) -> String {
-    let mut sums: Vec<String> = files.values().map(|c| hex(aws_lc_rs::digest::digest(&SHA1_FOR_LEGACY_USE_ONLY, c).as_ref())).collect();
+    let mut sums: Vec<String> =
+        files.values().map(|c| hex(aws_lc_rs::digest::digest(&SHA1_FOR_LEGACY_USE_ONLY, c).as_ref())).collect();
     sums.sort();
     hex(aws_lc_rs::digest::digest(&SHA1_FOR_LEGACY_USE_ONLY, sums.concat().as_bytes()).as_ref())
 }
