@@ -137,11 +137,11 @@ fn start_split(state: &Path) -> (Services, [String; 4]) {
             .map(|v| {
                 let arg = v.as_str().unwrap();
                 let arg = arg.replace("0.0.0.0", "127.0.0.1").replace("http://oidc:8091", &url(0));
-                let arg = ["8091", "8092", "8093", "8094"]
+
+                ["8091", "8092", "8093", "8094"]
                     .iter()
                     .enumerate()
-                    .fold(arg, |a, (j, p)| a.replace(p, &ports[j].to_string()));
-                arg
+                    .fold(arg, |a, (j, p)| a.replace(p, &ports[j].to_string()))
             })
             .collect();
         // Tuf first would wait for the others; start in compose's dependency order anyway.

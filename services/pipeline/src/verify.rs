@@ -36,26 +36,26 @@ fn full_match(re: &regex::Regex, text: &str) -> bool {
 impl IdentityPolicy {
     fn check(&self, leaf: &VerifiedLeaf) -> Result<(), String> {
         let san = leaf.san.join(", ");
-        if let Some(identity) = &self.identity {
-            if !leaf.san.iter().any(|s| s == identity) {
-                return Err(format!("subject mismatch: certificate identity is {san}, expected {identity}"));
-            }
+        if let Some(identity) = &self.identity
+            && !leaf.san.iter().any(|s| s == identity)
+        {
+            return Err(format!("subject mismatch: certificate identity is {san}, expected {identity}"));
         }
-        if let Some(re) = &self.identity_regexp {
-            if !leaf.san.iter().any(|s| full_match(re, s)) {
-                return Err(format!("subject mismatch: certificate identity {san} does not match {re}"));
-            }
+        if let Some(re) = &self.identity_regexp
+            && !leaf.san.iter().any(|s| full_match(re, s))
+        {
+            return Err(format!("subject mismatch: certificate identity {san} does not match {re}"));
         }
         let issuer = leaf.issuer.as_deref().unwrap_or("");
-        if let Some(expected) = &self.issuer {
-            if issuer != expected {
-                return Err(format!("issuer mismatch: certificate issuer is {issuer}, expected {expected}"));
-            }
+        if let Some(expected) = &self.issuer
+            && issuer != expected
+        {
+            return Err(format!("issuer mismatch: certificate issuer is {issuer}, expected {expected}"));
         }
-        if let Some(re) = &self.issuer_regexp {
-            if !full_match(re, issuer) {
-                return Err(format!("issuer mismatch: certificate issuer {issuer} does not match {re}"));
-            }
+        if let Some(re) = &self.issuer_regexp
+            && !full_match(re, issuer)
+        {
+            return Err(format!("issuer mismatch: certificate issuer {issuer} does not match {re}"));
         }
         Ok(())
     }
