@@ -202,3 +202,35 @@ pub fn node_prefix() -> PathBuf {
     );
     prefix
 }
+
+/// Starts `sigstack serve rekor --port 0` on `state_dir` and returns it with its URL (read from
+/// its first line of output).
+pub fn serve_rekor(state_dir: &Path) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = sigstack(state_dir)
+        .args(["serve", "rekor", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sigstack serve rekor");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the first line");
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
+    (child, url.to_string())
+}
+
+/// cosign with a private HOME (no TUF cache or config of this machine leaks in), no CI variables,
+/// and, for v2, the legacy trust variables of `trust/cosign.env` of `state_dir`.
+pub fn cosign_command(major: &str, state_dir: &Path) -> Command {
+    let mut command = Command::new(cosign(major));
+    command.env_clear().env("HOME", state_dir).env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    if major == "v2" {
+        let trust = state_dir.join("trust");
+        command
+            .env("SIGSTORE_ROOT_FILE", trust.join("fulcio-chain.pem"))
+            .env("SIGSTORE_REKOR_PUBLIC_KEY", trust.join("rekor.pub"))
+            .env("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", trust.join("ctlog.pub"));
+    }
+    command
+}

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sigstack_e2e::{GITHUB_ISSUER, Stack, cosign, run_ok, sigstack, sigstore_python, token};
+use sigstack_e2e::{GITHUB_ISSUER, Stack, run_ok, sigstack, sigstore_python, token};
 
 const SAN: &str = "https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main";
 
@@ -30,12 +30,8 @@ impl Fixture {
         self.dir.path().join("trust").join(file)
     }
 
-    /// cosign with nothing in its environment but what a user would set: HOME in the fixture (so
-    /// no TUF cache or config of this machine leaks in) and no ambient CI variables.
     fn cosign(&self, major: &str) -> Command {
-        let mut command = Command::new(cosign(major));
-        command.env_clear().env("HOME", self.dir.path()).env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        command
+        sigstack_e2e::cosign_command(major, self.dir.path())
     }
 
     fn v3_verify(&self, bundle: &Path, identity: &str, issuer: &str, file: &Path) -> Output {
@@ -53,9 +49,6 @@ impl Fixture {
     /// cosign v2 verification with the legacy trust variables of trust/cosign.env.
     fn v2_verify(&self, bundle: &Path, identity: &str, issuer: &str, file: &Path) -> Output {
         self.cosign("v2")
-            .env("SIGSTORE_ROOT_FILE", self.trust("fulcio-chain.pem"))
-            .env("SIGSTORE_REKOR_PUBLIC_KEY", self.trust("rekor.pub"))
-            .env("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", self.trust("ctlog.pub"))
             .args(["verify-blob", "--rekor-url", &self.stack.url("rekor"), "--bundle"])
             .arg(bundle)
             .args(["--certificate-identity", identity, "--certificate-oidc-issuer", issuer])

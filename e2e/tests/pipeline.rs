@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use base64::Engine;
 use serde_json::Value;
-use sigstack_e2e::{GITHUB_ISSUER, Stack, cosign, python, run_ok, sigstack, token};
+use sigstack_e2e::{GITHUB_ISSUER, Stack, python, run_ok, sigstack, token};
 
 const SAN: &str = "https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main";
 const EVIL: &str = "https://github.com/evil/widget/.github/workflows/release.yml@refs/heads/main";
@@ -74,14 +74,7 @@ impl Fixture {
     /// `cosign verify` or `verify-attestation` with a private HOME; v2 gets the legacy trust
     /// variables of trust/cosign.env, v3 the trusted root.
     fn cosign_verify(&self, major: &str, what: &str, image: &str, identity: &str) -> Output {
-        let mut command = Command::new(cosign(major));
-        command.env_clear().env("HOME", self.dir.path()).env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        if major == "v2" {
-            command
-                .env("SIGSTORE_ROOT_FILE", self.trust("fulcio-chain.pem"))
-                .env("SIGSTORE_REKOR_PUBLIC_KEY", self.trust("rekor.pub"))
-                .env("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", self.trust("ctlog.pub"));
-        }
+        let mut command = sigstack_e2e::cosign_command(major, self.dir.path());
         command.arg(what).arg("--allow-insecure-registry");
         if major == "v3" {
             command.arg("--trusted-root").arg(self.trust("trusted_root.json"));
@@ -150,14 +143,8 @@ fn sigstack_accepts_what_cosign_v2_signs_and_attests() {
     let sbom = fx.dir.path().join("sbom.json");
     fx.ok(&["sbom", "acme/widget:v1", "-o", sbom.to_str().unwrap()]);
     let cosign_v2 = |args: &[&str]| {
-        let mut command = Command::new(cosign("v2"));
+        let mut command = sigstack_e2e::cosign_command("v2", fx.dir.path());
         command
-            .env_clear()
-            .env("HOME", fx.dir.path())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("SIGSTORE_ROOT_FILE", fx.trust("fulcio-chain.pem"))
-            .env("SIGSTORE_REKOR_PUBLIC_KEY", fx.trust("rekor.pub"))
-            .env("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", fx.trust("ctlog.pub"))
             .args(args)
             .args([
                 "--yes",

@@ -3,8 +3,6 @@
 //! returned must be consistent with the newest tree. Several cycles on one state directory.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,24 +14,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use sigstack_e2e::rfc9162::{Hash, from_hex, leaf_hash, verify_consistency, verify_inclusion};
-use sigstack_e2e::sigstack;
+use sigstack_e2e::serve_rekor;
 
 const CYCLES: u32 = 5;
 const WRITERS: usize = 8;
-
-fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = sigstack(dir)
-        .args(["serve", "rekor", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url =
-        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
-    (child, url.to_string())
-}
 
 struct Acknowledged {
     uuid: String,
@@ -76,7 +60,7 @@ async fn acknowledged_entries_survive_kill_9() {
     let checkpoints: Arc<Mutex<BTreeMap<u64, Hash>>> = Arc::default();
 
     for cycle in 0..CYCLES {
-        let (mut child, url) = start(dir.path());
+        let (mut child, url) = serve_rekor(dir.path());
         let mut writers = Vec::new();
         for writer in 0..WRITERS {
             let (http, url, key, pem_b64) = (http.clone(), url.clone(), key.clone(), pem_b64.clone());
@@ -115,7 +99,7 @@ async fn acknowledged_entries_survive_kill_9() {
         }
 
         // Restart and check everything acknowledged so far.
-        let (mut child, url) = start(dir.path());
+        let (mut child, url) = serve_rekor(dir.path());
         let head: Value = http.get(format!("{url}/api/v1/log")).send().await.unwrap().json().await.unwrap();
         let size = head["treeSize"].as_u64().unwrap();
         let root = from_hex(head["rootHash"].as_str().unwrap()).unwrap();

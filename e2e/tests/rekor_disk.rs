@@ -3,8 +3,8 @@
 //! directory: a clear error at start.
 //! Uses a small tmpfs, so it runs as root (as CI does); it fails, never skips, without that.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use aws_lc_rs::digest::{SHA256, digest};
@@ -14,7 +14,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use sigstack_e2e::sigstack;
+use sigstack_e2e::{serve_rekor, sigstack};
 
 struct Tmpfs(PathBuf);
 
@@ -43,21 +43,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn start(dir: &Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = sigstack(dir)
-        .args(["serve", "rekor", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url =
-        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
-    (child, url.to_string())
-}
-
 fn entry(key: &EcdsaKeyPair, pem_b64: &str, n: usize) -> Value {
     // About 1 KiB stored per entry (mostly the PEM key): a 192 KiB tmpfs fills in a few hundred.
     let data = format!("entry {n}");
@@ -77,7 +62,7 @@ async fn full_and_read_only_disks_fail_cleanly_and_recover() {
     let pem_b64 =
         B64.encode(pem::encode(&pem::Pem::new("PUBLIC KEY", key.public_key().as_der().unwrap().as_ref().to_vec())));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let (mut child, url) = start(&state);
+    let (mut child, url) = serve_rekor(&state);
 
     // Fill the disk.
     let mut acknowledged = Vec::new();
@@ -121,7 +106,7 @@ async fn full_and_read_only_disks_fail_cleanly_and_recover() {
     fs.remount("rw");
 
     // After a restart every acknowledged entry is there and nothing was cut as corrupt.
-    let (mut child, url) = start(&state);
+    let (mut child, url) = serve_rekor(&state);
     let head: Value = http.get(format!("{url}/api/v1/log")).send().await.unwrap().json().await.unwrap();
     assert_eq!(head["treeSize"].as_u64().unwrap(), acknowledged.len() as u64 + 2);
     for uuid in &acknowledged {

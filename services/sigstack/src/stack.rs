@@ -41,6 +41,17 @@ impl StackDescription {
         Ok(Some(description))
     }
 
+    /// The description of the stack running on `state_dir`, or an error that says how to start one.
+    pub fn require(state_dir: &Path) -> anyhow::Result<Self> {
+        Self::read(state_dir)?.with_context(|| {
+            format!(
+                "no stack is running on {} (start one with `sigstack up --state-dir {}`)",
+                state_dir.display(),
+                state_dir.display()
+            )
+        })
+    }
+
     pub fn remove(state_dir: &Path) {
         let _ = std::fs::remove_file(state_dir.join(STACK_FILE));
     }

@@ -1,5 +1,3 @@
-use anyhow::Context;
-
 use crate::StateDirArg;
 use crate::commands::open_recorded_issuer;
 use crate::stack::StackDescription;
@@ -17,13 +15,7 @@ fn shell_quote(value: &str) -> String {
 
 pub fn run(args: EnvArgs) -> anyhow::Result<()> {
     let state_dir = &args.state.state_dir;
-    let stack = StackDescription::read(state_dir)?.with_context(|| {
-        format!(
-            "no stack is running on {} (start one with `sigstack up --state-dir {}`)",
-            state_dir.display(),
-            state_dir.display()
-        )
-    })?;
+    let stack = StackDescription::require(state_dir)?;
     let issuer = open_recorded_issuer(&stack.state_dir)?;
     let mut lines = vec![("SIGSTACK_STATE_DIR".to_string(), stack.state_dir.display().to_string())];
     for (name, url) in &stack.services {

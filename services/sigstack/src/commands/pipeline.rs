@@ -28,13 +28,7 @@ struct Context2 {
 impl Target {
     fn open(&self) -> anyhow::Result<Context2> {
         let dir = &self.state.state_dir;
-        let stack = StackDescription::read(dir)?.with_context(|| {
-            format!(
-                "no stack is running on {} (start one with `sigstack up --state-dir {}`)",
-                dir.display(),
-                dir.display()
-            )
-        })?;
+        let stack = StackDescription::require(dir)?;
         let url = match &self.registry {
             Some(url) => url.clone(),
             None => stack
