@@ -55,6 +55,11 @@ enum Command {
     Verify(commands::pipeline::VerifyArgs),
     /// Verify an image's attestations offline against the stack's trust files.
     VerifyAttestation(commands::pipeline::VerifyAttestationArgs),
+    /// Kyverno policies for the stack.
+    #[command(subcommand)]
+    Policy(commands::admission::PolicyCommand),
+    /// Evaluate Kyverno policies against resources, like `kyverno apply`; exit 1 if anything is blocked.
+    Apply(commands::admission::ApplyArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +77,8 @@ fn main() -> ExitCode {
         Command::Attest(args) => commands::pipeline::attest(args),
         Command::Verify(args) => commands::pipeline::verify(args),
         Command::VerifyAttestation(args) => commands::pipeline::verify_attestation(args),
+        Command::Policy(command) => commands::admission::policy(command),
+        Command::Apply(args) => commands::admission::apply(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

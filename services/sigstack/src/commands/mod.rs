@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the service assembly shared by `up` and `serve`.
 
+pub mod admission;
 pub mod env;
 pub mod pipeline;
 pub mod probe;

@@ -1,0 +1,26 @@
+//! Kyverno `ClusterPolicy`/`Policy` (kyverno.io/v1) evaluation with Kyverno's semantics, as read
+//! from Kyverno's source (see shared/reference/kyverno-verify-images.md): CRD defaults, policy
+//! validation, `match`/`exclude`, autogen for Pod controllers, `validate.pattern`, and
+//! `verifyImages` (image extraction and normalisation, `imageReferences` globs, attestor sets with
+//! `count`, keyless identity checks, attestations by type, digest mutation, the
+//! `kyverno.io/verify-images` annotation, block decisions and Kyverno's messages).
+//!
+//! No HTTP here: signatures are checked through the [`ImageVerifier`] trait, which the binary
+//! implements with the same code as `sigstack verify`.
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+mod engine;
+mod image;
+mod pattern;
+mod policy;
+mod render;
+mod wildcard;
+
+pub use engine::{
+    Decision, ImageVerifier, RuleResult, RuleStatus, SignatureCheck, VerifiedSignature, VerifyFailure, evaluate,
+};
+pub use image::ImageInfo;
+pub use policy::{AttestorSet, FailureAction, FailurePolicy, KeylessAttestor, Policy, PolicyError, load_policies};
+pub use render::{SOURCE_ORG, SOURCE_REGISTRY, StackTrust, render, without_trust};
+pub use wildcard::matches as wildcard_match;

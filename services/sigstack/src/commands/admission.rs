@@ -1,0 +1,310 @@
+//! `sigstack policy render` and `sigstack apply`: the Kyverno policy for a local stack, and its
+//! evaluation against resources like `kyverno apply`, verifying with the same code as `sigstack verify`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::Value;
+use sigstack_admission::{
+    ImageInfo, ImageVerifier, Policy, RuleStatus, SignatureCheck, VerifiedSignature, VerifyFailure, evaluate,
+};
+use sigstack_pipeline::{IdentityPolicy, Registry, Trust};
+
+use crate::StateDirArg;
+use crate::stack::StackDescription;
+
+/// The production policy, as shipped in policy/.
+const SOURCE_POLICY: &str = include_str!("../../../../policy/verify-signed-images.yaml");
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Write the Kyverno policy for the running stack: its registry, inline trust material.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    state: StateDirArg,
+    /// The GitHub organisation whose workflows may sign, and whose repository path in the registry is admitted.
+    #[arg(long)]
+    org: String,
+    /// Policy to render [default: the shipped policy/verify-signed-images.yaml].
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Write here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+pub fn policy(command: PolicyCommand) -> anyhow::Result<()> {
+    let PolicyCommand::Render(args) = command;
+    let stack = StackDescription::require(&args.state.state_dir)?;
+    let source = match &args.policy {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
+        None => SOURCE_POLICY.to_string(),
+    };
+    let source: Value = serde_norway::from_str(&source).context("the policy is not YAML")?;
+    let registry = stack.services.get("registry").context("the stack has no registry")?;
+    let read =
+        |file: &str| std::fs::read_to_string(stack.trust_dir.join(file)).with_context(|| format!("read trust/{file}"));
+    let trust = sigstack_admission::StackTrust {
+        roots_pem: read("fulcio-chain.pem")?,
+        rekor_url: stack.services.get("rekor").cloned().context("stack has no rekor")?,
+        rekor_pem: read("rekor.pub")?,
+        ctlog_pem: read("ctlog.pub")?,
+    };
+    let rendered = sigstack_admission::render(&source, &args.org, registry.trim_start_matches("http://"), &trust);
+    let text = format!(
+        "# Rendered by `sigstack policy render --org {}` for the stack in {}: registry and trust material\n# are the stack's; identities and issuer are the production ones.\n{}",
+        args.org,
+        stack.state_dir.display(),
+        serde_norway::to_string(&rendered)?
+    );
+    // Refuse to write what Kyverno (and sigstack) would refuse.
+    sigstack_admission::load_policies("rendered policy", &text)?;
+    match args.output {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+            eprintln!("wrote {} (registry {registry}, org {})", path.display(), args.org);
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Policy file, or a directory of them.
+    #[arg(long, value_name = "FILE_OR_DIR")]
+    policy: PathBuf,
+    /// Resources (multi-document YAML): Pods, Deployments, CronJobs...
+    #[arg(long, value_name = "FILE")]
+    resource: PathBuf,
+    /// Write the mutated resources (digest pins, annotations) here.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Admission operation the resources are evaluated for.
+    #[arg(long, default_value = "CREATE")]
+    operation: String,
+}
+
+fn read_policies(path: &Path) -> anyhow::Result<Vec<Policy>> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut policies = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+        policies.extend(sigstack_admission::load_policies(&file.display().to_string(), &text)?);
+    }
+    Ok(policies)
+}
+
+/// Reads multi-document YAML into JSON values.
+pub fn read_resources(path: &Path) -> anyhow::Result<Vec<Value>> {
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let mut resources = Vec::new();
+    for document in serde_norway::Deserializer::from_str(&text) {
+        let value = Value::deserialize(document).with_context(|| format!("{} is not YAML", path.display()))?;
+        if !value.is_null() {
+            if !value["kind"].is_string() {
+                anyhow::bail!("{}: a resource without kind", path.display());
+            }
+            resources.push(value);
+        }
+    }
+    Ok(resources)
+}
+
+pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
+    let policies = read_policies(&args.policy)?;
+    let resources = read_resources(&args.resource)?;
+    let verifier = PipelineVerifier::new()?;
+    let mut blocked_any = false;
+    let mut mutated_docs = Vec::new();
+    println!("{:<40} {:<45} {:<6} MESSAGE", "RESOURCE", "POLICY/RULE", "RESULT");
+    for resource in &resources {
+        let decision = evaluate(&policies, resource, None, &args.operation, &verifier);
+        let id = format!(
+            "{}/{}/{}",
+            resource["kind"].as_str().unwrap_or("?"),
+            resource["metadata"]["namespace"].as_str().unwrap_or("default"),
+            resource["metadata"]["name"].as_str().unwrap_or("?")
+        );
+        for r in &decision.results {
+            let status = match r.status {
+                RuleStatus::Pass => "pass",
+                RuleStatus::Fail => "fail",
+                RuleStatus::Skip => "skip",
+                RuleStatus::Error => "error",
+            };
+            println!("{id:<40} {:<45} {status:<6} {}", format!("{}/{}", r.policy, r.rule), r.message);
+        }
+        match &decision.blocked {
+            Some(message) => {
+                blocked_any = true;
+                println!("{id:<40} {:<45} DENIED\n{message}", "");
+            }
+            None => {
+                let images: Vec<String> = ["initContainers", "containers"]
+                    .iter()
+                    .flat_map(|f| {
+                        decision
+                            .mutated
+                            .pointer(&format!("/spec/{f}"))
+                            .or(decision.mutated.pointer(&format!("/spec/template/spec/{f}")))
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+                    .filter_map(|c| c["image"].as_str().map(str::to_string))
+                    .collect();
+                println!("{id:<40} {:<45} ADMITTED {}", "", images.join(", "));
+            }
+        }
+        mutated_docs.push(decision.mutated);
+    }
+    if let Some(path) = args.output {
+        let text: Vec<String> = mutated_docs.iter().map(serde_norway::to_string).collect::<Result<_, _>>()?;
+        std::fs::write(&path, text.join("---\n")).with_context(|| format!("write {}", path.display()))?;
+    }
+    if blocked_any {
+        anyhow::bail!("at least one resource was blocked");
+    }
+    Ok(())
+}
+
+/// Verification through the registry with the same code as `sigstack verify`.
+pub struct PipelineVerifier {
+    runtime: tokio::runtime::Runtime,
+}
+
+impl PipelineVerifier {
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(PipelineVerifier { runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()? })
+    }
+
+    fn registry(image: &ImageInfo) -> Result<Registry, VerifyFailure> {
+        // Like go-containerregistry: plain HTTP for loopback registries.
+        let host = image.registry.split(':').next().unwrap_or("");
+        let scheme = if host == "localhost" || host == "127.0.0.1" { "http" } else { "https" };
+        Registry::new(&format!("{scheme}://{}", image.registry)).map_err(|e| VerifyFailure::Unreachable(e.to_string()))
+    }
+
+    /// The trust an attestor names, one candidate per root it lists (any may anchor the chain).
+    fn trusts(check: &SignatureCheck<'_>) -> Result<Vec<Trust>, VerifyFailure> {
+        let keyless = check.keyless;
+        let missing = |what: &str| {
+            VerifyFailure::Unreachable(format!(
+                "keyless.{what} is not set: sigstack verifies only with inline trust material and never fetches the public-good Sigstore roots"
+            ))
+        };
+        let roots = keyless.roots.as_deref().ok_or_else(|| missing("roots"))?;
+        let rekor = keyless.rekor.as_ref().and_then(|r| r.pubkey.as_deref()).ok_or_else(|| missing("rekor.pubkey"))?;
+        let ctlog = keyless.ctlog.as_ref().and_then(|c| c.pubkey.as_deref()).ok_or_else(|| missing("ctlog.pubkey"))?;
+        let der = |text: &str, what: &str| -> Result<Vec<Vec<u8>>, VerifyFailure> {
+            pem::parse_many(text)
+                .map(|blocks| blocks.into_iter().map(|b| b.into_contents()).collect())
+                .map_err(|e| VerifyFailure::Invalid(format!("{what}: {e}")))
+        };
+        let rekor_key = der(rekor, "rekor.pubkey")?.into_iter().next().ok_or_else(|| missing("rekor.pubkey"))?;
+        let ctlog_key = der(ctlog, "ctlog.pubkey")?.into_iter().next().ok_or_else(|| missing("ctlog.pubkey"))?;
+        Ok(der(roots, "roots")?
+            .into_iter()
+            .map(|root| Trust { ca_chain: vec![root], rekor_key: rekor_key.clone(), ctlog_key: ctlog_key.clone() })
+            .collect())
+    }
+
+    fn classify(error: anyhow::Error) -> VerifyFailure {
+        let text = format!("{error:#}");
+        // Connection failures are errors (decided by failurePolicy), as Kyverno's handleRegistryErrors makes them.
+        if ["error sending request", "Connection refused", "dns error", "timed out", "connect"]
+            .iter()
+            .any(|n| text.contains(n))
+        {
+            VerifyFailure::Unreachable(text)
+        } else if text.starts_with("no signatures found") || text.starts_with("attestations not found") {
+            VerifyFailure::NotFound(
+                text.split(" (no ").next().unwrap_or(&text).split(" for sha256").next().unwrap_or(&text).to_string(),
+            )
+        } else {
+            VerifyFailure::Invalid(text.split_once(": ").map(|(_, rest)| rest.to_string()).unwrap_or(text))
+        }
+    }
+
+    fn run(
+        &self,
+        image: &ImageInfo,
+        check: &SignatureCheck<'_>,
+        attestation: Option<&str>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        let registry = Self::registry(image)?;
+        let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
+        let mut last = None;
+        for trust in Self::trusts(check)? {
+            let policy = IdentityPolicy::default();
+            let result = self.runtime.block_on(async {
+                match attestation {
+                    None => sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy).await,
+                    Some(kind) => {
+                        sigstack_pipeline::verify_attestation(&registry, &trust, &reference, kind, &policy).await
+                    }
+                }
+            });
+            match result {
+                Ok(verified) => {
+                    return Ok(verified
+                        .into_iter()
+                        .map(|v| VerifiedSignature {
+                            sans: v.identity.split(", ").map(str::to_string).collect(),
+                            issuer: v.issuer,
+                        })
+                        .collect());
+                }
+                Err(e) => last = Some(Self::classify(e)),
+            }
+        }
+        Err(last.unwrap_or(VerifyFailure::Invalid("no roots".into())))
+    }
+}
+
+impl ImageVerifier for PipelineVerifier {
+    fn resolve(&self, image: &ImageInfo) -> Result<String, VerifyFailure> {
+        let registry = Self::registry(image)?;
+        let reference =
+            format!("{}/{}:{}", image.registry, image.path, image.tag.clone().unwrap_or_else(|| "latest".into()));
+        self.runtime
+            .block_on(async {
+                let parsed = registry.reference(&reference)?;
+                registry.resolve(&parsed).await
+            })
+            .map_err(Self::classify)
+    }
+
+    fn signatures(
+        &self,
+        image: &ImageInfo,
+        check: &SignatureCheck<'_>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        self.run(image, check, None)
+    }
+
+    fn attestations(
+        &self,
+        image: &ImageInfo,
+        predicate_type: &str,
+        check: &SignatureCheck<'_>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        self.run(image, check, Some(predicate_type))
+    }
+}
