@@ -51,7 +51,9 @@ pub fn render(source: &Value, org: &str, registry: &str, trust: &StackTrust) -> 
     let to_registry = format!("{registry}/{org}/");
     let from_identity = format!("https://github.com/{SOURCE_ORG}/");
     let to_identity = format!("https://github.com/{org}/");
-    rewrite_strings(&mut policy, &|s| s.replace(&from_registry, &to_registry).replace(&from_identity, &to_identity));
+    rewrite_strings(&mut policy, &|s| {
+        s.replace(&from_registry, &to_registry).replace(&from_identity, &to_identity).replace(SOURCE_ORG, org)
+    });
     for_each_keyless(&mut policy, &|keyless| {
         keyless.insert("roots".into(), json!(trust.roots_pem));
         keyless.insert("rekor".into(), json!({"url": trust.rekor_url, "pubkey": trust.rekor_pem}));

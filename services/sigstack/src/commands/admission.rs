@@ -228,14 +228,24 @@ impl PipelineVerifier {
     fn classify(error: anyhow::Error) -> VerifyFailure {
         let text = format!("{error:#}");
         // Connection failures are errors (decided by failurePolicy), as Kyverno's handleRegistryErrors makes them.
-        if ["error sending request", "Connection refused", "dns error", "timed out", "connect"]
+        if ["error sending request", "Connection refused", "dns error", "timed out", "tcp connect"]
             .iter()
             .any(|n| text.contains(n))
         {
             VerifyFailure::Unreachable(text)
-        } else if text.starts_with("no signatures found") || text.starts_with("attestations not found") {
+        } else if ["no signatures found", "no attestations found", "attestations not found"]
+            .iter()
+            .any(|p| text.starts_with(p))
+        {
+            // cosign's wording, without the digest and tag details.
             VerifyFailure::NotFound(
-                text.split(" (no ").next().unwrap_or(&text).split(" for sha256").next().unwrap_or(&text).to_string(),
+                text.split(" for sha256")
+                    .next()
+                    .unwrap_or(&text)
+                    .split(" on sha256")
+                    .next()
+                    .unwrap_or(&text)
+                    .to_string(),
             )
         } else {
             VerifyFailure::Invalid(text.split_once(": ").map(|(_, rest)| rest.to_string()).unwrap_or(text))
