@@ -323,14 +323,15 @@ pub fn evaluate(
             continue;
         }
         for rule in &policy.spec.rules {
+            // Rules see the resource as earlier rules patched it (a pinned image is not pinned twice).
             // Direct match, or a Pod rule applied to a controller's pod template (autogen).
             let (view, prefix, rule_name) = if resources_match(&rule.match_resources, &target, kind) {
-                match pod_view(resource, kind) {
+                match pod_view(&mutated, kind) {
                     Some((prefix, view, _)) if kind == "Pod" => (view, prefix, rule.name.clone()),
-                    _ => (resource.clone(), String::new(), rule.name.clone()),
+                    _ => (mutated.clone(), String::new(), rule.name.clone()),
                 }
             } else if !autogen_off && kind != "Pod" && resources_match(&rule.match_resources, &target, "Pod") {
-                match pod_view(resource, kind) {
+                match pod_view(&mutated, kind) {
                     Some((prefix, view, tag)) => (view, prefix, format!("{tag}{}", rule.name)),
                     None => continue,
                 }

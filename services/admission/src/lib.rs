@@ -5,7 +5,7 @@
 //! `count`, keyless identity checks, attestations by type, digest mutation, the
 //! `kyverno.io/verify-images` annotation, block decisions and Kyverno's messages).
 //!
-//! No HTTP here: signatures are checked through the [`ImageVerifier`] trait, which the binary
+//! No HTTP in the engine (the `webhook` module is the thin AdmissionReview layer): signatures are checked through the [`ImageVerifier`] trait, which the binary
 //! implements with the same code as `sigstack verify`.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
@@ -15,6 +15,7 @@ mod image;
 mod pattern;
 mod policy;
 mod render;
+pub mod webhook;
 mod wildcard;
 
 pub use engine::{

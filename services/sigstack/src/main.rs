@@ -60,6 +60,8 @@ enum Command {
     Policy(commands::admission::PolicyCommand),
     /// Evaluate Kyverno policies against resources, like `kyverno apply`; exit 1 if anything is blocked.
     Apply(commands::admission::ApplyArgs),
+    /// Serve AdmissionReview v1 over HTTPS (/mutate, /validate); `webhook manifests` prints the configurations.
+    Webhook(commands::webhook::WebhookArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::VerifyAttestation(args) => commands::pipeline::verify_attestation(args),
         Command::Policy(command) => commands::admission::policy(command),
         Command::Apply(args) => commands::admission::apply(args),
+        Command::Webhook(args) => commands::webhook::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -89,7 +89,7 @@ pub struct ApplyArgs {
     operation: String,
 }
 
-fn read_policies(path: &Path) -> anyhow::Result<Vec<Policy>> {
+pub fn read_policies(path: &Path) -> anyhow::Result<Vec<Policy>> {
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
             .flatten()

@@ -7,6 +7,7 @@ pub mod probe;
 pub mod serve;
 pub mod token;
 pub mod up;
+pub mod webhook;
 
 use std::net::IpAddr;
 use std::path::Path;

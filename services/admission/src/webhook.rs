@@ -1,0 +1,83 @@
+//! The AdmissionReview v1 front door: `/mutate` answers with the JSON patch (digest pins,
+//! annotation) or denies, as Kyverno's mutating webhook does; `/validate` re-checks the (mutated)
+//! object and allows or denies with Kyverno's message. TLS is the binary's business.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+
+use crate::{ImageVerifier, Policy, evaluate};
+
+/// What the webhook evaluates with.
+#[derive(Clone)]
+pub struct WebhookState {
+    /// The policies.
+    pub policies: Arc<Vec<Policy>>,
+    /// Signature verification.
+    pub verifier: Arc<dyn ImageVerifier + Send + Sync>,
+}
+
+/// `/mutate`, `/validate` and `/healthz`.
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route("/mutate", post(|s, b| review(s, b, true)))
+        .route("/validate", post(|s, b| review(s, b, false)))
+        .route("/healthz", axum::routing::get(|| async { Json(json!({"status": "ok"})) }))
+        .with_state(state)
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"code": 400, "message": message}))).into_response()
+}
+
+async fn review(State(state): State<WebhookState>, body: Bytes, mutate: bool) -> Response {
+    let review: Value = match serde_json::from_slice(&body) {
+        Ok(review) => review,
+        Err(e) => return bad_request(format!("body is not JSON: {e}")),
+    };
+    if review["apiVersion"] != "admission.k8s.io/v1" || review["kind"] != "AdmissionReview" {
+        return bad_request(format!(
+            "expected an admission.k8s.io/v1 AdmissionReview, got apiVersion {} kind {}",
+            review["apiVersion"], review["kind"]
+        ));
+    }
+    let request = &review["request"];
+    let Some(uid) = request["uid"].as_str().map(str::to_string) else {
+        return bad_request("request.uid is missing".into());
+    };
+    let object = request["object"].clone();
+    if !object.is_object() {
+        return bad_request("request.object is missing".into());
+    }
+    let namespace = request["namespace"].as_str().map(str::to_string);
+    let operation = request["operation"].as_str().unwrap_or("CREATE").to_string();
+    // Verification does registry I/O with its own runtime: keep it off the async workers.
+    let decision = tokio::task::spawn_blocking(move || {
+        evaluate(&state.policies, &object, namespace.as_deref(), &operation, state.verifier.as_ref())
+    })
+    .await;
+    let decision = match decision {
+        Ok(decision) => decision,
+        Err(e) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"code": 500, "message": e.to_string()})))
+                .into_response();
+        }
+    };
+    let response = match (&decision.blocked, mutate) {
+        (Some(message), _) => json!({"uid": uid, "allowed": false, "status": {"code": 403, "message": message}}),
+        (None, true) if !decision.patches.is_empty() => json!({
+            "uid": uid, "allowed": true, "patchType": "JSONPatch",
+            "patch": B64.encode(serde_json::to_vec(&decision.patches).unwrap_or_default())
+        }),
+        (None, _) => json!({"uid": uid, "allowed": true}),
+    };
+    Json(json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})).into_response()
+}
