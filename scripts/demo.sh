@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: starts a local Sigstore stack and registry, then builds an image, pushes it, makes
 # its SBOM, signs the digest keylessly, attests the SBOM and verifies both (with sigstack and, when
-# installed, cosign v3), printing each step and the digest. Installs what it needs on first use.
+# installed, cosign v3), and ends with admission by the Kyverno policy: the signed image admitted
+# and pinned, nginx:latest and an unsigned image rejected with their reasons. Installs what it needs
+# on first use.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$SIGSTACK_ROOT" || exit 1
@@ -74,5 +76,30 @@ if "$SIGSTACK" verify acme/widget:v1 --certificate-identity "$IDENTITY" --certif
   die "an unsigned image was accepted"
 fi
 ok "$(sed 's/^sigstack: error: //' "$WORK/refusal.txt")"
+
+step "Admission: the Kyverno policy rendered for this stack, applied to three Pods"
+"$SIGSTACK" policy render --org acme -o "$WORK/policy.yaml" 2>/dev/null
+# The demo image was signed for acme/widget above; sign the current one again under the tag.
+SIGNED=$("$SIGSTACK" build --name acme/widget --tag v2 --app-version "2.0.$(date +%s)")
+"$SIGSTACK" sign acme/widget:v2 --repo acme/widget >/dev/null 2>&1
+"$SIGSTACK" attest acme/widget:v2 --repo acme/widget >/dev/null 2>&1
+cat >"$WORK/pods.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: signed-app, namespace: default}
+spec: {containers: [{name: app, image: "$REGISTRY/acme/widget:v2"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nginx, namespace: default}
+spec: {containers: [{name: nginx, image: "nginx:latest"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unsigned-app, namespace: default}
+spec: {containers: [{name: app, image: "$REGISTRY/acme/widget:v1"}]}
+YAML
+"$SIGSTACK" apply --policy "$WORK/policy.yaml" --resource "$WORK/pods.yaml" -o "$WORK/mutated.yaml" 2>/dev/null | sed 's/^/    /' || true
+grep -q "acme/widget:v2@$SIGNED" "$WORK/mutated.yaml" && ok "signed-app admitted and pinned to $SIGNED"
 
 step "Done: the stack stops now (run \`sigstack up\` yourself to keep one running)"

@@ -23,7 +23,7 @@ impl Drop for Webhook {
 
 fn start_webhook(state: &std::path::Path, policy: &std::path::Path) -> Webhook {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = sigstack(state)
+    let mut child = sigstack(state)
         .args(["webhook", "--port", &port.to_string(), "--policy"])
         .arg(policy)
         .stdout(Stdio::null())
@@ -44,6 +44,8 @@ fn start_webhook(state: &std::path::Path, policy: &std::path::Path) -> Webhook {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the webhook did not come up");
 }
 

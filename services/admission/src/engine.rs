@@ -211,11 +211,11 @@ fn identity_error(keyless: &KeylessAttestor, signatures: &[VerifiedSignature]) -
             reasons.push(format!("issuer mismatch: expected {expected}, received {}", sig.issuer));
             continue;
         }
-        if let Some(expected) = keyless.additional_extensions.get("issuer") {
-            if !wildcard::matches(expected, &sig.issuer) {
-                reasons.push(format!("extension issuer mismatch: expected {expected}, received {}", sig.issuer));
-                continue;
-            }
+        if let Some(expected) = keyless.additional_extensions.get("issuer")
+            && !wildcard::matches(expected, &sig.issuer)
+        {
+            reasons.push(format!("extension issuer mismatch: expected {expected}, received {}", sig.issuer));
+            continue;
         }
         return None;
     }
