@@ -229,6 +229,13 @@ fn kyvernos_policy_validation_and_unsupported_fields() {
             "unknown field `keys`",
         ),
         ("not: [valid".to_string(), "p.yaml"),
+        (
+            policy("", "Enforce").replace(
+                "rekor: {url: \"https://rekor.test\"}",
+                "rekor: {url: \"https://rekor.test\", ignoreTlog: true}",
+            ),
+            "ignoreTlog is not supported",
+        ),
     ];
     for (yaml, needle) in cases {
         let error = load_policies("p.yaml", &yaml).unwrap_err().to_string();
