@@ -419,19 +419,20 @@ fn validate_set(set: &AttestorSet) -> Result<(), String> {
         if !rekor_url && keyless.roots.as_deref().is_none_or(str::is_empty) {
             return Err("keyless: Either Rekor URL or roots are required".into());
         }
+        // Evaluated here: `issuer`. Kyverno's githubWorkflow* keys and the ignore switches are not
+        // evaluated yet, so they are refused rather than silently ignored.
         for key in keyless.additional_extensions.keys() {
-            if ![
-                "issuer",
-                "githubWorkflowTrigger",
-                "githubWorkflowSha",
-                "githubWorkflowName",
-                "githubWorkflowRepository",
-                "githubWorkflowRef",
-            ]
-            .contains(&key.as_str())
-            {
-                return Err(format!("keyless.additionalExtensions: unsupported extension {key:?}"));
+            if key != "issuer" {
+                return Err(format!(
+                    "keyless.additionalExtensions: {key:?} is not supported by sigstack yet (only issuer)"
+                ));
             }
+        }
+        if keyless.rekor.as_ref().is_some_and(|r| r.ignore_tlog) {
+            return Err("keyless.rekor.ignoreTlog is not supported by sigstack yet: the log is always checked".into());
+        }
+        if keyless.ctlog.as_ref().is_some_and(|c| c.ignore_sct) {
+            return Err("keyless.ctlog.ignoreSCT is not supported by sigstack yet: the SCT is always checked".into());
         }
     }
     Ok(())
