@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmarks: builds sigstack in release mode, runs everything against loopback (bounded in time)
+# and prints one table; the figures are also written as JSON (bench/results/latest.json) to
+# compare runs. Options are passed to sigstack-bench (e.g. --seconds 5, --max-entries 100000).
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$SIGSTACK_ROOT" || exit 1
+ensure_rust
+ensure_node_tools
+ensure_apt docker-registry
+step "Building sigstack and the load generator (release)"
+(cargo build --quiet --release -p sigstack -p sigstack-bench) || die "build failed"
+mkdir -p bench/results
+step "Running (a few minutes; every run stops by itself)"
+target/release/sigstack-bench --sigstack target/release/sigstack --node-prefix "$SIGSTACK_CACHE/node" \
+  --json bench/results/latest.json "$@"
