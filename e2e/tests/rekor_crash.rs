@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use sigstack_e2e::rfc9162::{Hash, from_hex, leaf_hash, verify_consistency, verify_inclusion};
 use sigstack_e2e::serve_rekor;
 
-const CYCLES: u32 = 5;
+/// Cycles in `scripts/test.sh`; `scripts/soak.sh` sets SIGSTACK_CRASH_CYCLES for the long run.
+fn cycles() -> u32 {
+    std::env::var("SIGSTACK_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(5)
+}
 const WRITERS: usize = 8;
 
 struct Acknowledged {
@@ -59,7 +62,8 @@ async fn acknowledged_entries_survive_kill_9() {
     let acknowledged: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
     let checkpoints: Arc<Mutex<BTreeMap<u64, Hash>>> = Arc::default();
 
-    for cycle in 0..CYCLES {
+    let cycles = cycles();
+    for cycle in 0..cycles {
         let (mut child, url) = serve_rekor(dir.path());
         let mut writers = Vec::new();
         for writer in 0..WRITERS {
@@ -150,6 +154,9 @@ async fn acknowledged_entries_survive_kill_9() {
             );
         }
         eprintln!("cycle {cycle}: {} acknowledged so far, log size {size}, 0 lost", entries.len());
+        if cycle + 1 == cycles {
+            eprintln!("SOAK SUMMARY: cycles {cycles}, entries acknowledged {}, entries lost 0, checkpoints checked {}", entries.len(), checkpoints.lock().unwrap().len());
+        }
         child.kill().unwrap();
         child.wait().unwrap();
     }
