@@ -155,7 +155,11 @@ async fn acknowledged_entries_survive_kill_9() {
         }
         eprintln!("cycle {cycle}: {} acknowledged so far, log size {size}, 0 lost", entries.len());
         if cycle + 1 == cycles {
-            eprintln!("SOAK SUMMARY: cycles {cycles}, entries acknowledged {}, entries lost 0, checkpoints checked {}", entries.len(), checkpoints.lock().unwrap().len());
+            eprintln!(
+                "SOAK SUMMARY: cycles {cycles}, entries acknowledged {}, entries lost 0, checkpoints checked {}",
+                entries.len(),
+                checkpoints.lock().unwrap().len()
+            );
         }
         child.kill().unwrap();
         child.wait().unwrap();
