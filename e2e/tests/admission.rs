@@ -222,6 +222,26 @@ fn unreachable_registry_blocks_under_fail_and_admits_under_ignore() {
 }
 
 #[test]
+fn a_registry_that_never_answers_is_an_error_after_a_bounded_wait() {
+    let flow = Flow::start();
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let policy = std::fs::read_to_string(flow.policy()).unwrap().replace(&flow.registry, &address);
+    let path = flow.dir.path().join("silent.yaml");
+    std::fs::write(&path, policy).unwrap();
+    let outcome = flow.apply_with(&path, &pod("slow", &format!("{address}/acme/app:v1")));
+    assert_denied(&outcome, &format!("failed to verify image {address}/acme/app:v1"));
+    assert!(outcome.1.contains("timed out") || outcome.1.contains("error sending request"), "{}", outcome.1);
+}
+
+#[test]
 fn rendered_policy_differs_from_the_source_only_in_trust_and_registry() {
     let flow = Flow::start();
     let rendered: Value = serde_norway::from_slice(&std::fs::read(flow.policy()).unwrap()).unwrap();

@@ -34,7 +34,15 @@ impl Registry {
         let (scheme, host) = url.split_once("://").unwrap_or(("https", url));
         let host = host.trim_end_matches('/').to_string();
         let protocol = if scheme == "http" { ClientProtocol::Http } else { ClientProtocol::Https };
-        Ok(Registry { client: Client::new(ClientConfig { protocol, ..Default::default() }), host })
+        // Bounded: a registry that stops answering is an error after seconds, never a hang
+        // (admission then decides by failurePolicy).
+        let config = ClientConfig {
+            protocol,
+            connect_timeout: Some(std::time::Duration::from_secs(5)),
+            read_timeout: Some(std::time::Duration::from_secs(8)),
+            ..Default::default()
+        };
+        Ok(Registry { client: Client::new(config), host })
     }
 
     /// A reference in this registry: `repository:tag` or `repository@sha256:...`.
