@@ -37,6 +37,88 @@ struct Args {
     /// Write the results here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Instead of the benchmark: concurrency 256 against issuer, CA and log at once for this many
+    /// seconds, reporting errors, resident memory and open file descriptors before and after.
+    #[arg(long, value_name = "SECONDS")]
+    load_seconds: Option<u64>,
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The reliability load run: 256 workers split over the three services, fresh log entries made
+/// by each worker as it goes (so the run needs no pre-generated set), for `seconds`.
+async fn combined_load(args: &Args, seconds: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (stack, _) = start_stack(&args.sigstack, dir.path(), &["--no-registry"])?;
+    let pid = stack.child.id();
+    let url = |name: &str| stack.description["services"][name].as_str().unwrap_or_default().to_string();
+    let ca_bodies = Arc::new(ca_requests(&tokens(&args.sigstack, dir.path(), 64)?));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(512).build()?;
+    // Warm up, then take the baseline.
+    let _ = load(&client, &format!("{}/api/v2/signingCert", url("fulcio")), ca_bodies.clone(), 16, 1, false).await;
+    let (rss_before, fds_before) = (rss_mb(pid), open_fds(pid));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..256usize {
+        let client = client.clone();
+        let (oidc, fulcio, rekor) = (url("oidc"), url("fulcio"), url("rekor"));
+        let ca_bodies = ca_bodies.clone();
+        tasks.spawn(async move {
+            let (service, mut ok, mut errors) = (worker % 3, 0u64, 0u64);
+            let pair = key();
+            let rng = SystemRandom::new();
+            let pem = B64.encode(pem_lf("PUBLIC KEY", pair.public_key().as_der().expect("spki").as_ref()));
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let request = match service {
+                    0 => client.post(format!("{oidc}/token")).json(&json!({"repository": "load/app"})),
+                    1 => client.post(format!("{fulcio}/api/v2/signingCert")).json(&ca_bodies[worker % ca_bodies.len()]),
+                    _ => {
+                        n += 1;
+                        let data = format!("load {worker} {n} {}", std::process::id());
+                        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data.as_bytes());
+                        let signature = pair.sign(&rng, data.as_bytes()).expect("sign");
+                        client.post(format!("{rekor}/api/v1/log/entries")).json(&json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+                            "data": {"hash": {"algorithm": "sha256", "value": digest.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()}},
+                            "signature": {"content": B64.encode(signature.as_ref()), "publicKey": {"content": pem}}}}))
+                    }
+                };
+                match request.send().await {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                        ok += 1;
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (service, ok, errors)
+        });
+    }
+    let mut totals = [(0u64, 0u64); 3];
+    while let Some(result) = tasks.join_next().await {
+        let (service, ok, errors) = result?;
+        totals[service].0 += ok;
+        totals[service].1 += errors;
+    }
+    // Close the client's pooled connections first: what stays open after that would be a leak.
+    drop(client);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
+    println!("load: concurrency 256 for {seconds} s against issuer, CA and log at once");
+    for (name, (ok, errors)) in ["issuer", "CA", "log"].iter().zip(totals) {
+        println!("  {name:<8} {ok:>9} requests ({:.0}/s), {errors} errors", ok as f64 / seconds as f64);
+    }
+    println!(
+        "  resident memory {rss_before:.0} MB -> {rss_after:.0} MB; open file descriptors {fds_before} -> {fds_after}"
+    );
+    let errors: u64 = totals.iter().map(|t| t.1).sum();
+    drop(stack);
+    if errors > 0 {
+        bail!("{errors} errors under load");
+    }
+    Ok(())
 }
 
 /// The table, printed as it is measured, and its JSON twin.
@@ -600,6 +682,9 @@ fn flow(args: &Args, report: &mut Report) -> anyhow::Result<()> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(seconds) = args.load_seconds {
+        return combined_load(&args, seconds).await;
+    }
     let mut report = Report::default();
     println!(
         "sigstack benchmark ({} cores, {} s per load run)",
