@@ -246,12 +246,11 @@ fn start_stack(bin: &Path, dir: &Path, extra: &[&str]) -> anyhow::Result<(Stack,
         .spawn()?;
     let file = dir.join("stack.json");
     loop {
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            if let Ok(description) = serde_json::from_str::<Value>(&text) {
-                if description["pid"] == child.id() {
-                    return Ok((Stack { child, description }, start.elapsed()));
-                }
-            }
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && let Ok(description) = serde_json::from_str::<Value>(&text)
+            && description["pid"] == child.id()
+        {
+            return Ok((Stack { child, description }, start.elapsed()));
         }
         if start.elapsed() > Duration::from_secs(30) {
             bail!("stack did not start");
