@@ -2,14 +2,13 @@
 //! pkg/cosign/bundle): tag `sha256-<hex>.sig` / `.att` holding an OCI manifest whose layers are
 //! simple-signing payloads or DSSE envelopes, annotated with signature, certificate, chain and bundle.
 
-use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value, json};
 
 use crate::Services;
 use crate::keyless::{KeylessSigner, LoggedEntry, log_entry};
-use crate::oci::{OCI_MANIFEST, Registry};
+use crate::oci::{OCI_MANIFEST, Registry, hex, sha256};
 
 pub(crate) const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub(crate) const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
@@ -18,10 +17,6 @@ pub(crate) const CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
 pub(crate) const CHAIN: &str = "dev.sigstore.cosign/chain";
 pub(crate) const BUNDLE: &str = "dev.sigstore.cosign/bundle";
 pub(crate) const IN_TOTO: &str = "application/vnd.in-toto+json";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `sha256-<hex>.<suffix>`: cosign's tag for an image digest's signatures (`sig`) or attestations (`att`).
 pub(crate) fn tag_for(digest: &str, suffix: &str) -> String {
@@ -125,7 +120,7 @@ pub async fn sign(registry: &Registry, services: &Services, token: &str, image: 
     }))?;
     let signature = signer.sign(&payload)?;
     let proposed = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
-        "data": {"hash": {"algorithm": "sha256", "value": hex(digest_of(&payload).as_ref())}},
+        "data": {"hash": {"algorithm": "sha256", "value": hex(&sha256(&payload))}},
         "signature": {"content": B64.encode(&signature), "publicKey": {"content": B64.encode(&signer.leaf_pem)}}}});
     let logged = log_entry(&http, &services.rekor, &proposed).await?;
     let tag = tag_for(&digest, "sig");
@@ -139,10 +134,6 @@ pub async fn sign(registry: &Registry, services: &Services, token: &str, image: 
     )
     .await?;
     Ok(SignOutcome { digest, tag, identity: signer.identity, log_index: logged.log_index, signatures })
-}
-
-fn digest_of(bytes: &[u8]) -> aws_lc_rs::digest::Digest {
-    digest(&SHA256, bytes)
 }
 
 /// Attests `image` with `predicate` of `predicate_type`: an in-toto statement naming the image

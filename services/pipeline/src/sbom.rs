@@ -7,14 +7,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use anyhow::{Context, bail};
-use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA256};
+use aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY;
 use serde_json::{Value, json};
 
-use crate::oci::Registry;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::oci::{Registry, hex};
 
 /// A package found in the image.
 struct Found {
@@ -227,7 +223,7 @@ pub async fn sbom(registry: &Registry, image: &str) -> anyhow::Result<(String, V
                 "fileName": format!("./{path}"),
                 "checksums": [
                     {"algorithm": "SHA1", "checksumValue": hex(aws_lc_rs::digest::digest(&SHA1_FOR_LEGACY_USE_ONLY, content).as_ref())},
-                    {"algorithm": "SHA256", "checksumValue": hex(aws_lc_rs::digest::digest(&SHA256, content).as_ref())}
+                    {"algorithm": "SHA256", "checksumValue": hex(&crate::oci::sha256(content))}
                 ],
                 "licenseConcluded": "NOASSERTION",
                 "copyrightText": "NOASSERTION"

@@ -3,7 +3,6 @@
 //! identity, and the signature itself. Every refusal says which check failed.
 
 use anyhow::{Context, bail};
-use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
@@ -13,7 +12,7 @@ use crate::Trust;
 use crate::cosign::{
     BUNDLE, CERTIFICATE, CHAIN, DSSE_ENVELOPE, IN_TOTO, SIGNATURE, SIMPLE_SIGNING, repository, tag_for,
 };
-use crate::oci::Registry;
+use crate::oci::{Registry, hex, sha256};
 
 /// Who must have signed: exact values or regular expressions (full match), as cosign's
 /// `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`.
@@ -78,10 +77,6 @@ pub struct Verified {
     pub statement: Option<Value>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 struct Checked {
     leaf: VerifiedLeaf,
     log_index: u64,
@@ -105,7 +100,7 @@ fn check_certificate_and_log(trust: &Trust, annotations: &Value, policy: &Identi
     let integrated_time = payload["integratedTime"].as_i64().ok_or("bundle has no integratedTime")?;
     let log_index = payload["logIndex"].as_u64().ok_or("bundle has no logIndex")?;
     let log_id = payload["logID"].as_str().ok_or("bundle has no logID")?;
-    if log_id != hex(digest(&SHA256, &trust.rekor_key).as_ref()) {
+    if log_id != hex(&sha256(&trust.rekor_key)) {
         return Err("the entry is from a transparency log that is not trusted (logID)".into());
     }
     // The SET: ECDSA over the canonical {body, integratedTime, logID, logIndex}.
@@ -186,7 +181,7 @@ pub async fn verify_signature(
                 return Err("the signature does not verify over the payload with the certificate's key".into());
             }
             let spec = &checked.body["spec"];
-            if spec["data"]["hash"]["value"].as_str() != Some(hex(&digest_of(&payload)).as_str()) {
+            if spec["data"]["hash"]["value"].as_str() != Some(hex(&sha256(&payload)).as_str()) {
                 return Err("the log entry is for another payload".into());
             }
             if spec["signature"]["content"].as_str() != Some(B64.encode(&signature).as_str()) {
@@ -219,10 +214,6 @@ pub async fn verify_signature(
         return Err(refuse(&digest, "signatures", reasons));
     }
     Ok(verified)
-}
-
-fn digest_of(bytes: &[u8]) -> Vec<u8> {
-    digest(&SHA256, bytes).as_ref().to_vec()
 }
 
 /// Verifies the cosign attestations of `image` with `predicate_type`; returns those that pass.
@@ -266,7 +257,7 @@ pub async fn verify_attestation(
             let spec = &checked.body["spec"];
             let payload_hash =
                 spec["payloadHash"]["value"].as_str().or(spec["content"]["payloadHash"]["value"].as_str());
-            if payload_hash != Some(hex(&digest_of(&statement_bytes)).as_str()) {
+            if payload_hash != Some(hex(&sha256(&statement_bytes)).as_str()) {
                 return Err("the log entry is for another statement".into());
             }
             if checked.body["kind"] == "dsse"

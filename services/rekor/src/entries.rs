@@ -9,7 +9,8 @@ use sigstack_fulcio::Verifier;
 
 use crate::RekorError;
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex, as Rekor writes digests and log IDs.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -10,6 +10,8 @@ use aws_lc_rs::digest::{SHA256, digest};
 use serde_json::Value;
 use sigstack_fulcio::Verifier;
 
+use crate::entries::hex;
+
 /// Index keys of the log indexes seen so far.
 #[derive(Default)]
 pub(crate) struct SearchIndex {
@@ -32,10 +34,6 @@ impl SearchIndex {
     pub(crate) fn lookup(&self, key: &str) -> &[u64] {
         self.keys.get(key).map(Vec::as_slice).unwrap_or_default()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The key of a public key or certificate: lower-case hex SHA-256 of its canonical PEM.

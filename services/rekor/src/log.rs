@@ -16,16 +16,13 @@ use sigstack_state::{StateError, load_or_create_private};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::RekorError;
+use crate::entries::hex;
 use crate::index::SearchIndex;
 use crate::merkle::{Hash, MerkleTree, leaf_hash};
 use crate::storage::LogFile;
 
 /// Most entries integrated under one fsync and one checkpoint signature.
 const MAX_BATCH: usize = 1024;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `verification.inclusionProof` of a v1 entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
