@@ -4,22 +4,27 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::conditions::evaluate_conditions;
 use crate::image::ImageInfo;
 use crate::pattern::{PatternFailure, check};
 use crate::policy::{
-    AttestorSet, FailureAction, FailurePolicy, ImageVerification, KeylessAttestor, MatchResources, Policy,
-    ResourceDescription, Rule,
+    AttestorSet, CtLogSettings, FailureAction, FailurePolicy, ImageVerification, KeylessAttestor, MatchResources,
+    Policy, RekorSettings, ResourceDescription, Rule, StaticKeyAttestor, extension_number, split_public_keys,
 };
 use crate::wildcard;
 
-/// A signature that passed the cryptographic checks (chain, SCT, SET, signature, digest); the
-/// identity checks are the engine's, with Kyverno's wildcard semantics.
-#[derive(Debug, Clone)]
+/// A signature that passed the cryptographic checks (chain, SCT, SET, signature, digest, or the
+/// static key); the identity checks are the engine's, with Kyverno's wildcard semantics.
+#[derive(Debug, Clone, Default)]
 pub struct VerifiedSignature {
-    /// Certificate SANs.
+    /// Certificate SANs (empty for a key-signed one).
     pub sans: Vec<String>,
-    /// OIDC issuer extension.
+    /// OIDC issuer extension (empty for a key-signed one).
     pub issuer: String,
+    /// The certificate's Sigstore extensions by N in 1.3.6.1.4.1.57264.1.N, as text.
+    pub extensions: BTreeMap<u32, String>,
+    /// For attestations: the in-toto statement.
+    pub statement: Option<Value>,
 }
 
 /// Why verification produced nothing.
@@ -33,11 +38,29 @@ pub enum VerifyFailure {
     Unreachable(String),
 }
 
-/// The trust an attestor names, passed to the verifier.
-#[derive(Debug, Clone)]
+/// The trust one attestor entry names, passed to the verifier.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct SignatureCheck<'a> {
-    /// The attestor's settings.
-    pub keyless: &'a KeylessAttestor,
+    /// Keyless: the PEM roots the certificate chain must end in.
+    pub roots: Option<&'a str>,
+    /// Keys: the one PEM public key the signature must verify with (instead of a certificate).
+    pub public_key: Option<&'a str>,
+    /// The log: url, key, `ignoreTlog`.
+    pub rekor: Option<&'a RekorSettings>,
+    /// The CT log: key, `ignoreSCT`.
+    pub ctlog: Option<&'a CtLogSettings>,
+}
+
+/// Which webhook phase is evaluated: Kyverno verifies images (and mutates) in the mutating webhook,
+/// then runs `validate` rules and the `verifyDigest`/`required` checks in the validating webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// verifyImages: signatures, attestations, digest patch, annotation.
+    Mutate,
+    /// validate rules, and verifyImages' digest and annotation checks on the mutated object.
+    Validate,
+    /// Both, as `kyverno apply` does (verifyImages then validate rules on the same resource).
+    All,
 }
 
 /// What the engine needs from a registry and the Sigstore formats.
@@ -211,10 +234,17 @@ fn identity_error(keyless: &KeylessAttestor, signatures: &[VerifiedSignature]) -
             reasons.push(format!("issuer mismatch: expected {expected}, received {}", sig.issuer));
             continue;
         }
-        if let Some(expected) = keyless.additional_extensions.get("issuer")
-            && !wildcard::matches(expected, &sig.issuer)
-        {
-            reasons.push(format!("extension issuer mismatch: expected {expected}, received {}", sig.issuer));
+        let extension_mismatch = keyless.additional_extensions.iter().find_map(|(key, expected)| {
+            let received = match extension_number(key) {
+                Some(1) => sig.issuer.clone(),
+                Some(n) => sig.extensions.get(&n).cloned().unwrap_or_default(),
+                None => String::new(),
+            };
+            (!wildcard::matches(expected, &received))
+                .then(|| format!("extension {key} mismatch: expected {expected}, received {received}"))
+        });
+        if let Some(reason) = extension_mismatch {
+            reasons.push(reason);
             continue;
         }
         return None;
@@ -223,32 +253,85 @@ fn identity_error(keyless: &KeylessAttestor, signatures: &[VerifiedSignature]) -
 }
 
 enum Verdict {
-    Pass,
+    /// Passed, with the signatures of the entries that verified.
+    Pass(Vec<VerifiedSignature>),
     Fail(String),
     Error(String),
+}
+
+/// One attestor entry after Kyverno's `ExpandStaticKeys` (a `publicKeys` bundle is one entry per key).
+enum Entry<'a> {
+    Keyless(&'a KeylessAttestor),
+    Key(String, &'a StaticKeyAttestor),
+}
+
+impl Entry<'_> {
+    fn expand(set: &AttestorSet) -> Vec<Entry<'_>> {
+        let mut entries = Vec::new();
+        for entry in &set.entries {
+            if let Some(keyless) = &entry.keyless {
+                entries.push(Entry::Keyless(keyless));
+            } else if let Some(keys) = &entry.keys {
+                let bundle = keys.public_keys.as_deref().unwrap_or_default();
+                entries.extend(split_public_keys(bundle).into_iter().map(|pem| Entry::Key(pem, keys)));
+            }
+        }
+        entries
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Entry::Keyless(_) => "keyless",
+            Entry::Key(..) => "keys",
+        }
+    }
+
+    fn check(&self) -> SignatureCheck<'_> {
+        match self {
+            Entry::Keyless(k) => SignatureCheck {
+                roots: k.roots.as_deref(),
+                public_key: None,
+                rekor: k.rekor.as_ref(),
+                ctlog: k.ctlog.as_ref(),
+            },
+            Entry::Key(pem, k) => {
+                SignatureCheck { roots: None, public_key: Some(pem), rekor: k.rekor.as_ref(), ctlog: k.ctlog.as_ref() }
+            }
+        }
+    }
 }
 
 /// Runs attestor sets (every set must pass; within a set `count` entries, all by default).
 fn run_sets(
     sets: &[AttestorSet],
     path: &str,
-    fetch: &dyn Fn(&KeylessAttestor) -> Result<Vec<VerifiedSignature>, VerifyFailure>,
+    fetch: &dyn Fn(&SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure>,
 ) -> Verdict {
+    let mut passed = Vec::new();
     for (s, set) in sets.iter().enumerate() {
-        let required = set.count.filter(|c| *c > 0).unwrap_or(set.entries.len());
+        let entries = Entry::expand(set);
+        let required = set.count.filter(|c| *c > 0).unwrap_or(entries.len());
         let mut verified = 0;
         let mut errors = Vec::new();
-        for (e, entry) in set.entries.iter().enumerate() {
-            let Some(keyless) = &entry.keyless else { continue };
-            let at = format!("{path}[{s}].entries[{e}].keyless");
-            match fetch(keyless) {
+        for (e, entry) in entries.iter().enumerate() {
+            let at = format!("{path}[{s}].entries[{e}].{}", entry.name());
+            match fetch(&entry.check()) {
                 Err(VerifyFailure::Unreachable(m)) => return Verdict::Error(format!("{at}: {m}")),
                 Err(VerifyFailure::NotFound(m)) => errors.push(format!("{at}: {m}")),
                 Err(VerifyFailure::Invalid(m)) => errors.push(format!("{at}: no matching signatures: {m}")),
-                Ok(signatures) => match identity_error(keyless, &signatures) {
-                    None => verified += 1,
-                    Some(reason) => errors.push(format!("{at}: no matching signatures: {reason}")),
-                },
+                Ok(signatures) => {
+                    let mismatch = match entry {
+                        Entry::Keyless(keyless) => identity_error(keyless, &signatures),
+                        Entry::Key(..) => None,
+                    };
+                    match mismatch {
+                        None => {
+                            verified += 1;
+                            passed.extend(signatures);
+                        }
+                        Some(reason) => errors.push(format!("{at}: no matching signatures: {reason}")),
+                    }
+                }
             }
             if verified >= required {
                 break;
@@ -258,13 +341,13 @@ fn run_sets(
             return Verdict::Fail(errors.join("; "));
         }
     }
-    Verdict::Pass
+    Verdict::Pass(passed)
 }
 
 fn verify_entry(entry: &ImageVerification, image: &ImageInfo, verifier: &dyn ImageVerifier) -> Verdict {
-    let signatures = |k: &KeylessAttestor| verifier.signatures(image, &SignatureCheck { keyless: k });
+    let signatures = |check: &SignatureCheck<'_>| verifier.signatures(image, check);
     match run_sets(&entry.attestors, ".attestors", &signatures) {
-        Verdict::Pass => {}
+        Verdict::Pass(_) => {}
         other => return other,
     }
     for (a, attestation) in entry.attestations.iter().enumerate() {
@@ -274,19 +357,36 @@ fn verify_entry(entry: &ImageVerification, image: &ImageInfo, verifier: &dyn Ima
                 ".attestations[{a}]: attestations without attestors use the public-good Sigstore roots, which sigstack never fetches; give keyless roots"
             ));
         }
-        let fetch = |k: &KeylessAttestor| match verifier.attestations(image, predicate, &SignatureCheck { keyless: k })
-        {
+        let fetch = |check: &SignatureCheck<'_>| match verifier.attestations(image, predicate, check) {
             Err(VerifyFailure::NotFound(_)) => {
                 Err(VerifyFailure::NotFound(format!("attestations not found for predicate type {predicate}")))
             }
             other => other,
         };
-        match run_sets(&attestation.attestors, &format!(".attestations[{a}].attestors"), &fetch) {
-            Verdict::Pass => {}
+        let verified = match run_sets(&attestation.attestors, &format!(".attestations[{a}].attestors"), &fetch) {
+            Verdict::Pass(verified) => verified,
             other => return other,
+        };
+        // Every statement of the type must satisfy the conditions (imageverifier.go verifyAttestation).
+        for statement in verified.iter().filter_map(|v| v.statement.as_ref()) {
+            let image = image.matching_string();
+            match evaluate_conditions(&attestation.conditions, &statement["predicate"]) {
+                Ok(None) => {}
+                Ok(Some(message)) => {
+                    return Verdict::Fail(format!(
+                        "attestation checks failed for {image} and predicate {predicate}: {message}"
+                    ));
+                }
+                Err(e) => {
+                    return Verdict::Fail(format!(
+                        "failed to check attestations: failed to substitute variables in attestation conditions: {}",
+                        e.0
+                    ));
+                }
+            }
         }
     }
-    Verdict::Pass
+    Verdict::Pass(Vec::new())
 }
 
 fn set_pointer(value: &mut Value, pointer: &str, new: Value) {
@@ -295,13 +395,26 @@ fn set_pointer(value: &mut Value, pointer: &str, new: Value) {
     }
 }
 
-/// Evaluates `policies` against `resource` (as an admission request's object) for `operation`.
+/// Evaluates `policies` against `resource` (as an admission request's object) for `operation`,
+/// both phases, as `kyverno apply` does.
 pub fn evaluate(
     policies: &[Policy],
     resource: &Value,
     namespace: Option<&str>,
     operation: &str,
     verifier: &dyn ImageVerifier,
+) -> Decision {
+    evaluate_phase(policies, resource, namespace, operation, verifier, Phase::All)
+}
+
+/// Evaluates one webhook `phase` of `policies` against `resource`.
+pub fn evaluate_phase(
+    policies: &[Policy],
+    resource: &Value,
+    namespace: Option<&str>,
+    operation: &str,
+    verifier: &dyn ImageVerifier,
+    phase: Phase,
 ) -> Decision {
     let kind = resource["kind"].as_str().unwrap_or("");
     let name = resource["metadata"]["name"].as_str().unwrap_or("");
@@ -350,6 +463,9 @@ pub fn evaluate(
                 failure_policy: policy.failure_policy(),
             };
             if let Some(validate) = &rule.validate {
+                if phase == Phase::Mutate {
+                    continue;
+                }
                 let message = validate.message.clone().unwrap_or_default();
                 let outcome = match check(&view, &validate.pattern, "/") {
                     Ok(()) => (RuleStatus::Pass, "validation rule passed".to_string()),
@@ -362,11 +478,12 @@ pub fn evaluate(
                 results.push(result(outcome.0, outcome.1, validate.failure_action));
                 continue;
             }
-            results.extend(
+            let outcomes = if phase == Phase::Validate {
+                validate_verified_images(rule, &view, &prefix, &resource["metadata"]["annotations"])
+            } else {
                 verify_rule(rule, &view, &prefix, verifier, &mut mutated, &mut patches, &mut verified_images)
-                    .into_iter()
-                    .map(|(status, message, action)| result(status, message, action)),
-            );
+            };
+            results.extend(outcomes.into_iter().map(|(status, message, action)| result(status, message, action)));
         }
     }
     if !verified_images.is_empty() {
@@ -403,6 +520,49 @@ pub fn evaluate(
 }
 
 type RuleOutcome = (RuleStatus, String, Option<FailureAction>);
+
+/// The validating webhook's image checks (Kyverno `validate_image.go`): on the mutated object,
+/// `verifyDigest` needs a digest, and `required` needs the image marked pass or skip in the
+/// `kyverno.io/verify-images` annotation the mutating phase wrote.
+fn validate_verified_images(rule: &Rule, view: &Value, prefix: &str, annotations: &Value) -> Vec<RuleOutcome> {
+    let marks: BTreeMap<String, String> = annotations["kyverno.io/verify-images"]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let mut outcomes = Vec::new();
+    for entry in rule.verify_images.iter().filter(|e| e.verify_digest || e.required) {
+        let verifies = !entry.attestors.is_empty() || !entry.attestations.is_empty();
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for image in images(view, prefix) {
+            let info = match ImageInfo::parse(&image.raw) {
+                Ok(info) => info,
+                Err(e) => {
+                    failures.push(e);
+                    continue;
+                }
+            };
+            let matching = info.matching_string();
+            if !entry.image_references.iter().any(|p| wildcard::matches(p, &matching))
+                || entry.skip_image_references.iter().any(|p| wildcard::matches(p, &matching))
+            {
+                continue;
+            }
+            checked += 1;
+            if entry.verify_digest && info.digest.is_none() {
+                failures.push(format!("missing digest for {matching}"));
+            } else if entry.required && verifies && !marks.get(&matching).is_some_and(|m| m == "pass" || m == "skip") {
+                failures.push(format!("unverified image {matching}"));
+            }
+        }
+        if !failures.is_empty() {
+            outcomes.push((RuleStatus::Fail, failures.join("; "), entry.failure_action));
+        } else if checked > 0 {
+            outcomes.push((RuleStatus::Pass, "image verified".into(), entry.failure_action));
+        }
+    }
+    outcomes
+}
 
 fn verify_rule(
     rule: &Rule,
@@ -450,7 +610,7 @@ fn verify_rule(
                 },
             };
             match verify_entry(entry, &pinned, verifier) {
-                Verdict::Pass => {
+                Verdict::Pass(_) => {
                     let digest = pinned.digest.clone().unwrap_or_default();
                     if info.digest.is_none() && entry.mutate_digest {
                         let value = format!("{}@{digest}", info.without_digest());

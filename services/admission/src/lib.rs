@@ -2,7 +2,7 @@
 //! from Kyverno's source (see shared/reference/kyverno-verify-images.md): CRD defaults, policy
 //! validation, `match`/`exclude`, autogen for Pod controllers, `validate.pattern`, and
 //! `verifyImages` (image extraction and normalisation, `imageReferences` globs, attestor sets with
-//! `count`, keyless identity checks, attestations by type, digest mutation, the
+//! `count`, keyless identity and extension checks, static keys, attestations by type with `conditions`, digest mutation, the
 //! `kyverno.io/verify-images` annotation, block decisions and Kyverno's messages).
 //!
 //! No HTTP in the engine (the `webhook` module is the thin AdmissionReview layer): signatures are checked through the [`ImageVerifier`] trait, which the binary
@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod conditions;
 mod engine;
 mod image;
 mod pattern;
@@ -18,10 +19,15 @@ mod render;
 pub mod webhook;
 mod wildcard;
 
+pub use conditions::{AnyAllConditions, Condition, ConditionError, evaluate_conditions};
 pub use engine::{
-    Decision, ImageVerifier, RuleResult, RuleStatus, SignatureCheck, VerifiedSignature, VerifyFailure, evaluate,
+    Decision, ImageVerifier, Phase, RuleResult, RuleStatus, SignatureCheck, VerifiedSignature, VerifyFailure, evaluate,
+    evaluate_phase,
 };
 pub use image::ImageInfo;
-pub use policy::{AttestorSet, FailureAction, FailurePolicy, KeylessAttestor, Policy, PolicyError, load_policies};
+pub use policy::{
+    AttestorSet, CtLogSettings, FailureAction, FailurePolicy, KeylessAttestor, Policy, PolicyError, RekorSettings,
+    StaticKeyAttestor, load_policies,
+};
 pub use render::{SOURCE_ORG, SOURCE_REGISTRY, StackTrust, render, without_trust};
 pub use wildcard::matches as wildcard_match;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::conditions::{AnyAllConditions, OPERATORS};
+
 /// Why a policy file was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -260,13 +262,52 @@ pub struct AttestorSet {
     pub entries: Vec<Attestor>,
 }
 
-/// One attestor (keyless only here; other kinds are refused by name).
+/// One attestor: `keyless` or `keys` (`certificates` and nested `attestor` are refused by name).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Attestor {
     /// Keyless (Fulcio) identity.
     #[serde(default)]
     pub keyless: Option<KeylessAttestor>,
+    /// Static public keys.
+    #[serde(default)]
+    pub keys: Option<StaticKeyAttestor>,
+}
+
+/// `keys`: signatures made with `cosign sign --key`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticKeyAttestor {
+    /// One or more PEM public keys (several are expanded into one entry each, as Kyverno does).
+    #[serde(default)]
+    pub public_keys: Option<String>,
+    /// Digest algorithm of the signature (sha256 is what cosign uses).
+    #[serde(default)]
+    pub signature_algorithm: Option<String>,
+    /// A KMS URI: refused with a reason, sigstack has no KMS.
+    #[serde(default)]
+    pub kms: Option<String>,
+    /// A Kubernetes Secret: refused with a reason, there is no cluster.
+    #[serde(default)]
+    pub secret: Option<Value>,
+    /// Transparency log settings.
+    #[serde(default)]
+    pub rekor: Option<RekorSettings>,
+    /// CT log settings (unused for keys, accepted as Kyverno does).
+    #[serde(default)]
+    pub ctlog: Option<CtLogSettings>,
+}
+
+/// Splits a `publicKeys` bundle into one PEM per key (Kyverno's `splitPEM` on `END PUBLIC KEY`).
+pub(crate) fn split_public_keys(bundle: &str) -> Vec<String> {
+    const END: &str = "-----END PUBLIC KEY-----";
+    let mut keys = Vec::new();
+    let mut rest = bundle;
+    while let Some(end) = rest.find(END) {
+        keys.push(rest[..end + END.len()].trim().to_string());
+        rest = &rest[end + END.len()..];
+    }
+    keys
 }
 
 /// `keyless`.
@@ -339,6 +380,9 @@ pub struct Attestation {
     /// Who must have signed it.
     #[serde(default)]
     pub attestors: Vec<AttestorSet>,
+    /// Checks on the predicate (JMESPath variables, Kyverno's operators); every statement of the type must pass.
+    #[serde(default)]
+    pub conditions: Vec<AnyAllConditions>,
 }
 
 impl Attestation {
@@ -397,11 +441,37 @@ impl Policy {
                     if attestation.predicate().is_none() {
                         return Err(at("attestations: missing type".into()));
                     }
+                    let conditions = attestation.conditions.iter().flat_map(|b| b.any.iter().chain(&b.all));
+                    for condition in conditions {
+                        if !OPERATORS.contains(&condition.operator.as_str()) {
+                            return Err(at(format!(
+                                "attestations: conditions: operator {:?} is not one of {}",
+                                condition.operator,
+                                OPERATORS.join(", ")
+                            )));
+                        }
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The Fulcio extensions `keyless.additionalExtensions` may name (cosign `CertExtensions` getters
+/// Kyverno's `matchExtensions` calls), with their arc numbers under 1.3.6.1.4.1.57264.1.
+pub(crate) const EXTENSIONS: &[(&str, u32)] = &[
+    ("issuer", 1),
+    ("githubWorkflowTrigger", 2),
+    ("githubWorkflowSha", 3),
+    ("githubWorkflowName", 4),
+    ("githubWorkflowRepository", 5),
+    ("githubWorkflowRef", 6),
+];
+
+/// The arc number of an `additionalExtensions` key: a name from [`EXTENSIONS`] or its OID.
+pub(crate) fn extension_number(key: &str) -> Option<u32> {
+    EXTENSIONS.iter().find(|(name, n)| *name == key || format!("1.3.6.1.4.1.57264.1.{n}") == key).map(|(_, n)| *n)
 }
 
 fn validate_set(set: &AttestorSet) -> Result<(), String> {
@@ -412,28 +482,56 @@ fn validate_set(set: &AttestorSet) -> Result<(), String> {
         return Err("attestors: count is larger than the number of entries".into());
     }
     for entry in &set.entries {
-        let Some(keyless) = &entry.keyless else {
-            return Err("keys, certificates, keyless, or a nested attestor is required".into());
-        };
-        let rekor_url = keyless.rekor.as_ref().and_then(|r| r.url.as_deref()).is_some_and(|u| !u.is_empty());
-        if !rekor_url && keyless.roots.as_deref().is_none_or(str::is_empty) {
-            return Err("keyless: Either Rekor URL or roots are required".into());
+        match (&entry.keyless, &entry.keys) {
+            (Some(keyless), None) => validate_keyless(keyless)?,
+            (None, Some(keys)) => validate_keys(keys)?,
+            _ => return Err("keys, certificates, keyless, or a nested attestor is required".into()),
         }
-        // Evaluated here: `issuer`. Kyverno's githubWorkflow* keys and the ignore switches are not
-        // evaluated yet, so they are refused rather than silently ignored.
-        for key in keyless.additional_extensions.keys() {
-            if key != "issuer" {
-                return Err(format!(
-                    "keyless.additionalExtensions: {key:?} is not supported by sigstack yet (only issuer)"
-                ));
-            }
+    }
+    Ok(())
+}
+
+fn validate_keyless(keyless: &KeylessAttestor) -> Result<(), String> {
+    let rekor_url = keyless.rekor.as_ref().and_then(|r| r.url.as_deref()).is_some_and(|u| !u.is_empty());
+    if !rekor_url && keyless.roots.as_deref().is_none_or(str::is_empty) {
+        return Err("keyless: Either Rekor URL or roots are required".into());
+    }
+    for key in keyless.additional_extensions.keys() {
+        if extension_number(key).is_none() {
+            let names: Vec<&str> = EXTENSIONS.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "keyless.additionalExtensions: unsupported extension {key:?} (one of {})",
+                names.join(", ")
+            ));
         }
-        if keyless.rekor.as_ref().is_some_and(|r| r.ignore_tlog) {
-            return Err("keyless.rekor.ignoreTlog is not supported by sigstack yet: the log is always checked".into());
-        }
-        if keyless.ctlog.as_ref().is_some_and(|c| c.ignore_sct) {
-            return Err("keyless.ctlog.ignoreSCT is not supported by sigstack yet: the SCT is always checked".into());
-        }
+    }
+    Ok(())
+}
+
+fn validate_keys(keys: &StaticKeyAttestor) -> Result<(), String> {
+    if keys.kms.is_some() {
+        return Err(
+            "keys.kms is not supported by sigstack (no KMS here): give the key inline in keys.publicKeys".into()
+        );
+    }
+    if keys.secret.is_some() {
+        return Err(
+            "keys.secret is not supported by sigstack (no cluster here): give the key inline in keys.publicKeys".into(),
+        );
+    }
+    let Some(bundle) = keys.public_keys.as_deref().filter(|k| !k.trim().is_empty()) else {
+        return Err("keys: a key source is required (publicKeys)".into());
+    };
+    if bundle.contains("{{") {
+        return Err("keys.publicKeys: variables are not supported by sigstack; give the PEM inline".into());
+    }
+    if split_public_keys(bundle).is_empty() {
+        return Err("keys.publicKeys: no PEM public key (-----BEGIN PUBLIC KEY-----) in it".into());
+    }
+    if let Some(algorithm) = keys.signature_algorithm.as_deref().filter(|a| *a != "sha256") {
+        return Err(format!(
+            "keys.signatureAlgorithm {algorithm:?} is not supported by sigstack (sha256, as cosign signs)"
+        ));
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
-//! The AdmissionReview v1 front door: `/mutate` answers with the JSON patch (digest pins,
-//! annotation) or denies, as Kyverno's mutating webhook does; `/validate` re-checks the (mutated)
-//! object and allows or denies with Kyverno's message. TLS is the binary's business.
+//! The AdmissionReview v1 front door, Kyverno's two phases: `/mutate` verifies images and answers
+//! with the JSON patch (digest pins, annotation) or denies, as Kyverno's mutating webhook does;
+//! `/validate` runs the `validate` rules and checks the mutated object's digests and
+//! `kyverno.io/verify-images` annotation, allowing or denying with Kyverno's message. TLS is the
+//! binary's business.
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
-use crate::{ImageVerifier, Policy, evaluate};
+use crate::{ImageVerifier, Phase, Policy, evaluate_phase};
 
 /// What the webhook evaluates with.
 #[derive(Clone)]
@@ -61,7 +63,8 @@ async fn review(State(state): State<WebhookState>, body: Bytes, mutate: bool) ->
     let operation = request["operation"].as_str().unwrap_or("CREATE").to_string();
     // Verification does registry I/O with its own runtime: keep it off the async workers.
     let decision = tokio::task::spawn_blocking(move || {
-        evaluate(&state.policies, &object, namespace.as_deref(), &operation, state.verifier.as_ref())
+        let phase = if mutate { Phase::Mutate } else { Phase::Validate };
+        evaluate_phase(&state.policies, &object, namespace.as_deref(), &operation, state.verifier.as_ref(), phase)
     })
     .await;
     let decision = match decision {

@@ -19,9 +19,36 @@ struct Fake {
 
 impl Fake {
     fn with(mut self, image: &str, san: &str, issuer: &str, attestations: &[&str]) -> Self {
-        let sig = VerifiedSignature { sans: vec![san.into()], issuer: issuer.into() };
+        let sig = VerifiedSignature { sans: vec![san.into()], issuer: issuer.into(), ..Default::default() };
         self.signed.insert(image.into(), (vec![sig], attestations.iter().map(|s| s.to_string()).collect()));
         self
+    }
+}
+
+/// Signs with keys: signatures verify only for the PEM keys in `good`.
+struct KeyFake {
+    good: Vec<&'static str>,
+}
+
+impl ImageVerifier for KeyFake {
+    fn resolve(&self, _: &ImageInfo) -> Result<String, VerifyFailure> {
+        Ok(DIGEST.into())
+    }
+    fn signatures(&self, _: &ImageInfo, check: &SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        let key = check.public_key.expect("a keys attestor passes its key");
+        if self.good.iter().any(|g| g.trim() == key) {
+            Ok(vec![VerifiedSignature::default()])
+        } else {
+            Err(VerifyFailure::Invalid("the signature does not verify over the payload with the key".into()))
+        }
+    }
+    fn attestations(
+        &self,
+        _: &ImageInfo,
+        _: &str,
+        _: &SignatureCheck<'_>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        Err(VerifyFailure::NotFound("no attestations found".into()))
     }
 }
 
@@ -226,19 +253,208 @@ fn kyvernos_policy_validation_and_unsupported_fields() {
                 "- keyless: {subject: \"https://github.com/other/*\"",
                 "- keys: {subject: \"https://github.com/other/*\"",
             ),
-            "unknown field `keys`",
+            "expected one of `publicKeys`",
         ),
-        ("not: [valid".to_string(), "p.yaml"),
         (
             policy("", "Enforce").replace(
-                "rekor: {url: \"https://rekor.test\"}",
-                "rekor: {url: \"https://rekor.test\", ignoreTlog: true}",
+                "- keyless: {subject: \"https://github.com/other/*\", issuer: \"https://token.actions.githubusercontent.com\", rekor: {url: \"https://rekor.test\"}}",
+                "- keys: {kms: \"awskms:///alias/x\"}",
             ),
-            "ignoreTlog is not supported",
+            "keys.kms is not supported",
         ),
+        (
+            policy("", "Enforce").replace(
+                "- keyless: {subject: \"https://github.com/other/*\", issuer: \"https://token.actions.githubusercontent.com\", rekor: {url: \"https://rekor.test\"}}",
+                "- keys: {publicKeys: \"not a key\"}",
+            ),
+            "no PEM public key",
+        ),
+        (
+            policy("", "Enforce").replace("roots: \"PEM\"", "roots: \"PEM\", additionalExtensions: {buildTrigger: push}"),
+            "unsupported extension \"buildTrigger\"",
+        ),
+        (
+            policy("", "Enforce").replace(
+                "            - type: https://spdx.dev/Document",
+                "            - type: https://spdx.dev/Document\n              conditions: [{all: [{key: \"{{ spdxVersion }}\", operator: Matches, value: x}]}]",
+            ),
+            "operator \"Matches\" is not one of",
+        ),
+        ("not: [valid".to_string(), "p.yaml"),
     ];
     for (yaml, needle) in cases {
         let error = load_policies("p.yaml", &yaml).unwrap_err().to_string();
         assert!(error.contains(needle), "{error} lacks {needle}");
     }
+}
+
+const KEY_A: &str = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----";
+const KEY_B: &str = "-----BEGIN PUBLIC KEY-----\nBBBB\n-----END PUBLIC KEY-----";
+
+fn keys_policy(keys: &str, count: &str) -> Vec<sigstack_admission::Policy> {
+    let keys = keys.replace('\n', "\n                      ");
+    let yaml = format!(
+        r#"
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {{name: p}}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: keyed
+      match: {{any: [{{resources: {{kinds: [Pod]}}}}]}}
+      verifyImages:
+        - imageReferences: ["ghcr.io/acme/*"]
+          attestors:
+            - {count}
+              entries:
+                - keys:
+                    publicKeys: |-
+                      {keys}
+                    rekor: {{ignoreTlog: true}}
+"#
+    );
+    load_policies("keys.yaml", &yaml).unwrap()
+}
+
+#[test]
+fn static_keys_expand_per_key_and_count_them() {
+    let image = pod("ghcr.io/acme/app:v1");
+    let one_good = KeyFake { good: vec![KEY_A] };
+    // One key, the right one: admitted and pinned.
+    let decision = evaluate(&keys_policy(KEY_A, "count: 0"), &image, None, "CREATE", &one_good);
+    assert!(decision.blocked.is_none(), "{:?}", decision.results);
+    assert_eq!(decision.mutated["spec"]["containers"][0]["image"], format!("ghcr.io/acme/app:v1@{DIGEST}"));
+    // The wrong key.
+    let decision = evaluate(&keys_policy(KEY_B, "count: 0"), &image, None, "CREATE", &one_good);
+    let message = decision.blocked.unwrap();
+    assert!(message.contains(".attestors[0].entries[0].keys: no matching signatures"), "{message}");
+    // Two keys in one publicKeys: each is an entry; count absent (all) needs both, count 1 needs one.
+    let both = format!("{KEY_A}\n{KEY_B}");
+    let decision = evaluate(&keys_policy(&both, "count: 0"), &image, None, "CREATE", &one_good);
+    assert!(decision.blocked.unwrap().contains(".attestors[0].entries[1].keys"));
+    let decision = evaluate(&keys_policy(&both, "count: 1"), &image, None, "CREATE", &one_good);
+    assert!(decision.blocked.is_none(), "{:?}", decision.results);
+    let decision =
+        evaluate(&keys_policy(&both, "count: 0"), &image, None, "CREATE", &KeyFake { good: vec![KEY_A, KEY_B] });
+    assert!(decision.blocked.is_none(), "{:?}", decision.results);
+    let decision = evaluate(&keys_policy(&both, "count: 1"), &image, None, "CREATE", &KeyFake { good: vec![] });
+    assert!(decision.blocked.is_some());
+}
+
+/// Signed with GitHub workflow extensions, attested with an SPDX predicate.
+struct ExtensionFake;
+
+impl ImageVerifier for ExtensionFake {
+    fn resolve(&self, _: &ImageInfo) -> Result<String, VerifyFailure> {
+        Ok(DIGEST.into())
+    }
+    fn signatures(&self, _: &ImageInfo, _: &SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        Ok(vec![VerifiedSignature {
+            sans: vec!["https://github.com/acme/app/.github/workflows/r.yml@refs/heads/main".into()],
+            issuer: GH.into(),
+            extensions: [(2, "push".to_string()), (5, "acme/app".to_string()), (6, "refs/heads/main".to_string())]
+                .into_iter()
+                .collect(),
+            statement: None,
+        }])
+    }
+    fn attestations(
+        &self,
+        image: &ImageInfo,
+        kind: &str,
+        check: &SignatureCheck<'_>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        let mut signed = self.signatures(image, check)?;
+        signed[0].statement = Some(json!({"predicateType": kind, "predicate": {"spdxVersion": "SPDX-2.3",
+            "packages": [{"name": "a", "licenseConcluded": "MIT"}]}}));
+        Ok(signed)
+    }
+}
+
+fn keyless_policy(keyless_extra: &str, conditions: &str) -> Vec<sigstack_admission::Policy> {
+    let yaml = format!(
+        r#"
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {{name: p}}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: attested
+      match: {{any: [{{resources: {{kinds: [Pod]}}}}]}}
+      verifyImages:
+        - imageReferences: ["ghcr.io/acme/*"]
+          attestations:
+            - type: https://spdx.dev/Document
+              conditions: {conditions}
+              attestors:
+                - entries:
+                    - keyless:
+                        subject: "https://github.com/acme/*"
+                        issuer: "{GH}"
+                        roots: PEM
+                        {keyless_extra}
+"#
+    );
+    load_policies("keyless.yaml", &yaml).unwrap()
+}
+
+#[test]
+fn additional_extensions_and_attestation_conditions() {
+    let image = pod("ghcr.io/acme/app:v1");
+    let admitted = |p: &[sigstack_admission::Policy]| evaluate(p, &image, None, "CREATE", &ExtensionFake).blocked;
+    assert_eq!(
+        admitted(&keyless_policy(
+            "additionalExtensions: {githubWorkflowRepository: \"acme/*\", githubWorkflowTrigger: push}",
+            "[]"
+        )),
+        None
+    );
+    let denied = admitted(&keyless_policy("additionalExtensions: {githubWorkflowRef: refs/tags/*}", "[]")).unwrap();
+    assert!(
+        denied.contains("extension githubWorkflowRef mismatch: expected refs/tags/*, received refs/heads/main"),
+        "{denied}"
+    );
+    let by_oid =
+        admitted(&keyless_policy("additionalExtensions: {\"1.3.6.1.4.1.57264.1.5\": \"evil/*\"}", "[]")).unwrap();
+    assert!(by_oid.contains("mismatch: expected evil/*, received acme/app"), "{by_oid}");
+
+    let spdx23 = r#"[{all: [{key: "{{ spdxVersion }}", operator: Equals, value: "SPDX-2.3"}, {key: "{{ packages[].licenseConcluded }}", operator: AllNotIn, value: ["GPL-*"]}]}]"#;
+    assert_eq!(admitted(&keyless_policy("", spdx23)), None);
+    let spdx3 = r#"[{all: [{key: "{{ spdxVersion }}", operator: Equals, value: "SPDX-3.*", message: "SBOMs must be SPDX 3"}]}]"#;
+    let denied = admitted(&keyless_policy("", spdx3)).unwrap();
+    assert!(
+        denied.contains("attestation checks failed for ghcr.io/acme/app@sha256:1111111111111111111111111111111111111111111111111111111111111111 and predicate https://spdx.dev/Document: SBOMs must be SPDX 3"),
+        "{denied}"
+    );
+    let missing = r#"[{any: [{key: "{{ builder.id }}", operator: Equals, value: "x"}]}]"#;
+    assert!(admitted(&keyless_policy("", missing)).unwrap().contains("Unknown key"));
+}
+
+#[test]
+fn the_validate_phase_checks_digest_and_annotation() {
+    use sigstack_admission::{Phase, evaluate_phase};
+    let policies = load_policies("p.yaml", &policy("", "Enforce")).unwrap();
+    let validate =
+        |object: &Value| evaluate_phase(&policies, object, None, "CREATE", &Fake::default(), Phase::Validate);
+    // After the mutating phase: pinned and annotated.
+    let mutated = evaluate_phase(&policies, &pod("ghcr.io/acme/app:v1"), None, "CREATE", &signed(), Phase::Mutate);
+    assert!(mutated.blocked.is_none(), "{:?}", mutated.results);
+    assert!(validate(&mutated.mutated).blocked.is_none(), "{:?}", validate(&mutated.mutated).results);
+    // A tag without digest, as if the mutating webhook never ran.
+    let message = validate(&pod("ghcr.io/acme/app:v1")).blocked.unwrap();
+    assert!(message.contains("missing digest for ghcr.io/acme/app:v1"), "{message}");
+    // A digest, but no verify-images annotation, or one that says fail.
+    let pinned = pod(&format!("ghcr.io/acme/app@{DIGEST}"));
+    let message = validate(&pinned).blocked.unwrap();
+    assert!(message.contains(&format!("unverified image ghcr.io/acme/app@{DIGEST}")), "{message}");
+    let mut failed = pinned.clone();
+    failed["metadata"]["annotations"] =
+        json!({"kyverno.io/verify-images": format!("{{\"ghcr.io/acme/app@{DIGEST}\":\"fail\"}}")});
+    assert!(validate(&failed).blocked.is_some());
+    // The mutating phase runs no validate rules; the validating phase runs no signature checks.
+    assert!(
+        evaluate_phase(&policies, &pod("nginx"), None, "CREATE", &Fake::default(), Phase::Mutate).results.is_empty()
+    );
 }

@@ -62,3 +62,8 @@ pub const fn sigstore(n: u32) -> Oid {
         _ => panic!("not a Sigstore extension this CA writes"),
     }
 }
+
+/// N for an OID on the Sigstore arc `1.3.6.1.4.1.57264.1.N`.
+pub fn sigstore_number(oid: &Oid) -> Option<u32> {
+    oid.to_string().strip_prefix("1.3.6.1.4.1.57264.1.")?.parse().ok()
+}

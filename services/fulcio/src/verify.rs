@@ -44,6 +44,9 @@ pub struct VerifiedLeaf {
     pub issuer: Option<String>,
     /// notBefore, notAfter (unix seconds).
     pub validity: (u64, u64),
+    /// Sigstore extensions (`1.3.6.1.4.1.57264.1.N`) by N, as text: .1–.7 hold raw bytes, .8 on a
+    /// DER UTF8String (fulcio pkg/certificate/extensions.go).
+    pub extensions: std::collections::BTreeMap<u32, String>,
 }
 
 fn unix(time: &x509_cert::time::Time) -> u64 {
@@ -97,8 +100,7 @@ pub fn verify_leaf(
     }
     let key = SubjectKey::from_spki_der(&spki_der(&leaf)?).map_err(|e| CertificateError::Malformed(e.to_string()))?;
     let mut san = Vec::new();
-    let mut issuer_v2 = None;
-    let mut issuer_v1 = None;
+    let mut extensions = std::collections::BTreeMap::new();
     for extension in leaf.tbs_certificate.extensions.iter().flatten() {
         let value = extension.extn_value.as_bytes();
         if extension.extn_id == der::asn1::ObjectIdentifier::new_unwrap("2.5.29.17") {
@@ -110,13 +112,19 @@ pub fn verify_leaf(
                     _ => {}
                 }
             }
-        } else if extension.extn_id == oid::sigstore(8) {
-            issuer_v2 = der::asn1::Utf8StringRef::from_der(value).ok().map(|s| s.as_str().to_string());
-        } else if extension.extn_id == oid::sigstore(1) {
-            issuer_v1 = String::from_utf8(value.to_vec()).ok();
+        } else if let Some(n) = oid::sigstore_number(&extension.extn_id) {
+            let text = if n <= 7 {
+                String::from_utf8(value.to_vec()).ok()
+            } else {
+                der::asn1::Utf8StringRef::from_der(value).ok().map(|s| s.as_str().to_string())
+            };
+            if let Some(text) = text {
+                extensions.insert(n, text);
+            }
         }
     }
-    Ok(VerifiedLeaf { key, san, issuer: issuer_v2.or(issuer_v1), validity })
+    let issuer = extensions.get(&8).or(extensions.get(&1)).cloned();
+    Ok(VerifiedLeaf { key, san, issuer, validity, extensions })
 }
 
 /// Verifies the leaf's one embedded SCT with the CT log key (`ctlog_spki_der`), rebuilding the

@@ -60,41 +60,74 @@ impl IdentityPolicy {
     }
 }
 
+/// Which checks run, and against what. The defaults are cosign's: certificate, SCT and log entry.
+/// The switches are Kyverno's `rekor.ignoreTlog`, `ctlog.ignoreSCT` and static `keys` attestors.
+#[derive(Debug, Clone)]
+pub struct Checks {
+    /// Verify the log entry (SET with the log key; the entry holds this signature and key).
+    pub tlog: bool,
+    /// Verify the certificate's embedded SCT.
+    pub sct: bool,
+    /// A public key (DER SPKI) the signature must verify with, instead of a Fulcio certificate
+    /// (cosign `sign --key`): then there is no chain, SCT or identity to check.
+    pub public_key: Option<Vec<u8>>,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks { tlog: true, sct: true, public_key: None }
+    }
+}
+
 /// One verified signature or attestation.
 #[derive(Debug, Clone)]
 pub struct Verified {
     /// The image digest it covers.
     pub digest: String,
-    /// Certificate SAN.
+    /// Certificate SAN (empty for a key-signed one).
     pub identity: String,
-    /// OIDC issuer.
+    /// OIDC issuer (empty for a key-signed one).
     pub issuer: String,
-    /// Log index.
-    pub log_index: u64,
-    /// When the log integrated it.
-    pub integrated_time: i64,
+    /// The certificate's Sigstore extensions by arc number (empty for a key-signed one).
+    pub extensions: std::collections::BTreeMap<u32, String>,
+    /// Log index (None when the log was not checked).
+    pub log_index: Option<u64>,
+    /// When the log integrated it (None when the log was not checked).
+    pub integrated_time: Option<i64>,
     /// For attestations: the statement.
     pub statement: Option<Value>,
 }
 
-struct Checked {
-    leaf: VerifiedLeaf,
+struct LogEntry {
     log_index: u64,
     integrated_time: i64,
     body: Value,
 }
 
-/// Checks certificate, SCT, SET and identity of one layer; returns the leaf and the logged body.
-fn check_certificate_and_log(trust: &Trust, annotations: &Value, policy: &IdentityPolicy) -> Result<Checked, String> {
-    let text = |key: &str| annotations[key].as_str().ok_or_else(|| format!("missing annotation {key}"));
-    let leaf_der = pem::parse(text(CERTIFICATE)?).map_err(|e| format!("certificate: {e}"))?.into_contents();
-    let chain: Vec<Vec<u8>> = match annotations[CHAIN].as_str() {
-        Some(chain) => {
-            pem::parse_many(chain).map_err(|e| format!("chain: {e}"))?.into_iter().map(|p| p.into_contents()).collect()
+struct Checked {
+    key: SubjectKey,
+    leaf: Option<VerifiedLeaf>,
+    log: Option<LogEntry>,
+}
+
+impl Checked {
+    fn verified(&self, digest: &str, statement: Option<Value>) -> Verified {
+        Verified {
+            digest: digest.to_string(),
+            identity: self.leaf.as_ref().map(|l| l.san.join(", ")).unwrap_or_default(),
+            issuer: self.leaf.as_ref().and_then(|l| l.issuer.clone()).unwrap_or_default(),
+            extensions: self.leaf.as_ref().map(|l| l.extensions.clone()).unwrap_or_default(),
+            log_index: self.log.as_ref().map(|l| l.log_index),
+            integrated_time: self.log.as_ref().map(|l| l.integrated_time),
+            statement,
         }
-        None => trust.ca_chain.clone(),
-    };
-    let bundle: Value = serde_json::from_str(text(BUNDLE)?).map_err(|e| format!("bundle annotation: {e}"))?;
+    }
+}
+
+/// The SET over the bundle's entry, with the log key; returns the logged entry.
+fn check_log_bundle(trust: &Trust, annotations: &Value) -> Result<LogEntry, String> {
+    let bundle = annotations[BUNDLE].as_str().ok_or_else(|| format!("missing annotation {BUNDLE}"))?;
+    let bundle: Value = serde_json::from_str(bundle).map_err(|e| format!("bundle annotation: {e}"))?;
     let payload = &bundle["Payload"];
     let body_b64 = payload["body"].as_str().ok_or("bundle has no body")?;
     let integrated_time = payload["integratedTime"].as_i64().ok_or("bundle has no integratedTime")?;
@@ -114,23 +147,69 @@ fn check_certificate_and_log(trust: &Trust, annotations: &Value, policy: &Identi
     if !rekor_key.verify_proof(set_payload.as_bytes(), &set) {
         return Err("the signed entry timestamp does not verify with the log key".into());
     }
-    let root = trust.ca_chain.last().ok_or("no trusted root")?;
-    let leaf = verify_leaf(&leaf_der, &chain, root, integrated_time.max(0) as u64).map_err(|e| e.to_string())?;
-    verify_embedded_sct(&leaf_der, chain.first().ok_or("empty chain")?, &trust.ctlog_key).map_err(|e| e.to_string())?;
-    policy.check(&leaf)?;
     let body: Value = serde_json::from_slice(&B64.decode(body_b64).map_err(|_| "body is not base64")?)
         .map_err(|e| format!("body: {e}"))?;
-    let logged_key = body["spec"]["signature"]["publicKey"]["content"]
-        .as_str()
-        .or(body["spec"]["publicKey"].as_str())
-        .or(body["spec"]["signatures"][0]["verifier"].as_str())
-        .ok_or("the log entry names no key")?;
-    let logged_cert = pem::parse(B64.decode(logged_key).map_err(|_| "logged key is not base64")?)
-        .map_err(|e| format!("logged key: {e}"))?;
-    if logged_cert.contents() != leaf_der {
+    Ok(LogEntry { log_index, integrated_time, body })
+}
+
+/// Checks the signer of one layer (certificate, chain, SCT and identity, or the static key) and
+/// its log entry, as `checks` asks; returns the key the signature must verify with.
+fn check_signer(
+    trust: &Trust,
+    annotations: &Value,
+    policy: &IdentityPolicy,
+    checks: &Checks,
+) -> Result<Checked, String> {
+    let log = if checks.tlog { Some(check_log_bundle(trust, annotations)?) } else { None };
+    // What the entry says signed it: a PEM certificate or PEM public key, base64 (cosign's hashedrekord
+    // and intoto entries, and the dsse entry's verifier).
+    let logged_signer = |log: &LogEntry| -> Result<Vec<u8>, String> {
+        let spec = &log.body["spec"];
+        let logged = spec["signature"]["publicKey"]["content"]
+            .as_str()
+            .or(spec["publicKey"].as_str())
+            .or(spec["signatures"][0]["verifier"].as_str())
+            .ok_or("the log entry names no key")?;
+        let pem = pem::parse(B64.decode(logged).map_err(|_| "logged key is not base64")?)
+            .map_err(|e| format!("logged key: {e}"))?;
+        Ok(pem.into_contents())
+    };
+    if let Some(public_key) = &checks.public_key {
+        let key = SubjectKey::from_spki_der(public_key).map_err(|e| format!("public key: {e}"))?;
+        if let Some(log) = &log
+            && logged_signer(log)? != *public_key
+        {
+            return Err("the log entry was made with another key".into());
+        }
+        return Ok(Checked { key, leaf: None, log });
+    }
+    let text = |key: &str| annotations[key].as_str().ok_or_else(|| format!("missing annotation {key}"));
+    let leaf_der = pem::parse(text(CERTIFICATE)?).map_err(|e| format!("certificate: {e}"))?.into_contents();
+    let chain: Vec<Vec<u8>> = match annotations[CHAIN].as_str() {
+        Some(chain) => {
+            pem::parse_many(chain).map_err(|e| format!("chain: {e}"))?.into_iter().map(|p| p.into_contents()).collect()
+        }
+        None => trust.ca_chain.clone(),
+    };
+    // The certificate must have been valid when the log saw the signature; without the log, now
+    // (cosign's rule for --insecure-ignore-tlog).
+    let at = match &log {
+        Some(log) => log.integrated_time.max(0) as u64,
+        None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+    };
+    let root = trust.ca_chain.last().ok_or("no trusted root")?;
+    let leaf = verify_leaf(&leaf_der, &chain, root, at).map_err(|e| e.to_string())?;
+    if checks.sct {
+        verify_embedded_sct(&leaf_der, chain.first().ok_or("empty chain")?, &trust.ctlog_key)
+            .map_err(|e| e.to_string())?;
+    }
+    policy.check(&leaf)?;
+    if let Some(log) = &log
+        && logged_signer(log)? != leaf_der
+    {
         return Err("the log entry was made with another certificate".into());
     }
-    Ok(Checked { leaf, log_index, integrated_time, body })
+    Ok(Checked { key: leaf.key.clone(), leaf: Some(leaf), log })
 }
 
 async fn layers(
@@ -159,6 +238,7 @@ pub async fn verify_signature(
     trust: &Trust,
     image: &str,
     policy: &IdentityPolicy,
+    checks: &Checks,
 ) -> anyhow::Result<Vec<Verified>> {
     let (digest, tagged, layers) = layers(registry, image, "sig").await?;
     let mut verified = Vec::new();
@@ -173,33 +253,29 @@ pub async fn verify_signature(
                 .await
                 .map_err(|e| format!("{e:#}"))?;
             let annotations = &layer["annotations"];
-            let checked = check_certificate_and_log(trust, annotations, policy)?;
+            let checked = check_signer(trust, annotations, policy, checks)?;
             let signature = B64
                 .decode(annotations[SIGNATURE].as_str().ok_or("no signature")?)
                 .map_err(|_| "signature is not base64")?;
-            if !checked.leaf.key.verify_proof(&payload, &signature) {
-                return Err("the signature does not verify over the payload with the certificate's key".into());
+            if !checked.key.verify_proof(&payload, &signature) {
+                let whose = if checks.public_key.is_some() { "the key" } else { "the certificate's key" };
+                return Err(format!("the signature does not verify over the payload with {whose}"));
             }
-            let spec = &checked.body["spec"];
-            if spec["data"]["hash"]["value"].as_str() != Some(hex(&sha256(&payload)).as_str()) {
-                return Err("the log entry is for another payload".into());
-            }
-            if spec["signature"]["content"].as_str() != Some(B64.encode(&signature).as_str()) {
-                return Err("the log entry holds another signature".into());
+            if let Some(log) = &checked.log {
+                let spec = &log.body["spec"];
+                if spec["data"]["hash"]["value"].as_str() != Some(hex(&sha256(&payload)).as_str()) {
+                    return Err("the log entry is for another payload".into());
+                }
+                if spec["signature"]["content"].as_str() != Some(B64.encode(&signature).as_str()) {
+                    return Err("the log entry holds another signature".into());
+                }
             }
             let claimed: Value = serde_json::from_slice(&payload).map_err(|e| format!("payload: {e}"))?;
             let signed_digest = claimed["critical"]["image"]["docker-manifest-digest"].as_str().unwrap_or("");
             if signed_digest != digest {
                 return Err(format!("the signature is for {signed_digest}, not {digest}"));
             }
-            Ok(Verified {
-                digest: digest.clone(),
-                identity: checked.leaf.san.join(", "),
-                issuer: checked.leaf.issuer.clone().unwrap_or_default(),
-                log_index: checked.log_index,
-                integrated_time: checked.integrated_time,
-                statement: None,
-            })
+            Ok(checked.verified(&digest, None))
         }
         .await;
         match result {
@@ -223,6 +299,7 @@ pub async fn verify_attestation(
     image: &str,
     predicate_type: &str,
     policy: &IdentityPolicy,
+    checks: &Checks,
 ) -> anyhow::Result<Vec<Verified>> {
     let (digest, tagged, layers) = layers(registry, image, "att").await?;
     let mut verified = Vec::new();
@@ -246,24 +323,26 @@ pub async fn verify_attestation(
             if statement["predicateType"].as_str() != Some(predicate_type) {
                 return Ok(None);
             }
-            let checked = check_certificate_and_log(trust, &layer["annotations"], policy)?;
+            let checked = check_signer(trust, &layer["annotations"], policy, checks)?;
             let message = sigstack_rekor::pae(IN_TOTO, &statement_bytes);
             let signatures = envelope["signatures"].as_array().ok_or("no signatures")?;
             let signature = signatures
                 .iter()
                 .filter_map(|s| s["sig"].as_str())
-                .find(|s| B64.decode(s).is_ok_and(|raw| checked.leaf.key.verify_proof(&message, &raw)))
-                .ok_or("no envelope signature verifies with the certificate's key")?;
-            let spec = &checked.body["spec"];
-            let payload_hash =
-                spec["payloadHash"]["value"].as_str().or(spec["content"]["payloadHash"]["value"].as_str());
-            if payload_hash != Some(hex(&sha256(&statement_bytes)).as_str()) {
-                return Err("the log entry is for another statement".into());
-            }
-            if checked.body["kind"] == "dsse"
-                && !spec["signatures"].as_array().into_iter().flatten().any(|s| s["signature"] == signature)
-            {
-                return Err("the log entry holds another signature".into());
+                .find(|s| B64.decode(s).is_ok_and(|raw| checked.key.verify_proof(&message, &raw)))
+                .ok_or("no envelope signature verifies with the signer's key")?;
+            if let Some(log) = &checked.log {
+                let spec = &log.body["spec"];
+                let payload_hash =
+                    spec["payloadHash"]["value"].as_str().or(spec["content"]["payloadHash"]["value"].as_str());
+                if payload_hash != Some(hex(&sha256(&statement_bytes)).as_str()) {
+                    return Err("the log entry is for another statement".into());
+                }
+                if log.body["kind"] == "dsse"
+                    && !spec["signatures"].as_array().into_iter().flatten().any(|s| s["signature"] == signature)
+                {
+                    return Err("the log entry holds another signature".into());
+                }
             }
             let hex_digest = digest.trim_start_matches("sha256:");
             let covers =
@@ -271,14 +350,7 @@ pub async fn verify_attestation(
             if !covers {
                 return Err(format!("the statement's subject is not {digest}"));
             }
-            Ok(Some(Verified {
-                digest: digest.clone(),
-                identity: checked.leaf.san.join(", "),
-                issuer: checked.leaf.issuer.clone().unwrap_or_default(),
-                log_index: checked.log_index,
-                integrated_time: checked.integrated_time,
-                statement: Some(statement),
-            }))
+            Ok(Some(checked.verified(&digest, Some(statement))))
         }
         .await;
         match result {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sigstack_admission::{
     ImageInfo, ImageVerifier, Policy, RuleStatus, SignatureCheck, VerifiedSignature, VerifyFailure, evaluate,
 };
-use sigstack_pipeline::{IdentityPolicy, Registry, Trust};
+use sigstack_pipeline::{Checks, IdentityPolicy, Registry, Trust};
 
 use crate::StateDirArg;
 use crate::stack::StackDescription;
@@ -201,28 +201,44 @@ impl PipelineVerifier {
         Registry::new(&format!("{scheme}://{}", image.registry)).map_err(|e| VerifyFailure::Unreachable(e.to_string()))
     }
 
-    /// The trust an attestor names, one candidate per root it lists (any may anchor the chain).
-    fn trusts(check: &SignatureCheck<'_>) -> Result<Vec<Trust>, VerifyFailure> {
-        let keyless = check.keyless;
+    /// The trust an attestor entry names, one candidate per root it lists (any may anchor the
+    /// chain), and which checks run.
+    fn trusts(check: &SignatureCheck<'_>) -> Result<(Vec<Trust>, Checks), VerifyFailure> {
         let missing = |what: &str| {
             VerifyFailure::Unreachable(format!(
-                "keyless.{what} is not set: sigstack verifies only with inline trust material and never fetches the public-good Sigstore roots"
+                "{what} is not set: sigstack verifies only with inline trust material and never fetches the public-good Sigstore keys"
             ))
         };
-        let roots = keyless.roots.as_deref().ok_or_else(|| missing("roots"))?;
-        let rekor = keyless.rekor.as_ref().and_then(|r| r.pubkey.as_deref()).ok_or_else(|| missing("rekor.pubkey"))?;
-        let ctlog = keyless.ctlog.as_ref().and_then(|c| c.pubkey.as_deref()).ok_or_else(|| missing("ctlog.pubkey"))?;
         let der = |text: &str, what: &str| -> Result<Vec<Vec<u8>>, VerifyFailure> {
             pem::parse_many(text)
                 .map(|blocks| blocks.into_iter().map(|b| b.into_contents()).collect())
                 .map_err(|e| VerifyFailure::Invalid(format!("{what}: {e}")))
         };
-        let rekor_key = der(rekor, "rekor.pubkey")?.into_iter().next().ok_or_else(|| missing("rekor.pubkey"))?;
-        let ctlog_key = der(ctlog, "ctlog.pubkey")?.into_iter().next().ok_or_else(|| missing("ctlog.pubkey"))?;
-        Ok(der(roots, "roots")?
+        let first = |text: &str, what: &str| der(text, what)?.into_iter().next().ok_or_else(|| missing(what));
+        let tlog = !check.rekor.is_some_and(|r| r.ignore_tlog);
+        let sct = !check.ctlog.is_some_and(|c| c.ignore_sct);
+        // Without a tlog check the log key is never read; an empty key stands in.
+        let rekor_key = match check.rekor.and_then(|r| r.pubkey.as_deref()) {
+            Some(pem) if tlog => first(pem, "rekor.pubkey")?,
+            None if tlog => return Err(missing("rekor.pubkey (or rekor.ignoreTlog)")),
+            _ => Vec::new(),
+        };
+        if let Some(public_key) = check.public_key {
+            let key = first(public_key, "keys.publicKeys")?;
+            let checks = Checks { tlog, sct: false, public_key: Some(key) };
+            return Ok((vec![Trust { ca_chain: Vec::new(), rekor_key, ctlog_key: Vec::new() }], checks));
+        }
+        let ctlog_key = match check.ctlog.and_then(|c| c.pubkey.as_deref()) {
+            Some(pem) if sct => first(pem, "ctlog.pubkey")?,
+            None if sct => return Err(missing("keyless.ctlog.pubkey (or ctlog.ignoreSCT)")),
+            _ => Vec::new(),
+        };
+        let roots = check.roots.ok_or_else(|| missing("keyless.roots"))?;
+        let trusts = der(roots, "roots")?
             .into_iter()
             .map(|root| Trust { ca_chain: vec![root], rekor_key: rekor_key.clone(), ctlog_key: ctlog_key.clone() })
-            .collect())
+            .collect();
+        Ok((trusts, Checks { tlog, sct, public_key: None }))
     }
 
     fn classify(error: anyhow::Error) -> VerifyFailure {
@@ -261,13 +277,15 @@ impl PipelineVerifier {
         let registry = Self::registry(image)?;
         let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
         let mut last = None;
-        for trust in Self::trusts(check)? {
+        let (trusts, checks) = Self::trusts(check)?;
+        for trust in trusts {
             let policy = IdentityPolicy::default();
             let result = self.runtime.block_on(async {
                 match attestation {
-                    None => sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy).await,
+                    None => sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy, &checks).await,
                     Some(kind) => {
-                        sigstack_pipeline::verify_attestation(&registry, &trust, &reference, kind, &policy).await
+                        sigstack_pipeline::verify_attestation(&registry, &trust, &reference, kind, &policy, &checks)
+                            .await
                     }
                 }
             });
@@ -276,8 +294,10 @@ impl PipelineVerifier {
                     return Ok(verified
                         .into_iter()
                         .map(|v| VerifiedSignature {
-                            sans: v.identity.split(", ").map(str::to_string).collect(),
+                            sans: v.identity.split(", ").filter(|s| !s.is_empty()).map(str::to_string).collect(),
                             issuer: v.issuer,
+                            extensions: v.extensions,
+                            statement: v.statement,
                         })
                         .collect());
                 }

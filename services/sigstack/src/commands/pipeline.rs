@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use sigstack_pipeline::{IdentityPolicy, ImageSource, Registry, Services, Trust};
+use sigstack_pipeline::{Checks, IdentityPolicy, ImageSource, Registry, Services, Trust};
 
 use crate::StateDirArg;
 use crate::commands::open_recorded_issuer;
@@ -96,10 +96,37 @@ pub struct PolicyArgs {
     /// OIDC issuer as a regular expression (full match).
     #[arg(long)]
     certificate_oidc_issuer_regexp: Option<String>,
+    /// PEM public key the signature must verify with (signed with `cosign sign --key`), instead of a
+    /// certificate and identity.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["certificate_identity", "certificate_identity_regexp", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])]
+    key: Option<PathBuf>,
+    /// Do not check the transparency log entry (cosign's flag; for signatures made with --tlog-upload=false).
+    #[arg(long)]
+    insecure_ignore_tlog: bool,
+    /// Do not check the certificate's embedded SCT (cosign's flag).
+    #[arg(long)]
+    insecure_ignore_sct: bool,
 }
 
 impl PolicyArgs {
+    fn checks(&self) -> anyhow::Result<Checks> {
+        let public_key = match &self.key {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+                let pem = pem::parse(text).with_context(|| format!("{} is not a PEM public key", path.display()))?;
+                sigstack_fulcio::SubjectKey::from_spki_der(pem.contents())
+                    .with_context(|| format!("{} is not a supported public key", path.display()))?;
+                Some(pem.into_contents())
+            }
+            None => None,
+        };
+        Ok(Checks { tlog: !self.insecure_ignore_tlog, sct: !self.insecure_ignore_sct, public_key })
+    }
+
     fn policy(&self) -> anyhow::Result<IdentityPolicy> {
+        if self.key.is_some() {
+            return Ok(IdentityPolicy::default());
+        }
         if self.certificate_identity.is_none() && self.certificate_identity_regexp.is_none() {
             anyhow::bail!(
                 "give --certificate-identity or --certificate-identity-regexp: verifying without an expected identity proves nothing"
@@ -294,13 +321,16 @@ pub fn attest(args: AttestArgs) -> anyhow::Result<()> {
 pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let ctx = args.target.open()?;
     let policy = args.policy.policy()?;
-    let verified =
-        runtime()?.block_on(sigstack_pipeline::verify_signature(&ctx.registry, &ctx.trust()?, &args.image, &policy))?;
+    let checks = args.policy.checks()?;
+    let verified = runtime()?.block_on(sigstack_pipeline::verify_signature(
+        &ctx.registry,
+        &ctx.trust()?,
+        &args.image,
+        &policy,
+        &checks,
+    ))?;
     for v in &verified {
-        println!(
-            "Verified signature of {}: chain, SCT, SET (log index {}, integrated {}), identity {} from {}",
-            v.digest, v.log_index, v.integrated_time, v.identity, v.issuer
-        );
+        println!("Verified signature of {}: {}", v.digest, describe(v, &checks));
     }
     Ok(())
 }
@@ -309,18 +339,40 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()> {
     let ctx = args.target.open()?;
     let policy = args.policy.policy()?;
     let predicate_type = predicate_type_uri(&args.predicate_type);
+    let checks = args.policy.checks()?;
     let verified = runtime()?.block_on(sigstack_pipeline::verify_attestation(
         &ctx.registry,
         &ctx.trust()?,
         &args.image,
         &predicate_type,
         &policy,
+        &checks,
     ))?;
     for v in &verified {
-        println!(
-            "Verified {predicate_type} attestation of {}: chain, SCT, SET (log index {}), identity {} from {}",
-            v.digest, v.log_index, v.identity, v.issuer
-        );
+        println!("Verified {predicate_type} attestation of {}: {}", v.digest, describe(v, &checks));
     }
     Ok(())
+}
+
+/// What was checked, for the verify commands' output.
+fn describe(v: &sigstack_pipeline::Verified, checks: &Checks) -> String {
+    let mut parts = Vec::new();
+    match &checks.public_key {
+        Some(_) => parts.push("signature with the key".to_string()),
+        None => {
+            parts.push("chain".into());
+            if checks.sct {
+                parts.push("SCT".into());
+            }
+        }
+    }
+    if let (Some(index), Some(time)) = (v.log_index, v.integrated_time) {
+        parts.push(format!("SET (log index {index}, integrated {time})"));
+    } else {
+        parts.push("log NOT checked".into());
+    }
+    if checks.public_key.is_none() {
+        parts.push(format!("identity {} from {}", v.identity, v.issuer));
+    }
+    parts.join(", ")
 }
