@@ -1,7 +1,10 @@
 //! Helpers for end-to-end tests: run the real `sigstack` binary as a child process and find what it
 //! wrote. Tests talk to it only the way a user or a real client would: over HTTP and through files.
 
+pub mod fuzz;
 pub mod rfc9162;
+pub mod services;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,25 +1,49 @@
 //! The whole chain, hermetic: stack + registry up → build → push → SBOM → sign → attest → `sigstack
 //! apply` of the rendered Kyverno policy. The signed Pod is admitted, pinned to its digest and
-//! annotated; nginx:latest is denied by the registry rule; then the rejection matrix.
+//! annotated; nginx:latest is denied by the registry rule; then the rejection matrix. Every case
+//! runs through both front doors: `sigstack apply` and `sigstack webhook` (AdmissionReview bodies as
+//! kube-apiserver sends them, /mutate then /validate), which must agree.
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::Value;
-use sigstack_e2e::{Stack, run_ok, sigstack, workspace_root};
+use serde_json::{Value, json};
+use sigstack_e2e::webhook::Webhook;
+use sigstack_e2e::{Stack, cosign_command, run_ok, sigstack, workspace_root};
 
 struct Flow {
     dir: tempfile::TempDir,
-    _stack: Stack,
+    stack: Stack,
     registry: String,
+    webhooks: RefCell<HashMap<PathBuf, Webhook>>,
 }
+
+/// Separates `sigstack apply`'s output from the webhook's answer in an outcome's text.
+const WEBHOOK: &str = "\n[webhook] ";
 
 impl Flow {
     fn start() -> Flow {
         let dir = tempfile::tempdir().unwrap();
         let stack = Stack::start(dir.path(), &[]).unwrap();
         let registry = stack.url("registry").trim_start_matches("http://").to_string();
-        Flow { dir, _stack: stack, registry }
+        Flow { dir, stack, registry, webhooks: RefCell::new(HashMap::new()) }
+    }
+
+    /// The rendered policy, edited by `edit`, written as `name`.
+    fn edited_policy(&self, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let mut policy: Value = serde_norway::from_slice(&std::fs::read(self.policy()).unwrap()).unwrap();
+        edit(&mut policy);
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, serde_norway::to_string(&policy).unwrap()).unwrap();
+        path
+    }
+
+    fn webhook_admit(&self, policy: &Path, object: &Value) -> Result<Value, String> {
+        let mut webhooks = self.webhooks.borrow_mut();
+        let webhook = webhooks.entry(policy.to_path_buf()).or_insert_with(|| Webhook::start(self.dir.path(), policy));
+        webhook.admit(object)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -34,10 +58,12 @@ impl Flow {
         path
     }
 
-    /// `sigstack apply` of one resource document; returns (exit ok, stdout, mutated resource).
+    /// `sigstack apply` of one resource document, and the same resource through the webhook;
+    /// returns (admitted, apply's stdout + the webhook's answer, mutated resource).
     fn apply_with(&self, policy: &Path, resource: &str) -> (bool, String, Value) {
         let file = self.dir.path().join(format!("resource-{}.yaml", uuid_like()));
-        std::fs::write(&file, resource.replace("REGISTRY", &self.registry)).unwrap();
+        let resource = resource.replace("REGISTRY", &self.registry);
+        std::fs::write(&file, &resource).unwrap();
         let mutated = self.dir.path().join("mutated.yaml");
         let output: Output = sigstack(self.dir.path())
             .args(["apply", "--policy"])
@@ -51,7 +77,17 @@ impl Flow {
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let mutated: Value =
             serde_norway::from_slice(&std::fs::read(&mutated).unwrap_or_default()).unwrap_or(Value::Null);
-        (output.status.success(), stdout, mutated)
+        let object: Value = serde_norway::from_str(&resource).unwrap();
+        let through_webhook = self.webhook_admit(policy, &object);
+        match &through_webhook {
+            Ok(webhook_mutated) => {
+                assert!(output.status.success(), "the webhook admitted what apply denied:\n{stdout}");
+                assert_eq!(webhook_mutated, &mutated, "the webhook's patch differs from apply's mutation");
+            }
+            Err(message) => assert!(!output.status.success(), "apply admitted what the webhook denied: {message}"),
+        }
+        let answer = through_webhook.err().unwrap_or_else(|| "allowed".into());
+        (output.status.success(), format!("{stdout}{WEBHOOK}{answer}"), mutated)
     }
 
     fn apply(&self, resource: &str) -> (bool, String, Value) {
@@ -75,10 +111,14 @@ fn deployment(name: &str, image: &str) -> String {
     )
 }
 
+/// Denied by both front doors, each saying `needle`.
 fn assert_denied(outcome: &(bool, String, Value), needle: &str) {
     assert!(!outcome.0, "admitted, expected a denial with {needle:?}:\n{}", outcome.1);
-    assert!(outcome.1.contains("was blocked due to the following policies"), "{}", outcome.1);
-    assert!(outcome.1.contains(needle), "denial lacks {needle:?}:\n{}", outcome.1);
+    let (apply, webhook) = outcome.1.split_once(WEBHOOK).unwrap();
+    for (door, text) in [("apply", apply), ("webhook", webhook)] {
+        assert!(text.contains("was blocked due to the following policies"), "{door}: {text}");
+        assert!(text.contains(needle), "{door}'s denial lacks {needle:?}:\n{text}");
+    }
 }
 
 #[test]
@@ -138,6 +178,18 @@ fn sign_attest_admit_and_the_rejection_matrix() {
         .to_string();
     flow.ok(&["sign", "acme/person:v1", "--identity-token", &email]);
     assert_denied(&flow.apply(&pod("person", "REGISTRY/acme/person:v1")), "mismatch");
+
+    // Signed and attested, but the SBOM is not SPDX 2.x: the attestation's condition refuses it.
+    flow.ok(&["build", "--name", "acme/spdx3", "--tag", "v1", "--app-version", "s"]);
+    flow.ok(&["sign", "acme/spdx3:v1", "--repo", "acme/spdx3"]);
+    let mut document: Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+    document["spdxVersion"] = json!("SPDX-3.0");
+    let spdx3 = flow.dir.path().join("spdx3.json");
+    std::fs::write(&spdx3, document.to_string()).unwrap();
+    flow.ok(&["attest", "acme/spdx3:v1", "--repo", "acme/spdx3", "--sbom", spdx3.to_str().unwrap()]);
+    let outcome = flow.apply(&pod("spdx3", "REGISTRY/acme/spdx3:v1"));
+    assert_denied(&outcome, "attestation checks failed for");
+    assert_denied(&outcome, "the SBOM must be an SPDX 2.x document");
 
     // The tag moved to an unsigned image after signing.
     flow.ok(&["build", "--name", "acme/app", "--tag", "v1", "--app-version", "moved"]);
@@ -207,18 +259,34 @@ fn foreign_trust_material_is_refused() {
 #[test]
 fn unreachable_registry_blocks_under_fail_and_admits_under_ignore() {
     let flow = Flow::start();
-    let policy = std::fs::read_to_string(flow.policy()).unwrap();
     // A policy for an organisation registry that is down (nothing listens on port 1).
-    let down = policy.replace(&flow.registry, "127.0.0.1:1");
-    let fail = flow.dir.path().join("down-fail.yaml");
-    std::fs::write(&fail, &down).unwrap();
-    let outcome = flow.apply_with(&fail, &pod("down", "127.0.0.1:1/acme/app:v1"));
+    let down = |name: &str, failure_policy: &str, checks: bool| {
+        let registry = flow.registry.clone();
+        flow.edited_policy(name, |policy| {
+            let text = serde_json::to_string(policy).unwrap().replace(&registry, "127.0.0.1:1");
+            *policy = serde_json::from_str(&text).unwrap();
+            policy["spec"]["failurePolicy"] = json!(failure_policy);
+            if !checks {
+                for rule in policy["spec"]["rules"].as_array_mut().unwrap() {
+                    for entry in rule.get_mut("verifyImages").and_then(Value::as_array_mut).into_iter().flatten() {
+                        entry["verifyDigest"] = json!(false);
+                        entry["required"] = json!(false);
+                    }
+                }
+            }
+        })
+    };
+    let image = pod("down", "127.0.0.1:1/acme/app:v1");
+    let outcome = flow.apply_with(&down("down-fail.yaml", "Fail", true), &image);
     assert_denied(&outcome, "failed to verify image 127.0.0.1:1/acme/app:v1");
     assert!(outcome.1.contains("error"), "{}", outcome.1);
-    let ignore = flow.dir.path().join("down-ignore.yaml");
-    std::fs::write(&ignore, down.replace("failurePolicy: Fail", "failurePolicy: Ignore")).unwrap();
-    let outcome = flow.apply_with(&ignore, &pod("down", "127.0.0.1:1/acme/app:v1"));
+    // Under Ignore the registry error does not block, but Kyverno's validating phase still does
+    // when verifyDigest/required are on (validate_image.go: the image was never pinned).
+    assert_denied(&flow.apply_with(&down("down-ignore.yaml", "Ignore", true), &image), "missing digest for");
+    // Ignore with neither check: admitted, unpinned.
+    let outcome = flow.apply_with(&down("down-ignore-unchecked.yaml", "Ignore", false), &image);
     assert!(outcome.0, "failurePolicy Ignore admits on errors:\n{}", outcome.1);
+    assert_eq!(outcome.2["spec"]["containers"][0]["image"], "127.0.0.1:1/acme/app:v1");
 }
 
 #[test]
@@ -262,4 +330,127 @@ fn rendered_policy_differs_from_the_source_only_in_trust_and_registry() {
                 .map(|d| serde::Deserialize::deserialize(d).unwrap())
                 .collect();
     }
+}
+
+/// Kyverno's other attestor and check kinds against real signatures: `keys` with cosign v2's
+/// `sign --key` (logged, and with `--tlog-upload=false` under `rekor.ignoreTlog`), the
+/// githubWorkflow* `additionalExtensions` and `ctlog.ignoreSCT` on this stack's keyless signatures.
+#[test]
+fn keys_extensions_and_the_ignore_switches() {
+    let flow = Flow::start();
+    let dir = flow.dir.path();
+    let cosign = |args: &[&str]| {
+        let mut command = cosign_command("v2", dir);
+        command.env("COSIGN_PASSWORD", "").current_dir(dir).args(args);
+        command
+    };
+    let keys = |name: &str| {
+        let prefix = dir.join(name);
+        run_ok(&mut cosign(&["generate-key-pair", "--output-key-prefix", prefix.to_str().unwrap()]));
+        std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap()
+    };
+    let (ours, theirs) = (keys("ours"), keys("theirs"));
+    let rekor_url = flow.stack.url("rekor");
+    let rekor_pem = std::fs::read_to_string(dir.join("trust/rekor.pub")).unwrap();
+    let key_sign = |image: &str, extra: &[&str]| {
+        let digest = flow.ok(&["build", "--name", image, "--tag", "v1", "--app-version", image]);
+        let reference = format!("{}/{image}@{digest}", flow.registry);
+        let key = dir.join("ours.key");
+        run_ok(
+            cosign(&["sign", "--yes", "--allow-insecure-registry", "--key", key.to_str().unwrap()])
+                .args(["--rekor-url", &rekor_url])
+                .args(extra)
+                .arg(&reference),
+        );
+        digest
+    };
+    let logged = key_sign("acme/keyed", &[]);
+    key_sign("acme/unlogged", &["--tlog-upload=false"]);
+    // sigstack verify --key agrees with cosign's format, with and without the log.
+    let public_key = dir.join("ours.pub");
+    flow.ok(&["verify", "--key", public_key.to_str().unwrap(), "acme/keyed:v1"]);
+    flow.ok(&["verify", "--key", public_key.to_str().unwrap(), "--insecure-ignore-tlog", "acme/unlogged:v1"]);
+
+    let keyed_policy = |name: &str, pems: &str, rekor: Value| {
+        let policy = json!({
+            "apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "keyed-images"},
+            "spec": {"validationFailureAction": "Enforce", "failurePolicy": "Fail", "rules": [{
+                "name": "check-key-signature",
+                "match": {"any": [{"resources": {"kinds": ["Pod"]}}]},
+                "verifyImages": [{
+                    "imageReferences": [format!("{}/acme/*", flow.registry)],
+                    "attestors": [{"count": 1, "entries": [{"keys": {"publicKeys": pems, "rekor": rekor}}]}]
+                }]
+            }]}
+        });
+        let path = dir.join(name);
+        std::fs::write(&path, serde_norway::to_string(&policy).unwrap()).unwrap();
+        path
+    };
+    let with_log = json!({"url": rekor_url, "pubkey": rekor_pem});
+    let ours_policy = keyed_policy("keys-ours.yaml", &ours, with_log.clone());
+    let admitted = flow.apply_with(&ours_policy, &pod("keyed", "REGISTRY/acme/keyed:v1"));
+    assert!(admitted.0, "{}", admitted.1);
+    assert_eq!(admitted.2["spec"]["containers"][0]["image"], format!("{}/acme/keyed:v1@{logged}", flow.registry));
+    assert_denied(
+        &flow.apply_with(
+            &keyed_policy("keys-theirs.yaml", &theirs, with_log.clone()),
+            &pod("k", "REGISTRY/acme/keyed:v1"),
+        ),
+        ".attestors[0].entries[0].keys: no matching signatures",
+    );
+    // Both keys in one publicKeys with count 1: one entry per key, ours verifies.
+    let both = keyed_policy("keys-both.yaml", &format!("{theirs}{ours}"), with_log.clone());
+    assert!(flow.apply_with(&both, &pod("keyed", "REGISTRY/acme/keyed:v1")).0);
+    // Not in the log: refused while the log is checked, admitted under ignoreTlog.
+    assert_denied(&flow.apply_with(&ours_policy, &pod("unlogged", "REGISTRY/acme/unlogged:v1")), "bundle");
+    let no_tlog = keyed_policy("keys-no-tlog.yaml", &ours, json!({"ignoreTlog": true}));
+    assert!(flow.apply_with(&no_tlog, &pod("unlogged", "REGISTRY/acme/unlogged:v1")).0);
+
+    // Keyless: this stack's certificates carry the GitHub workflow extensions.
+    flow.ok(&["build", "--name", "acme/app", "--tag", "v1", "--app-version", "1"]);
+    flow.ok(&["sign", "acme/app:v1", "--repo", "acme/app"]);
+    flow.ok(&["attest", "acme/app:v1", "--repo", "acme/app"]);
+    let with_extensions = |name: &str, extensions: Value, ctlog: Option<Value>| {
+        flow.edited_policy(name, |policy| {
+            fn each_keyless(value: &mut Value, apply: &dyn Fn(&mut Value)) {
+                match value {
+                    Value::Object(map) => {
+                        if let Some(keyless) = map.get_mut("keyless") {
+                            apply(keyless);
+                        }
+                        map.values_mut().for_each(|v| each_keyless(v, apply));
+                    }
+                    Value::Array(items) => items.iter_mut().for_each(|v| each_keyless(v, apply)),
+                    _ => {}
+                }
+            }
+            each_keyless(policy, &|keyless| {
+                keyless["additionalExtensions"] = extensions.clone();
+                if let Some(ctlog) = &ctlog {
+                    keyless["ctlog"] = ctlog.clone();
+                }
+            });
+        })
+    };
+    let app = pod("app", "REGISTRY/acme/app:v1");
+    let matching = with_extensions(
+        "ext-ok.yaml",
+        json!({"githubWorkflowRepository": "acme/*", "githubWorkflowTrigger": "push", "issuer": "https://token.actions.githubusercontent.com"}),
+        None,
+    );
+    assert!(flow.apply_with(&matching, &app).0);
+    assert_denied(
+        &flow.apply_with(&with_extensions("ext-ref.yaml", json!({"githubWorkflowRef": "refs/tags/v*"}), None), &app),
+        "extension githubWorkflowRef mismatch: expected refs/tags/v*, received refs/heads/main",
+    );
+    // A CT key that is not the stack's: the SCT check refuses; ignoreSCT admits.
+    let other_ct = theirs.clone();
+    assert_denied(
+        &flow.apply_with(&with_extensions("ct-wrong.yaml", json!({}), Some(json!({"pubkey": other_ct}))), &app),
+        "SCT",
+    );
+    let ignore_sct =
+        with_extensions("ct-ignored.yaml", json!({}), Some(json!({"pubkey": other_ct, "ignoreSCT": true})));
+    assert!(flow.apply_with(&ignore_sct, &app).0);
 }

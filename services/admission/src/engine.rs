@@ -418,7 +418,64 @@ pub fn evaluate_phase(
 ) -> Decision {
     let kind = resource["kind"].as_str().unwrap_or("");
     let name = resource["metadata"]["name"].as_str().unwrap_or("");
-    let namespace = namespace.or(resource["metadata"]["namespace"].as_str()).unwrap_or("default");
+    let ns = namespace.or(resource["metadata"]["namespace"].as_str()).unwrap_or("default");
+    let (results, patches, mutated) = match phase {
+        // The validating phase sees the mutated object. A rule whose signatures already failed is not
+        // reported twice ("unverified image" after the reason); one that errored (registry down) is
+        // checked, as Kyverno's validating webhook does.
+        Phase::All => {
+            let (mut results, patches, mutated) = run_phase(policies, resource, ns, operation, verifier, Phase::Mutate);
+            let failed: Vec<(String, String)> = results
+                .iter()
+                .filter(|r| r.status == RuleStatus::Fail)
+                .map(|r| (r.policy.clone(), r.rule.clone()))
+                .collect();
+            let (validated, _, _) = run_phase(policies, &mutated, ns, operation, verifier, Phase::Validate);
+            results.extend(validated.into_iter().filter(|r| !failed.contains(&(r.policy.clone(), r.rule.clone()))));
+            (results, patches, mutated)
+        }
+        phase => run_phase(policies, resource, ns, operation, verifier, phase),
+    };
+    let blocked = blocked_message(&format!("{kind}/{ns}/{name}"), &results);
+    Decision { results, patches, mutated, blocked }
+}
+
+/// Kyverno's `BlockRequest` and `GetBlockedMessages`: a Fail under Enforce, or an Error under
+/// failurePolicy Fail, blocks.
+fn blocked_message(resource: &str, results: &[RuleResult]) -> Option<String> {
+    let blocking: Vec<&RuleResult> = results
+        .iter()
+        .filter(|r| {
+            (r.status == RuleStatus::Fail && r.enforce)
+                || (r.status == RuleStatus::Error && r.failure_policy == FailurePolicy::Fail)
+        })
+        .collect();
+    (!blocking.is_empty()).then(|| {
+        let mut message = format!("resource {resource} was blocked due to the following policies \n\n");
+        let mut by_policy: BTreeMap<&str, Vec<&RuleResult>> = BTreeMap::new();
+        for r in &blocking {
+            by_policy.entry(&r.policy).or_default().push(r);
+        }
+        for (policy, rules) in by_policy {
+            message.push_str(&format!("{policy}:\n"));
+            for r in rules {
+                message.push_str(&format!("  {}: '{}'\n", r.rule, r.message));
+            }
+        }
+        message
+    })
+}
+
+fn run_phase(
+    policies: &[Policy],
+    resource: &Value,
+    namespace: &str,
+    operation: &str,
+    verifier: &dyn ImageVerifier,
+    phase: Phase,
+) -> (Vec<RuleResult>, Vec<Value>, Value) {
+    let kind = resource["kind"].as_str().unwrap_or("");
+    let name = resource["metadata"]["name"].as_str().unwrap_or("");
     let labels: BTreeMap<String, String> = resource["metadata"]["labels"]
         .as_object()
         .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
@@ -495,28 +552,7 @@ pub fn evaluate_phase(
         patches.push(json!({"op": "add", "path": "/metadata/annotations/kyverno.io~1verify-images", "value": value}));
         mutated["metadata"]["annotations"]["kyverno.io/verify-images"] = json!(value);
     }
-    let blocking: Vec<&RuleResult> = results
-        .iter()
-        .filter(|r| {
-            (r.status == RuleStatus::Fail && r.enforce)
-                || (r.status == RuleStatus::Error && r.failure_policy == FailurePolicy::Fail)
-        })
-        .collect();
-    let blocked = (!blocking.is_empty()).then(|| {
-        let mut message = format!("resource {kind}/{namespace}/{name} was blocked due to the following policies \n\n");
-        let mut by_policy: BTreeMap<&str, Vec<&RuleResult>> = BTreeMap::new();
-        for r in &blocking {
-            by_policy.entry(&r.policy).or_default().push(r);
-        }
-        for (policy, rules) in by_policy {
-            message.push_str(&format!("{policy}:\n"));
-            for r in rules {
-                message.push_str(&format!("  {}: '{}'\n", r.rule, r.message));
-            }
-        }
-        message
-    });
-    Decision { results, patches, mutated, blocked }
+    (results, patches, mutated)
 }
 
 type RuleOutcome = (RuleStatus, String, Option<FailureAction>);
@@ -543,9 +579,9 @@ fn validate_verified_images(rule: &Rule, view: &Value, prefix: &str, annotations
                 }
             };
             let matching = info.matching_string();
-            if !entry.image_references.iter().any(|p| wildcard::matches(p, &matching))
-                || entry.skip_image_references.iter().any(|p| wildcard::matches(p, &matching))
-            {
+            // Only imageReferences: Kyverno's validate_image.go does not consult skipImageReferences
+            // (a skipped image is marked "skip" in the annotation instead).
+            if !entry.image_references.iter().any(|p| wildcard::matches(p, &matching)) {
                 continue;
             }
             checked += 1;
@@ -591,7 +627,11 @@ fn verify_rule(
             if !entry.image_references.iter().any(|p| wildcard::matches(p, &matching)) {
                 continue;
             }
+            let verifies = !entry.attestors.is_empty() || !entry.attestations.is_empty();
             if entry.skip_image_references.iter().any(|p| wildcard::matches(p, &matching)) {
+                if verifies {
+                    verified_images.insert(matching, "skip");
+                }
                 skipped += 1;
                 continue;
             }
@@ -623,7 +663,10 @@ fn verify_rule(
                     verified_images.insert(pinned.matching_string(), "pass");
                     passed.push(image.raw.clone());
                 }
-                Verdict::Fail(m) => failures.push(format!("failed to verify image {}: {m}", image.raw)),
+                Verdict::Fail(m) => {
+                    verified_images.insert(pinned.matching_string(), "fail");
+                    failures.push(format!("failed to verify image {}: {m}", image.raw));
+                }
                 Verdict::Error(m) => errors.push(format!("failed to verify image {}: {m}", image.raw)),
             }
         }

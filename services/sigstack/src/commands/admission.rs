@@ -184,6 +184,9 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// sigstack_fulcio's refusal when a chain ends in a root other than the candidate.
+const ANOTHER_ROOT: &str = "the chain ends in a root that is not the trusted one";
+
 /// Verification through the registry with the same code as `sigstack verify`.
 pub struct PipelineVerifier {
     runtime: tokio::runtime::Runtime,
@@ -301,7 +304,15 @@ impl PipelineVerifier {
                         })
                         .collect());
                 }
-                Err(e) => last = Some(Self::classify(e)),
+                // Every root is a candidate anchor; report the failure of the one the chain ended in,
+                // not "another root" from the candidates it did not.
+                Err(e) => {
+                    let failure = Self::classify(e);
+                    let other_root = matches!(&failure, VerifyFailure::Invalid(m) if m.contains(ANOTHER_ROOT));
+                    if last.is_none() || !other_root {
+                        last = Some(failure);
+                    }
+                }
             }
         }
         Err(last.unwrap_or(VerifyFailure::Invalid("no roots".into())))
