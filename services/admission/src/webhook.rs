@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -27,20 +28,37 @@ pub struct WebhookState {
     pub verifier: Arc<dyn ImageVerifier + Send + Sync>,
 }
 
-/// `/mutate`, `/validate` and `/healthz`.
+/// Largest AdmissionReview accepted: kube-apiserver's own request body limit (3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// `/mutate`, `/validate` and `/healthz`; JSON errors for everything else.
 pub fn router(state: WebhookState) -> Router {
     Router::new()
         .route("/mutate", post(|s, b| review(s, b, true)))
         .route("/validate", post(|s, b| review(s, b, false)))
         .route("/healthz", axum::routing::get(|| async { Json(json!({"status": "ok"})) }))
+        .fallback(|uri: Uri| async move { error(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path())) })
+        .method_not_allowed_fallback(|uri: Uri| async move {
+            error(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed on {}", uri.path()))
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"code": 400, "message": message}))).into_response()
+/// Every error answer of the webhook: `{"code", "message"}` with the status.
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({"code": status.as_u16(), "message": message}))).into_response()
 }
 
-async fn review(State(state): State<WebhookState>, body: Bytes, mutate: bool) -> Response {
+fn bad_request(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+async fn review(State(state): State<WebhookState>, body: Result<Bytes, BytesRejection>, mutate: bool) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), format!("cannot read the body: {}", rejection.body_text())),
+    };
     let review: Value = match serde_json::from_slice(&body) {
         Ok(review) => review,
         Err(e) => return bad_request(format!("body is not JSON: {e}")),
@@ -69,10 +87,7 @@ async fn review(State(state): State<WebhookState>, body: Bytes, mutate: bool) ->
     .await;
     let decision = match decision {
         Ok(decision) => decision,
-        Err(e) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"code": 500, "message": e.to_string()})))
-                .into_response();
-        }
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("evaluation failed: {e}")),
     };
     let response = match (&decision.blocked, mutate) {
         (Some(message), _) => json!({"uid": uid, "allowed": false, "status": {"code": 403, "message": message}}),

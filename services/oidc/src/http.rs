@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,6 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{ACTIONS_TOKEN_PATH, Issuer, OidcError, Profile, SigningAlg, TokenRequest, parse_ttl};
+
+/// Largest request body accepted (a token request is a few hundred bytes of claims).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The issuer's routes: discovery, JWKS, minting (`POST /token` JSON, `GET /token` raw JWT),
 /// the GitHub Actions ambient endpoint, and JSON errors for everything else.
@@ -25,6 +28,7 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(issuer)
 }
 

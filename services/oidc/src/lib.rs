@@ -19,6 +19,6 @@ mod keys;
 
 pub use claims::{DEFAULT_AUDIENCE, DEFAULT_GITHUB_ISSUER, Profile, TokenRequest, parse_ttl};
 pub use error::OidcError;
-pub use http::router;
+pub use http::{MAX_BODY_BYTES, router};
 pub use issuer::{ACTIONS_TOKEN_PATH, Issuer, IssuerConfig};
 pub use keys::{SigningAlg, SigningKeys};

@@ -64,6 +64,14 @@ fn parse_json(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     serde_json::from_slice(&body).map_err(|e| RekorError::InvalidEntry(format!("body is not JSON: {e}")).into())
 }
 
+/// A search body: a JSON object (go-swagger refuses anything else with 400).
+fn parse_query_object(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    match parse_json(body)? {
+        object @ Value::Object(_) => Ok(object),
+        other => Err(RekorError::InvalidQuery(format!("the body must be a JSON object, not {other}")).into()),
+    }
+}
+
 async fn create_entry(
     State(log): State<TransparencyLog>,
     body: Result<Bytes, BytesRejection>,
@@ -148,7 +156,10 @@ async fn retrieve(
     State(log): State<TransparencyLog>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<GoJson<Value>, ApiError> {
-    let request = parse_json(body)?;
+    let request = parse_query_object(body)?;
+    if ["entryUUIDs", "logIndexes", "entries"].iter().all(|k| request.get(k).is_none_or(Value::is_null)) {
+        return Err(RekorError::InvalidQuery("give at least one of entryUUIDs, logIndexes, entries".into()).into());
+    }
     let mut found = Vec::new();
     let list = |name: &str| -> Result<Option<Vec<Value>>, RekorError> {
         match request.get(name) {
@@ -170,9 +181,10 @@ async fn retrieve(
         }
     }
     for index in list("logIndexes")?.unwrap_or_default() {
-        let index = index
-            .as_u64()
-            .ok_or_else(|| RekorError::InvalidQuery("logIndexes must hold non-negative integers".into()))?;
+        // Rekor's logIndexes are int64 with minimum 0.
+        let index = index.as_u64().filter(|i| i64::try_from(*i).is_ok()).ok_or_else(|| {
+            RekorError::InvalidQuery(format!("logIndexes must hold integers from 0 to {}, got {index}", i64::MAX))
+        })?;
         match log.entry_by_index(index) {
             Ok((uuid, entry)) => found.push(one(uuid, entry)),
             Err(RekorError::NotFound(_)) => {}
@@ -196,7 +208,7 @@ async fn search_index(
     State(log): State<TransparencyLog>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<GoJson<Value>, ApiError> {
-    let query = parse_json(body)?;
+    let query = parse_query_object(body)?;
     let text = |name: &str| -> Result<Option<String>, RekorError> {
         match query.get(name) {
             None | Some(Value::Null) => Ok(None),
@@ -214,16 +226,31 @@ async fn search_index(
     let mut keys = Vec::new();
     if let Some(hash) = text("hash")? {
         // Rekor's util.PrefixSHA: a bare digest gets its algorithm from its length.
-        let prefixed = match (hash.contains(':'), hash.len()) {
-            (true, _) => hash,
-            (false, 64) => format!("sha256:{hash}"),
-            (false, 96) => format!("sha384:{hash}"),
-            (false, 128) => format!("sha512:{hash}"),
-            (false, n) => {
-                return Err(RekorError::InvalidQuery(format!("hash of {n} hex digits is not SHA-256/384/512")).into());
+        let (algorithm, digest) = match hash.split_once(':') {
+            Some((algorithm, digest)) => (algorithm.to_string(), digest.to_string()),
+            None => match hash.len() {
+                64 => ("sha256".into(), hash.clone()),
+                96 => ("sha384".into(), hash.clone()),
+                128 => ("sha512".into(), hash.clone()),
+                n => {
+                    return Err(
+                        RekorError::InvalidQuery(format!("hash of {n} hex digits is not SHA-256/384/512")).into()
+                    );
+                }
+            },
+        };
+        let expected = match algorithm.as_str() {
+            "sha256" => 64,
+            "sha384" => 96,
+            "sha512" => 128,
+            other => {
+                return Err(RekorError::InvalidQuery(format!("hash algorithm {other:?} is not sha256/384/512")).into());
             }
         };
-        keys.push(prefixed);
+        if digest.len() != expected || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RekorError::InvalidQuery(format!("hash: {algorithm} needs {expected} hex digits")).into());
+        }
+        keys.push(format!("{algorithm}:{digest}"));
     }
     if let Some(key) = query.get("publicKey").filter(|k| !k.is_null()) {
         let format = key.get("format").and_then(Value::as_str).unwrap_or("");
@@ -255,13 +282,20 @@ struct ProofQuery {
     first_size: Option<String>,
     last_size: Option<String>,
     #[serde(rename = "treeID")]
-    _tree_id: Option<String>,
+    tree_id: Option<String>,
 }
 
 async fn consistency(
     State(log): State<TransparencyLog>,
     Query(query): Query<ProofQuery>,
 ) -> Result<GoJson<Value>, ApiError> {
+    if let Some(tree) = query.tree_id.as_deref() {
+        let tree =
+            tree.parse::<i64>().map_err(|_| RekorError::InvalidQuery(format!("treeID {tree:?} is not an integer")))?;
+        if tree != log.tree_id() {
+            return Err(RekorError::NotFound(format!("tree {tree} is not in this log (tree {})", log.tree_id())).into());
+        }
+    }
     let first = parse_count("firstSize", query.first_size.as_deref().unwrap_or("1"))?;
     let last = match query.last_size.as_deref() {
         Some(last) => parse_count("lastSize", last)?,
