@@ -319,9 +319,10 @@ pub fn attest(args: AttestArgs) -> anyhow::Result<()> {
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let ctx = args.target.open()?;
+    // The flags first: a mistake in them is reported before anything is contacted.
     let policy = args.policy.policy()?;
     let checks = args.policy.checks()?;
+    let ctx = args.target.open()?;
     let verified = runtime()?.block_on(sigstack_pipeline::verify_signature(
         &ctx.registry,
         &ctx.trust()?,
@@ -336,10 +337,10 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
 }
 
 pub fn verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()> {
-    let ctx = args.target.open()?;
     let policy = args.policy.policy()?;
     let predicate_type = predicate_type_uri(&args.predicate_type);
     let checks = args.policy.checks()?;
+    let ctx = args.target.open()?;
     let verified = runtime()?.block_on(sigstack_pipeline::verify_attestation(
         &ctx.registry,
         &ctx.trust()?,
