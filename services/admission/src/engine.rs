@@ -557,6 +557,23 @@ fn run_phase(
 
 type RuleOutcome = (RuleStatus, String, Option<FailureAction>);
 
+/// The images of `view` that `entry`'s imageReferences select, parsed (Kyverno's normalisation),
+/// and the parse errors of the images that could not be read at all.
+fn selected_images(entry: &ImageVerification, view: &Value, prefix: &str) -> (Vec<(ImageRef, ImageInfo)>, Vec<String>) {
+    let mut selected = Vec::new();
+    let mut unreadable = Vec::new();
+    for image in images(view, prefix) {
+        match ImageInfo::parse(&image.raw) {
+            Ok(info) if entry.image_references.iter().any(|p| wildcard::matches(p, &info.matching_string())) => {
+                selected.push((image, info));
+            }
+            Ok(_) => {}
+            Err(e) => unreadable.push(e),
+        }
+    }
+    (selected, unreadable)
+}
+
 /// The validating webhook's image checks (Kyverno `validate_image.go`): on the mutated object,
 /// `verifyDigest` needs a digest, and `required` needs the image marked pass or skip in the
 /// `kyverno.io/verify-images` annotation the mutating phase wrote.
@@ -568,23 +585,12 @@ fn validate_verified_images(rule: &Rule, view: &Value, prefix: &str, annotations
     let mut outcomes = Vec::new();
     for entry in rule.verify_images.iter().filter(|e| e.verify_digest || e.required) {
         let verifies = !entry.attestors.is_empty() || !entry.attestations.is_empty();
-        let mut failures = Vec::new();
-        let mut checked = 0;
-        for image in images(view, prefix) {
-            let info = match ImageInfo::parse(&image.raw) {
-                Ok(info) => info,
-                Err(e) => {
-                    failures.push(e);
-                    continue;
-                }
-            };
+        // Only imageReferences: Kyverno's validate_image.go does not consult skipImageReferences
+        // (a skipped image is marked "skip" in the annotation instead).
+        let (selected, mut failures) = selected_images(entry, view, prefix);
+        let checked = selected.len();
+        for (_, info) in selected {
             let matching = info.matching_string();
-            // Only imageReferences: Kyverno's validate_image.go does not consult skipImageReferences
-            // (a skipped image is marked "skip" in the annotation instead).
-            if !entry.image_references.iter().any(|p| wildcard::matches(p, &matching)) {
-                continue;
-            }
-            checked += 1;
             if entry.verify_digest && info.digest.is_none() {
                 failures.push(format!("missing digest for {matching}"));
             } else if entry.required && verifies && !marks.get(&matching).is_some_and(|m| m == "pass" || m == "skip") {
@@ -611,22 +617,12 @@ fn verify_rule(
 ) -> Vec<RuleOutcome> {
     let mut outcomes = Vec::new();
     for entry in &rule.verify_images {
-        let mut failures = Vec::new();
+        let (selected, mut failures) = selected_images(entry, view, prefix);
         let mut errors = Vec::new();
         let mut passed = Vec::new();
         let mut skipped = 0;
-        for image in images(view, prefix) {
-            let info = match ImageInfo::parse(&image.raw) {
-                Ok(info) => info,
-                Err(e) => {
-                    failures.push(e);
-                    continue;
-                }
-            };
+        for (image, info) in selected {
             let matching = info.matching_string();
-            if !entry.image_references.iter().any(|p| wildcard::matches(p, &matching)) {
-                continue;
-            }
             let verifies = !entry.attestors.is_empty() || !entry.attestations.is_empty();
             if entry.skip_image_references.iter().any(|p| wildcard::matches(p, &matching)) {
                 if verifies {

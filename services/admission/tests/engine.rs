@@ -291,8 +291,9 @@ fn kyvernos_policy_validation_and_unsupported_fields() {
 const KEY_A: &str = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----";
 const KEY_B: &str = "-----BEGIN PUBLIC KEY-----\nBBBB\n-----END PUBLIC KEY-----";
 
-fn keys_policy(keys: &str, count: &str) -> Vec<sigstack_admission::Policy> {
-    let keys = keys.replace('\n', "\n                      ");
+/// A one-rule Enforce policy over Pods whose `verifyImages` is `verify_images` (YAML indented for
+/// its place).
+fn one_rule(rule: &str, verify_images: &str) -> Vec<sigstack_admission::Policy> {
     let yaml = format!(
         r#"
 apiVersion: kyverno.io/v1
@@ -301,10 +302,20 @@ metadata: {{name: p}}
 spec:
   validationFailureAction: Enforce
   rules:
-    - name: keyed
+    - name: {rule}
       match: {{any: [{{resources: {{kinds: [Pod]}}}}]}}
       verifyImages:
-        - imageReferences: ["ghcr.io/acme/*"]
+{verify_images}"#
+    );
+    load_policies("p.yaml", &yaml).unwrap()
+}
+
+fn keys_policy(keys: &str, count: &str) -> Vec<sigstack_admission::Policy> {
+    let keys = keys.replace('\n', "\n                      ");
+    one_rule(
+        "keyed",
+        &format!(
+            r#"        - imageReferences: ["ghcr.io/acme/*"]
           attestors:
             - {count}
               entries:
@@ -313,8 +324,8 @@ spec:
                       {keys}
                     rekor: {{ignoreTlog: true}}
 "#
-    );
-    load_policies("keys.yaml", &yaml).unwrap()
+        ),
+    )
 }
 
 #[test]
@@ -373,18 +384,10 @@ impl ImageVerifier for ExtensionFake {
 }
 
 fn keyless_policy(keyless_extra: &str, conditions: &str) -> Vec<sigstack_admission::Policy> {
-    let yaml = format!(
-        r#"
-apiVersion: kyverno.io/v1
-kind: ClusterPolicy
-metadata: {{name: p}}
-spec:
-  validationFailureAction: Enforce
-  rules:
-    - name: attested
-      match: {{any: [{{resources: {{kinds: [Pod]}}}}]}}
-      verifyImages:
-        - imageReferences: ["ghcr.io/acme/*"]
+    one_rule(
+        "attested",
+        &format!(
+            r#"        - imageReferences: ["ghcr.io/acme/*"]
           attestations:
             - type: https://spdx.dev/Document
               conditions: {conditions}
@@ -396,8 +399,8 @@ spec:
                         roots: PEM
                         {keyless_extra}
 "#
-    );
-    load_policies("keyless.yaml", &yaml).unwrap()
+        ),
+    )
 }
 
 #[test]
