@@ -111,6 +111,13 @@ fn deployment(name: &str, image: &str) -> String {
     )
 }
 
+/// Runs a command that must fail; returns its standard error.
+fn run_fails(command: &mut std::process::Command) -> String {
+    let output = command.output().unwrap();
+    assert!(!output.status.success(), "succeeded: {:?}", command);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// Denied by both front doors, each saying `needle`.
 fn assert_denied(outcome: &(bool, String, Value), needle: &str) {
     assert!(!outcome.0, "admitted, expected a denial with {needle:?}:\n{}", outcome.1);
@@ -370,6 +377,11 @@ fn keys_extensions_and_the_ignore_switches() {
     let public_key = dir.join("ours.pub");
     flow.ok(&["verify", "--key", public_key.to_str().unwrap(), "acme/keyed:v1"]);
     flow.ok(&["verify", "--key", public_key.to_str().unwrap(), "--insecure-ignore-tlog", "acme/unlogged:v1"]);
+    let wrong =
+        run_fails(sigstack(dir).args(["verify", "--key", dir.join("theirs.pub").to_str().unwrap(), "acme/keyed:v1"]));
+    assert!(wrong.contains("the log entry was made with another key"), "{wrong}");
+    let unlogged = run_fails(sigstack(dir).args(["verify", "--key", public_key.to_str().unwrap(), "acme/unlogged:v1"]));
+    assert!(unlogged.contains("bundle"), "{unlogged}");
 
     let keyed_policy = |name: &str, pems: &str, rekor: Value| {
         let policy = json!({

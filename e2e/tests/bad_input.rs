@@ -112,7 +112,7 @@ fn cases() -> Vec<Case> {
     ] {
         cases.push(case(Service::Oidc, "wrong JSON types / unknown fields", Method::POST, "/token", body.to_string()));
     }
-    for query in ["expires_in=-1", "expires_in=99999999999999999999", "profile=%00", "aud=&aud=&aud="] {
+    for query in ["expires_in=-1", "expires_in=99999999999999999999", "profile=%00", "aud=&aud=&aud=", "sub=a&sub=b"] {
         cases.push(case(Service::Oidc, "absurd query parameters", Method::GET, &format!("/token?{query}"), ""));
     }
     cases.push(case(Service::Oidc, "missing bearer", Method::GET, "/actions/token?audience=sigstore", ""));
@@ -183,6 +183,7 @@ fn cases() -> Vec<Case> {
         "firstSize=1",
         "firstSize=x&lastSize=y",
         "lastSize=1&treeID=-7",
+        "lastSize=1&lastSize=2",
     ] {
         cases.push(case(
             Service::Rekor,

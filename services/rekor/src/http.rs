@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -102,8 +102,9 @@ fn parse_count(name: &str, value: &str) -> Result<u64, RekorError> {
 
 async fn entry_by_index(
     State(log): State<TransparencyLog>,
-    Query(query): Query<IndexQuery>,
+    query: Result<Query<IndexQuery>, QueryRejection>,
 ) -> Result<GoJson<Value>, ApiError> {
+    let Query(query) = query?;
     let index =
         query.log_index.ok_or_else(|| RekorError::InvalidQuery("logIndex query parameter is required".into()))?;
     let (uuid, entry) = log.entry_by_index(parse_count("logIndex", &index)?)?;
@@ -287,8 +288,9 @@ struct ProofQuery {
 
 async fn consistency(
     State(log): State<TransparencyLog>,
-    Query(query): Query<ProofQuery>,
+    query: Result<Query<ProofQuery>, QueryRejection>,
 ) -> Result<GoJson<Value>, ApiError> {
+    let Query(query) = query?;
     if let Some(tree) = query.tree_id.as_deref() {
         let tree =
             tree.parse::<i64>().map_err(|_| RekorError::InvalidQuery(format!("treeID {tree:?} is not an integer")))?;
@@ -330,6 +332,14 @@ enum ApiError {
 impl From<RekorError> for ApiError {
     fn from(e: RekorError) -> Self {
         ApiError::Rekor(e)
+    }
+}
+
+/// A query string that does not parse (found by fuzzing: a repeated parameter) is the client's
+/// mistake, answered in the same JSON as every other error.
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::Status(StatusCode::BAD_REQUEST, rejection.body_text())
     }
 }
 
