@@ -23,11 +23,13 @@ pub enum Service {
     Rekor,
     /// The admission webhook (HTTP layer; TLS is the binary's).
     Webhook,
+    /// The TUF repository (static files).
+    Tuf,
 }
 
 impl Service {
     /// All of them.
-    pub const ALL: [Service; 4] = [Service::Oidc, Service::Fulcio, Service::Rekor, Service::Webhook];
+    pub const ALL: [Service; 5] = [Service::Oidc, Service::Fulcio, Service::Rekor, Service::Webhook, Service::Tuf];
 }
 
 /// A verifier for the webhook that finds nothing and never touches a network.
@@ -57,6 +59,7 @@ pub struct Routers {
     fulcio: Router,
     rekor: Router,
     webhook: Router,
+    tuf: Router,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -91,7 +94,12 @@ impl Routers {
         });
         let oidc = sigstack_oidc::router(Arc::new(issuer));
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        Ok(Routers { _dir: dir, oidc, fulcio, rekor, webhook, runtime })
+        let published = runtime.block_on(sigstack_tuf::publish(
+            &dir.path().join("tuf"),
+            &[("trusted_root.json", b"{}"), ("signing_config.v0.2.json", b"{}")],
+        ))?;
+        let tuf = sigstack_tuf::router(&published.repo_dir);
+        Ok(Routers { _dir: dir, oidc, fulcio, rekor, webhook, tuf, runtime })
     }
 
     /// Sends `request` to `service`; returns the status and the body.
@@ -101,6 +109,7 @@ impl Routers {
             Service::Fulcio => &self.fulcio,
             Service::Rekor => &self.rekor,
             Service::Webhook => &self.webhook,
+            Service::Tuf => &self.tuf,
         };
         self.runtime.block_on(async {
             let response = router.clone().oneshot(request).await.expect("routers are infallible");

@@ -97,8 +97,22 @@ fn cases() -> Vec<Case> {
         (Service::Fulcio, "/api/v2/trustBundle"),
         (Service::Rekor, "/api/v1/log"),
         (Service::Webhook, "/healthz"),
+        (Service::Tuf, "/timestamp.json"),
+        (Service::Tuf, "/1.root.json"),
     ] {
         cases.push(case(service, "wrong method", Method::POST, path, "{}"));
+        cases.push(case(service, "wrong method", Method::DELETE, path, ""));
+    }
+    // The TUF repository: files that are not there, and ways out of the directory.
+    for path in [
+        "/2.root.json",
+        "/targets/nope.json",
+        "/..%2f..%2fetc%2fpasswd",
+        "/targets/..%2f..%2f..%2fkey.pk8",
+        "/%2e%2e/key.pk8",
+        "/targets/%00",
+    ] {
+        cases.push(case(Service::Tuf, "missing file or traversal", Method::GET, path, ""));
     }
 
     // The issuer: claims of the wrong type, unknown fields, absurd values.
@@ -274,6 +288,7 @@ fn every_endpoint_refuses_bad_input_with_a_4xx_json_error_and_keeps_serving() {
         (Service::Fulcio, "/healthz"),
         (Service::Rekor, "/api/v1/log"),
         (Service::Webhook, "/healthz"),
+        (Service::Tuf, "/timestamp.json"),
     ] {
         let (status, _) = routers.call(service, Request::get(path).body(Body::empty()).unwrap());
         assert_eq!(status, StatusCode::OK, "{service:?} stopped serving");

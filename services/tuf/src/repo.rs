@@ -138,9 +138,28 @@ async fn write_root(root_path: &Path, keys: &[Box<dyn KeySource>]) -> Result<(),
 }
 
 /// Serves the repository as static files (metadata at the root, targets under `targets/`).
-/// `ServeDir` refuses paths that climb out of the directory.
+/// `ServeDir` refuses paths that climb out of the directory; its bodiless 404/405 answers get the
+/// same JSON error body as every other sigstack service.
 pub fn router(repo_dir: &Path) -> Router {
-    Router::new().fallback_service(tower_http::services::ServeDir::new(repo_dir))
+    Router::new()
+        .fallback_service(tower_http::services::ServeDir::new(repo_dir))
+        .layer(axum::middleware::from_fn(json_errors))
+}
+
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return response;
+    }
+    let message = match status {
+        axum::http::StatusCode::NOT_FOUND => format!("no such file in the TUF repository: {path}"),
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed: the repository is read-only"),
+        other => format!("{method} {path}: {other}"),
+    };
+    (status, axum::Json(serde_json::json!({"code": status.as_u16(), "message": message}))).into_response()
 }
 
 #[cfg(test)]
