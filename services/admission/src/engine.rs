@@ -648,15 +648,18 @@ fn verify_rule(
             match verify_entry(entry, &pinned, verifier) {
                 Verdict::Pass(_) => {
                     let digest = pinned.digest.clone().unwrap_or_default();
-                    if info.digest.is_none() && entry.mutate_digest {
+                    // The annotation names the image as the object will hold it: pinned when patched,
+                    // else as written (Kyverno's chainsaw: `{"ghcr.io/kyverno/zulu:latest":"pass"}`).
+                    // A tag left unpinned under verifyDigest is the validating phase's "missing digest".
+                    let annotated = if info.digest.is_none() && entry.mutate_digest {
                         let value = format!("{}@{digest}", info.without_digest());
                         patches.push(json!({"op": "replace", "path": image.pointer, "value": value}));
                         set_pointer(mutated, &image.pointer, json!(value));
-                    } else if info.digest.is_none() && entry.verify_digest {
-                        failures.push(format!("missing digest for {}", image.raw));
-                        continue;
-                    }
-                    verified_images.insert(pinned.matching_string(), "pass");
+                        pinned.matching_string()
+                    } else {
+                        info.matching_string()
+                    };
+                    verified_images.insert(annotated, "pass");
                     passed.push(image.raw.clone());
                 }
                 Verdict::Fail(m) => {

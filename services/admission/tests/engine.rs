@@ -461,3 +461,28 @@ fn the_validate_phase_checks_digest_and_annotation() {
         evaluate_phase(&policies, &pod("nginx"), None, "CREATE", &Fake::default(), Phase::Mutate).results.is_empty()
     );
 }
+
+/// Kyverno's table rows 11 and 13: without mutateDigest the annotation names the image as written,
+/// and verifyDigest is the validating phase's "missing digest".
+#[test]
+fn without_mutate_digest_the_tag_stays_and_verify_digest_decides() {
+    use sigstack_admission::{Phase, evaluate_phase};
+    let image = pod("ghcr.io/acme/app:v1");
+    let unpinned =
+        load_policies("p.yaml", &policy("mutateDigest: false\n          verifyDigest: false", "Enforce")).unwrap();
+    let decision = evaluate(&unpinned, &image, None, "CREATE", &signed());
+    assert!(decision.blocked.is_none(), "{:?}", decision.results);
+    assert_eq!(decision.mutated["spec"]["containers"][0]["image"], "ghcr.io/acme/app:v1");
+    assert_eq!(
+        decision.mutated["metadata"]["annotations"]["kyverno.io/verify-images"],
+        r#"{"ghcr.io/acme/app:v1":"pass"}"#
+    );
+
+    let digest_required = load_policies("p.yaml", &policy("mutateDigest: false", "Enforce")).unwrap();
+    let mutated = evaluate_phase(&digest_required, &image, None, "CREATE", &signed(), Phase::Mutate);
+    assert!(mutated.blocked.is_none(), "the mutating phase verifies and lets it through");
+    let message = evaluate(&digest_required, &image, None, "CREATE", &signed()).blocked.unwrap();
+    assert!(message.contains("missing digest for ghcr.io/acme/app:v1"), "{message}");
+    let pinned = pod(&format!("ghcr.io/acme/app@{DIGEST}"));
+    assert!(evaluate(&digest_required, &pinned, None, "CREATE", &signed()).blocked.is_none());
+}
