@@ -34,13 +34,15 @@ for target in "${TARGETS[@]}"; do
   step "Fuzzing $target for ${SECONDS_EACH}s"
   mkdir -p "corpus/$target" "artifacts/$target" "regressions/$target"
   log="$SIGSTACK_CACHE/logs/fuzz-$target.log"
-  before=$(find "artifacts/$target" -type f | wc -l)
+  started="artifacts/$target/.started"
+  touch "$started"
   # -timeout: an input taking over 10 s is a hang (reported as a crash); -rss_limit_mb bounds memory.
   cargo +nightly fuzz run -O -s "$SANITIZER" "$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1 || true
-  after=$(find "artifacts/$target" -type f | wc -l)
-  crashes=$((after - before))
-  find "artifacts/$target" -type f -exec cp -n {} "regressions/$target/" \;
+  # Only what this run found: older artifacts were copied (and maybe renamed) before.
+  mapfile -t found < <(find "artifacts/$target" -type f -newer "$started" ! -name .started)
+  crashes=${#found[@]}
+  for artifact in "${found[@]}"; do cp -n "$artifact" "regressions/$target/"; done
   runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n1)
   corpus=$(find "corpus/$target" -type f | wc -l)
   summary+=("$(printf '%-18s runs %-9s corpus %-6s crashes %s' "$target" "${runs:-?}" "$corpus" "$crashes")")

@@ -207,7 +207,7 @@ fn cases() -> Vec<Case> {
             "",
         ));
     }
-    for name in ["zz", SHA, "..%2F..%2Fetc%2Fpasswd", &"f".repeat(10_000)] {
+    for name in ["zz", SHA, "..%2F..%2Fetc%2Fpasswd", &"f".repeat(10_000), "%ff%fe", "%"] {
         cases.push(case(Service::Rekor, "bad entry names", Method::GET, &format!("/api/v1/log/entries/{name}"), ""));
     }
     for body in [

@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -144,8 +144,9 @@ fn leaf_of(log: &TransparencyLog, uuid: &str) -> Result<[u8; 32], RekorError> {
 
 async fn entry_by_uuid(
     State(log): State<TransparencyLog>,
-    Path(uuid): Path<String>,
+    uuid: Result<Path<String>, PathRejection>,
 ) -> Result<GoJson<Value>, ApiError> {
+    let Path(uuid) = uuid?;
     let (uuid, entry) = log.entry_by_leaf(&leaf_of(&log, &uuid)?)?;
     Ok(GoJson(one(uuid, entry)))
 }
@@ -335,10 +336,17 @@ impl From<RekorError> for ApiError {
     }
 }
 
-/// A query string that does not parse (found by fuzzing: a repeated parameter) is the client's
-/// mistake, answered in the same JSON as every other error.
+/// A query string or path that does not parse (found by fuzzing: a repeated parameter, a path
+/// that is not percent-encoded UTF-8) is the client's mistake, answered in the same JSON as every
+/// other error.
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
+        ApiError::Status(StatusCode::BAD_REQUEST, rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
         ApiError::Status(StatusCode::BAD_REQUEST, rejection.body_text())
     }
 }
