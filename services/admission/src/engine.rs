@@ -204,8 +204,15 @@ fn images(pod: &Value, prefix: &str) -> Vec<ImageRef> {
     found
 }
 
-fn identity_error(keyless: &KeylessAttestor, signatures: &[VerifiedSignature]) -> Option<String> {
+/// The signatures whose certificate matches the keyless identity (subject, issuer, extensions), or
+/// why none does. Only those count: their statements are what attestation conditions see, as cosign
+/// returns only signatures that pass its checks.
+fn matching_identity(
+    keyless: &KeylessAttestor,
+    signatures: Vec<VerifiedSignature>,
+) -> Result<Vec<VerifiedSignature>, String> {
     let mut reasons = Vec::new();
+    let mut matching = Vec::new();
     for sig in signatures {
         let subject_ok = match (&keyless.subject, &keyless.subject_regexp) {
             (None, None) => true,
@@ -247,9 +254,9 @@ fn identity_error(keyless: &KeylessAttestor, signatures: &[VerifiedSignature]) -
             reasons.push(reason);
             continue;
         }
-        return None;
+        matching.push(sig);
     }
-    Some(reasons.join("; "))
+    if matching.is_empty() { Err(reasons.join("; ")) } else { Ok(matching) }
 }
 
 enum Verdict {
@@ -320,16 +327,16 @@ fn run_sets(
                 Err(VerifyFailure::NotFound(m)) => errors.push(format!("{at}: {m}")),
                 Err(VerifyFailure::Invalid(m)) => errors.push(format!("{at}: no matching signatures: {m}")),
                 Ok(signatures) => {
-                    let mismatch = match entry {
-                        Entry::Keyless(keyless) => identity_error(keyless, &signatures),
-                        Entry::Key(..) => None,
+                    let matching = match entry {
+                        Entry::Keyless(keyless) => matching_identity(keyless, signatures),
+                        Entry::Key(..) => Ok(signatures),
                     };
-                    match mismatch {
-                        None => {
+                    match matching {
+                        Ok(signatures) => {
                             verified += 1;
                             passed.extend(signatures);
                         }
-                        Some(reason) => errors.push(format!("{at}: no matching signatures: {reason}")),
+                        Err(reason) => errors.push(format!("{at}: no matching signatures: {reason}")),
                     }
                 }
             }

@@ -486,3 +486,40 @@ fn without_mutate_digest_the_tag_stays_and_verify_digest_decides() {
     let pinned = pod(&format!("ghcr.io/acme/app@{DIGEST}"));
     assert!(evaluate(&digest_required, &pinned, None, "CREATE", &signed()).blocked.is_none());
 }
+
+/// Two SBOM attestations on the image, one by the organisation and one by a stranger: only the
+/// statements of signatures that match the attestor are checked against the conditions.
+struct TwoAttesters;
+
+impl ImageVerifier for TwoAttesters {
+    fn resolve(&self, _: &ImageInfo) -> Result<String, VerifyFailure> {
+        Ok(DIGEST.into())
+    }
+    fn signatures(&self, _: &ImageInfo, _: &SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        Err(VerifyFailure::NotFound("no signatures found".into()))
+    }
+    fn attestations(
+        &self,
+        _: &ImageInfo,
+        kind: &str,
+        _: &SignatureCheck<'_>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        let attester = |san: &str, version: &str| VerifiedSignature {
+            sans: vec![san.into()],
+            issuer: GH.into(),
+            statement: Some(json!({"predicateType": kind, "predicate": {"spdxVersion": version}})),
+            ..Default::default()
+        };
+        Ok(vec![
+            attester("https://github.com/stranger/x/.github/workflows/r.yml@refs/heads/main", "SPDX-3.0"),
+            attester("https://github.com/acme/app/.github/workflows/r.yml@refs/heads/main", "SPDX-2.3"),
+        ])
+    }
+}
+
+#[test]
+fn conditions_see_only_statements_from_matching_signers() {
+    let spdx2 = r#"[{all: [{key: "{{ spdxVersion }}", operator: Equals, value: "SPDX-2.*"}]}]"#;
+    let decision = evaluate(&keyless_policy("", spdx2), &pod("ghcr.io/acme/app:v1"), None, "CREATE", &TwoAttesters);
+    assert!(decision.blocked.is_none(), "{:?}", decision.results);
+}
