@@ -207,13 +207,16 @@ fn cases() -> Vec<Case> {
             "",
         ));
     }
-    for name in ["zz", SHA, "..%2F..%2Fetc%2Fpasswd", &"f".repeat(10_000), "%ff%fe", "%"] {
+    // 80 bytes with a multi-byte character across byte 16, where the tree prefix ends (cargo fuzz).
+    let multibyte = format!("{}%E2%82%AC{}", "0".repeat(14), "0".repeat(63));
+    for name in ["zz", SHA, "..%2F..%2Fetc%2Fpasswd", &"f".repeat(10_000), "%ff%fe", "%", &multibyte] {
         cases.push(case(Service::Rekor, "bad entry names", Method::GET, &format!("/api/v1/log/entries/{name}"), ""));
     }
     for body in [
         json!({"logIndexes": [-1]}),
         json!({"logIndexes": [u64::MAX]}),
         json!({"entryUUIDs": ["not hex"]}),
+        json!({"entryUUIDs": [format!("{}€{}", "0".repeat(14), "0".repeat(63))]}),
         json!({"logIndexes": (0..20_000).collect::<Vec<_>>()}),
     ] {
         cases.push(case(

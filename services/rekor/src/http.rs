@@ -113,6 +113,11 @@ async fn entry_by_index(
 
 /// Accepts the 64-hex leaf hash or the 80-hex `treeID || leaf hash` form.
 fn leaf_of(log: &TransparencyLog, uuid: &str) -> Result<[u8; 32], RekorError> {
+    // Hex first: the tree prefix is cut by byte offset (cargo fuzz found the panic on multi-byte
+    // characters at that offset).
+    if !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RekorError::InvalidQuery(format!("entry UUID {uuid:?} is not hex")));
+    }
     let hex = match uuid.len() {
         64 => uuid,
         80 => {
@@ -134,8 +139,8 @@ fn leaf_of(log: &TransparencyLog, uuid: &str) -> Result<[u8; 32], RekorError> {
     };
     let mut leaf = [0u8; 32];
     for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
-        let text = std::str::from_utf8(chunk).ok().filter(|t| t.bytes().all(|b| b.is_ascii_hexdigit()));
-        leaf[i] = text
+        leaf[i] = std::str::from_utf8(chunk)
+            .ok()
             .and_then(|t| u8::from_str_radix(t, 16).ok())
             .ok_or_else(|| RekorError::InvalidQuery(format!("entry UUID {uuid:?} is not hex")))?;
     }
