@@ -116,7 +116,7 @@ fn leaf_of(log: &TransparencyLog, uuid: &str) -> Result<[u8; 32], RekorError> {
     // Hex first: the tree prefix is cut by byte offset (cargo fuzz found the panic on multi-byte
     // characters at that offset).
     if !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RekorError::InvalidQuery(format!("entry UUID {uuid:?} is not hex")));
+        return Err(RekorError::InvalidQuery(format!("entry UUID {uuid:?} is not hex (64 or 80 hex digits)")));
     }
     let hex = match uuid.len() {
         64 => uuid,
