@@ -111,6 +111,20 @@ fn deployment(name: &str, image: &str) -> String {
     )
 }
 
+/// Applies `apply` to every keyless attestor of a policy.
+fn each_keyless(value: &mut Value, apply: &dyn Fn(&mut Value)) {
+    match value {
+        Value::Object(map) => {
+            if let Some(keyless) = map.get_mut("keyless") {
+                apply(keyless);
+            }
+            map.values_mut().for_each(|v| each_keyless(v, apply));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| each_keyless(v, apply)),
+        _ => {}
+    }
+}
+
 /// Runs a command that must fail; returns its standard error.
 fn run_fails(command: &mut std::process::Command) -> String {
     let output = command.output().unwrap();
@@ -238,24 +252,10 @@ fn foreign_trust_material_is_refused() {
     flow.ok(&["sign", "acme/app:v1", "--repo", "acme/app"]);
     flow.ok(&["attest", "acme/app:v1", "--repo", "acme/app"]);
     assert!(flow.apply(&pod("ours", "REGISTRY/acme/app:v1")).0, "this stack's own signature is admitted");
-    let mut policy: Value = serde_norway::from_slice(&std::fs::read(flow.policy()).unwrap()).unwrap();
     let theirs = std::fs::read_to_string(other.path().join("trust/rekor.pub")).unwrap();
-    fn swap_rekor_key(value: &mut Value, pem: &str) {
-        match value {
-            Value::Object(map) => {
-                if let Some(keyless) = map.get_mut("keyless") {
-                    keyless["rekor"]["pubkey"] = Value::String(pem.to_string());
-                }
-                map.values_mut().for_each(|v| swap_rekor_key(v, pem));
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| swap_rekor_key(v, pem)),
-            _ => {}
-        }
-    }
-    swap_rekor_key(&mut policy, &theirs);
-    let swapped = serde_norway::to_string(&policy).unwrap();
-    let swapped_path = flow.dir.path().join("other-rekor.yaml");
-    std::fs::write(&swapped_path, swapped).unwrap();
+    let swapped_path = flow.edited_policy("other-rekor.yaml", |policy| {
+        each_keyless(policy, &|keyless| keyless["rekor"]["pubkey"] = Value::String(theirs.clone()))
+    });
     assert_denied(
         &flow.apply_with(&swapped_path, &pod("ours", "REGISTRY/acme/app:v1")),
         "transparency log that is not trusted",
@@ -425,18 +425,6 @@ fn keys_extensions_and_the_ignore_switches() {
     flow.ok(&["attest", "acme/app:v1", "--repo", "acme/app"]);
     let with_extensions = |name: &str, extensions: Value, ctlog: Option<Value>| {
         flow.edited_policy(name, |policy| {
-            fn each_keyless(value: &mut Value, apply: &dyn Fn(&mut Value)) {
-                match value {
-                    Value::Object(map) => {
-                        if let Some(keyless) = map.get_mut("keyless") {
-                            apply(keyless);
-                        }
-                        map.values_mut().for_each(|v| each_keyless(v, apply));
-                    }
-                    Value::Array(items) => items.iter_mut().for_each(|v| each_keyless(v, apply)),
-                    _ => {}
-                }
-            }
             each_keyless(policy, &|keyless| {
                 keyless["additionalExtensions"] = extensions.clone();
                 if let Some(ctlog) = &ctlog {

@@ -375,8 +375,8 @@ fn verify_entry(entry: &ImageVerification, image: &ImageInfo, verifier: &dyn Ima
             other => return other,
         };
         // Every statement of the type must satisfy the conditions (imageverifier.go verifyAttestation).
+        let image = image.matching_string();
         for statement in verified.iter().filter_map(|v| v.statement.as_ref()) {
-            let image = image.matching_string();
             match evaluate_conditions(&attestation.conditions, &statement["predicate"]) {
                 Ok(None) => {}
                 Ok(Some(message)) => {
@@ -591,7 +591,6 @@ fn validate_verified_images(rule: &Rule, view: &Value, prefix: &str, annotations
         .unwrap_or_default();
     let mut outcomes = Vec::new();
     for entry in rule.verify_images.iter().filter(|e| e.verify_digest || e.required) {
-        let verifies = !entry.attestors.is_empty() || !entry.attestations.is_empty();
         // Only imageReferences: Kyverno's validate_image.go does not consult skipImageReferences
         // (a skipped image is marked "skip" in the annotation instead).
         let (selected, mut failures) = selected_images(entry, view, prefix);
@@ -600,7 +599,10 @@ fn validate_verified_images(rule: &Rule, view: &Value, prefix: &str, annotations
             let matching = info.matching_string();
             if entry.verify_digest && info.digest.is_none() {
                 failures.push(format!("missing digest for {matching}"));
-            } else if entry.required && verifies && !marks.get(&matching).is_some_and(|m| m == "pass" || m == "skip") {
+            } else if entry.required
+                && entry.verifies()
+                && !marks.get(&matching).is_some_and(|m| m == "pass" || m == "skip")
+            {
                 failures.push(format!("unverified image {matching}"));
             }
         }
@@ -630,9 +632,8 @@ fn verify_rule(
         let mut skipped = 0;
         for (image, info) in selected {
             let matching = info.matching_string();
-            let verifies = !entry.attestors.is_empty() || !entry.attestations.is_empty();
             if entry.skip_image_references.iter().any(|p| wildcard::matches(p, &matching)) {
-                if verifies {
+                if entry.verifies() {
                     verified_images.insert(matching, "skip");
                 }
                 skipped += 1;

@@ -250,6 +250,14 @@ fn yes() -> bool {
     true
 }
 
+impl ImageVerification {
+    /// Whether the entry verifies anything (Kyverno annotates and requires only those; an entry
+    /// without attestors and attestations just pins digests).
+    pub(crate) fn verifies(&self) -> bool {
+        !self.attestors.is_empty() || !self.attestations.is_empty()
+    }
+}
+
 /// `{count, entries}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

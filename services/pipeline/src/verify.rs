@@ -84,8 +84,8 @@ impl Default for Checks {
 pub struct Verified {
     /// The image digest it covers.
     pub digest: String,
-    /// Certificate SAN (empty for a key-signed one).
-    pub identity: String,
+    /// Certificate SANs (none for a key-signed one).
+    pub sans: Vec<String>,
     /// OIDC issuer (empty for a key-signed one).
     pub issuer: String,
     /// The certificate's Sigstore extensions by arc number (empty for a key-signed one).
@@ -114,7 +114,7 @@ impl Checked {
     fn verified(&self, digest: &str, statement: Option<Value>) -> Verified {
         Verified {
             digest: digest.to_string(),
-            identity: self.leaf.as_ref().map(|l| l.san.join(", ")).unwrap_or_default(),
+            sans: self.leaf.as_ref().map(|l| l.san.clone()).unwrap_or_default(),
             issuer: self.leaf.as_ref().and_then(|l| l.issuer.clone()).unwrap_or_default(),
             extensions: self.leaf.as_ref().map(|l| l.extensions.clone()).unwrap_or_default(),
             log_index: self.log.as_ref().map(|l| l.log_index),
@@ -195,7 +195,7 @@ fn check_signer(
     // (cosign's rule for --insecure-ignore-tlog).
     let at = match &log {
         Some(log) => log.integrated_time.max(0) as u64,
-        None => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        None => sigstack_fulcio::now(),
     };
     let root = trust.ca_chain.last().ok_or("no trusted root")?;
     let leaf = verify_leaf(&leaf_der, &chain, root, at).map_err(|e| e.to_string())?;

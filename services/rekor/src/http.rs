@@ -233,28 +233,23 @@ async fn search_index(
     let mut keys = Vec::new();
     if let Some(hash) = text("hash")? {
         // Rekor's util.PrefixSHA: a bare digest gets its algorithm from its length.
+        const DIGESTS: [(&str, usize); 3] = [("sha256", 64), ("sha384", 96), ("sha512", 128)];
         let (algorithm, digest) = match hash.split_once(':') {
-            Some((algorithm, digest)) => (algorithm.to_string(), digest.to_string()),
-            None => match hash.len() {
-                64 => ("sha256".into(), hash.clone()),
-                96 => ("sha384".into(), hash.clone()),
-                128 => ("sha512".into(), hash.clone()),
-                n => {
+            Some(prefixed) => prefixed,
+            None => match DIGESTS.iter().find(|(_, length)| *length == hash.len()) {
+                Some((algorithm, _)) => (*algorithm, hash.as_str()),
+                None => {
+                    let n = hash.len();
                     return Err(
                         RekorError::InvalidQuery(format!("hash of {n} hex digits is not SHA-256/384/512")).into()
                     );
                 }
             },
         };
-        let expected = match algorithm.as_str() {
-            "sha256" => 64,
-            "sha384" => 96,
-            "sha512" => 128,
-            other => {
-                return Err(RekorError::InvalidQuery(format!("hash algorithm {other:?} is not sha256/384/512")).into());
-            }
+        let Some((_, expected)) = DIGESTS.iter().find(|(name, _)| *name == algorithm) else {
+            return Err(RekorError::InvalidQuery(format!("hash algorithm {algorithm:?} is not sha256/384/512")).into());
         };
-        if digest.len() != expected || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if digest.len() != *expected || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(RekorError::InvalidQuery(format!("hash: {algorithm} needs {expected} hex digits")).into());
         }
         keys.push(format!("{algorithm}:{digest}"));

@@ -297,7 +297,7 @@ impl PipelineVerifier {
                     return Ok(verified
                         .into_iter()
                         .map(|v| VerifiedSignature {
-                            sans: v.identity.split(", ").filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                            sans: v.sans,
                             issuer: v.issuer,
                             extensions: v.extensions,
                             statement: v.statement,

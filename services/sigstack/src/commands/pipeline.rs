@@ -373,7 +373,7 @@ fn describe(v: &sigstack_pipeline::Verified, checks: &Checks) -> String {
         parts.push("log NOT checked".into());
     }
     if checks.public_key.is_none() {
-        parts.push(format!("identity {} from {}", v.identity, v.issuer));
+        parts.push(format!("identity {} from {}", v.sans.join(", "), v.issuer));
     }
     parts.join(", ")
 }
