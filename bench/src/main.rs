@@ -349,13 +349,7 @@ fn claims(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default()).unwrap_or(Value::Null)
 }
 
-/// PEM with LF line endings (the `pem` crate defaults to CRLF, which @sigstore/mock's parser refuses).
-fn pem_lf(label: &str, der: &[u8]) -> String {
-    pem::encode_config(
-        &pem::Pem::new(label, der.to_vec()),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
-}
+use sigstack_wire::pem_lf;
 
 /// CA requests in sigstore-js's shape (token in the body), each with its own key and proof.
 fn ca_requests(tokens: &[String]) -> Vec<Value> {
@@ -534,7 +528,7 @@ async fn scale(args: &Args, report: &mut Report) -> anyhow::Result<()> {
                 tasks.spawn(async move {
                     let mut i = from + worker;
                     while i < to {
-                        log.append(format!("{{\"benchmark\":{i}}}").into_bytes()).await?;
+                        log.append(format!("{{\"benchmark\":{i}}}").into_bytes(), None).await?;
                         i += chunk;
                     }
                     anyhow::Ok(())

@@ -9,13 +9,15 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+
+use sigstack_wire::{ErrorEnvelope, with_fallbacks};
 
 use crate::{ImageVerifier, Phase, Policy, evaluate_phase};
 
@@ -33,21 +35,16 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// `/mutate`, `/validate` and `/healthz`; JSON errors for everything else.
 pub fn router(state: WebhookState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/mutate", post(|s, b| review(s, b, true)))
         .route("/validate", post(|s, b| review(s, b, false)))
-        .route("/healthz", axum::routing::get(|| async { Json(json!({"status": "ok"})) }))
-        .fallback(|uri: Uri| async move { error(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path())) })
-        .method_not_allowed_fallback(|uri: Uri| async move {
-            error(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed on {}", uri.path()))
-        })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .route("/healthz", axum::routing::get(|| async { Json(json!({"status": "ok"})) }));
+    with_fallbacks(router, ErrorEnvelope::Http).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(state)
 }
 
 /// Every error answer of the webhook: `{"code", "message"}` with the status.
 fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(json!({"code": status.as_u16(), "message": message}))).into_response()
+    ErrorEnvelope::Http.response(status, message)
 }
 
 fn bad_request(message: String) -> Response {

@@ -72,10 +72,7 @@ impl IssuedChain {
 
 /// PEM of one DER certificate.
 pub(crate) fn cert_pem(der: &[u8]) -> String {
-    pem::encode_config(
-        &pem::Pem::new("CERTIFICATE", der.to_vec()),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
+    sigstack_wire::pem_lf("CERTIFICATE", der)
 }
 
 /// The issuing CA: root and intermediate certificates, the intermediate's key, and the CT log.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::json;
+use sigstack_wire::{ErrorEnvelope, with_fallbacks};
 
 use crate::ca::cert_pem;
 use crate::keys::verify_csr;
@@ -25,17 +26,14 @@ const PEM_CHAIN: &str = "application/pem-certificate-chain";
 
 /// The CA's routes.
 pub fn router(fulcio: Arc<Fulcio>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/api/v2/signingCert", post(signing_cert_v2))
         .route("/api/v1/signingCert", post(signing_cert_v1))
         .route("/api/v2/trustBundle", get(trust_bundle))
         .route("/api/v2/configuration", get(configuration))
         .route("/api/v1/rootCert", get(root_cert))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(fulcio)
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }));
+    with_fallbacks(router, ErrorEnvelope::GrpcGateway).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(fulcio)
 }
 
 /// `CreateSigningCertificateRequest` (fulcio.proto), in gRPC-gateway JSON.
@@ -182,14 +180,6 @@ async fn root_cert(State(fulcio): State<Arc<Fulcio>>) -> Response {
     ([(header::CONTENT_TYPE, PEM_CHAIN)], chain).into_response()
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::Status(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path()))
-}
-
-async fn method_not_allowed(uri: Uri) -> ApiError {
-    ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed on {}", uri.path()))
-}
-
 /// Error responses in gRPC-gateway's shape, `{"code": <gRPC code>, "message": "...", "details": []}`,
 /// with the HTTP status Fulcio's gateway would use.
 #[derive(Debug)]
@@ -206,17 +196,10 @@ impl From<FulcioError> for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
-        ApiError::Status(rejection.status(), format!("request body: {}", rejection.body_text()))
+        let (status, message) = sigstack_wire::body_rejection(&rejection);
+        ApiError::Status(status, message)
     }
 }
-
-/// gRPC status codes used by gRPC-gateway bodies.
-const GRPC_INVALID_ARGUMENT: u16 = 3;
-const GRPC_NOT_FOUND: u16 = 5;
-const GRPC_INTERNAL: u16 = 13;
-const GRPC_UNIMPLEMENTED: u16 = 12;
-const GRPC_RESOURCE_EXHAUSTED: u16 = 8;
-const GRPC_UNAUTHENTICATED: u16 = 16;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -237,15 +220,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Status(status, message) => (status, message),
         };
-        let code = match status {
-            StatusCode::UNAUTHORIZED => GRPC_UNAUTHENTICATED,
-            StatusCode::NOT_FOUND => GRPC_NOT_FOUND,
-            StatusCode::METHOD_NOT_ALLOWED => GRPC_UNIMPLEMENTED,
-            StatusCode::PAYLOAD_TOO_LARGE => GRPC_RESOURCE_EXHAUSTED,
-            s if s.is_client_error() => GRPC_INVALID_ARGUMENT,
-            _ => GRPC_INTERNAL,
-        };
-        (status, Json(json!({ "code": code, "message": message, "details": [] }))).into_response()
+        ErrorEnvelope::GrpcGateway.response(status, message)
     }
 }
 

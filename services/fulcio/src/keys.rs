@@ -256,10 +256,7 @@ impl Verifier {
             Some(der) => ("CERTIFICATE", der.as_slice()),
             None => ("PUBLIC KEY", self.key.spki_der()),
         };
-        pem::encode_config(
-            &pem::Pem::new(label, der.to_vec()),
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        )
+        sigstack_wire::pem_lf(label, der)
     }
 }
 

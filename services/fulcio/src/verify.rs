@@ -69,29 +69,52 @@ fn signed_by(child: &Certificate, issuer: &Certificate) -> Result<(), Certificat
     key.verify_signature_with(child.signature_algorithm.oid, &tbs, signature).map_err(CertificateError::Chain)
 }
 
-/// Verifies `leaf_der` chains through `chain_der` (issuer first, root last; the last is the
-/// anchor, compared byte for byte with `trusted_root_der`) and was valid at `at` (unix seconds),
-/// then returns its key and identity.
+fn check_ca_validity(ca: &Certificate, at: u64) -> Result<(), CertificateError> {
+    let (from, to) = (unix(&ca.tbs_certificate.validity.not_before), unix(&ca.tbs_certificate.validity.not_after));
+    if at < from || at > to {
+        return Err(CertificateError::Chain("a CA certificate was not valid at signing time".into()));
+    }
+    Ok(())
+}
+
+/// Verifies that `leaf_der` chains, through the certificates of `chain_der` (issuer first) as far
+/// as needed, to one of `anchors_der`, and was valid at `at` (unix seconds); returns its key and
+/// identity.
+///
+/// Any anchor ends the chain, whether a root or an intermediate, as in the certificate pool Go's
+/// x509 builds for cosign and Kyverno (a Kyverno `roots` bundle, or every CA of a trusted root):
+/// one pass over the pool, with no candidate tried and failed one at a time.
 pub fn verify_leaf(
     leaf_der: &[u8],
     chain_der: &[Vec<u8>],
-    trusted_root_der: &[u8],
+    anchors_der: &[Vec<u8>],
     at: u64,
 ) -> Result<VerifiedLeaf, CertificateError> {
     let leaf = parse(leaf_der)?;
     let chain = chain_der.iter().map(|der| parse(der)).collect::<Result<Vec<_>, _>>()?;
-    let Some(anchor) = chain_der.last() else { return Err(CertificateError::Chain("no CA certificates".into())) };
-    if anchor.as_slice() != trusted_root_der {
-        return Err(CertificateError::Chain("the chain ends in a root that is not the trusted one".into()));
+    let anchors = anchors_der.iter().map(|der| parse(der)).collect::<Result<Vec<_>, _>>()?;
+    if anchors.is_empty() {
+        return Err(CertificateError::Chain("no trusted CA certificates".into()));
     }
     let mut child = &leaf;
-    for issuer in &chain {
-        signed_by(child, issuer)?;
-        let (from, to) =
-            (unix(&issuer.tbs_certificate.validity.not_before), unix(&issuer.tbs_certificate.validity.not_after));
-        if at < from || at > to {
-            return Err(CertificateError::Chain("a CA certificate was not valid at signing time".into()));
+    let mut above = chain.iter();
+    loop {
+        // Names can repeat across trust domains (every sigstack stack names its CA alike): an
+        // anchor counts only if its key signed the child.
+        let issued_by = |ca: &&Certificate| {
+            ca.tbs_certificate.subject == child.tbs_certificate.issuer && signed_by(child, ca).is_ok()
+        };
+        if let Some(anchor) = anchors.iter().find(issued_by) {
+            check_ca_validity(anchor, at)?;
+            break;
         }
+        let Some(issuer) = above.next() else {
+            return Err(CertificateError::Chain(
+                "the chain does not end in a trusted CA certificate (issued by another CA)".into(),
+            ));
+        };
+        signed_by(child, issuer)?;
+        check_ca_validity(issuer, at)?;
         child = issuer;
     }
     let validity = (unix(&leaf.tbs_certificate.validity.not_before), unix(&leaf.tbs_certificate.validity.not_after));

@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use sigstack_wire::{ErrorEnvelope, with_fallbacks};
 
 use crate::{ACTIONS_TOKEN_PATH, Issuer, OidcError, Profile, SigningAlg, TokenRequest, parse_ttl};
 
@@ -19,17 +20,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The issuer's routes: discovery, JWKS, minting (`POST /token` JSON, `GET /token` raw JWT),
 /// the GitHub Actions ambient endpoint, and JSON errors for everything else.
 pub fn router(issuer: Arc<Issuer>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/.well-known/jwks", get(jwks))
         .route("/token", post(mint_json).get(mint_query))
         .route(ACTIONS_TOKEN_PATH, get(actions_token))
         .route("/authorize", get(authorize))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(issuer)
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }));
+    with_fallbacks(router, ErrorEnvelope::Http).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(issuer)
 }
 
 async fn discovery(State(issuer): State<Arc<Issuer>>) -> Json<serde_json::Value> {
@@ -127,17 +125,6 @@ async fn authorize() -> ApiError {
     }
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::Rejected { status: StatusCode::NOT_FOUND, message: format!("no such endpoint: {}", uri.path()) }
-}
-
-async fn method_not_allowed(uri: Uri) -> ApiError {
-    ApiError::Rejected {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        message: format!("method not allowed on {}", uri.path()),
-    }
-}
-
 /// Every error response of the issuer, as `{"code": <status>, "message": "..."}`.
 #[derive(Debug)]
 enum ApiError {
@@ -179,7 +166,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Rejected { status, message } => (status, message),
         };
-        (status, Json(json!({ "code": status.as_u16(), "message": message }))).into_response()
+        ErrorEnvelope::Http.response(status, message)
     }
 }
 

@@ -99,12 +99,7 @@ impl TrustFiles<'_> {
     }
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    pem::encode_config(
-        &pem::Pem::new(label, der.to_vec()),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
-}
+use sigstack_wire::pem_lf as pem;
 
 fn json(value: &impl serde::Serialize) -> Result<Vec<u8>, StateError> {
     let mut bytes =

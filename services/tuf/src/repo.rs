@@ -147,7 +147,6 @@ pub fn router(repo_dir: &Path) -> Router {
 }
 
 async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let response = next.run(request).await;
     let status = response.status();
@@ -159,7 +158,7 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
         axum::http::StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed: the repository is read-only"),
         other => format!("{method} {path}: {other}"),
     };
-    (status, axum::Json(serde_json::json!({"code": status.as_u16(), "message": message}))).into_response()
+    sigstack_wire::ErrorEnvelope::Http.response(status, message)
 }
 
 #[cfg(test)]
