@@ -74,6 +74,15 @@ impl Fixture {
     /// `cosign verify` or `verify-attestation` with a private HOME; v2 gets the legacy trust
     /// variables of trust/cosign.env, v3 the trusted root.
     fn cosign_verify(&self, major: &str, what: &str, image: &str, identity: &str) -> Output {
+        self.cosign_verify_with(
+            major,
+            what,
+            image,
+            &["--certificate-identity", identity, "--certificate-oidc-issuer", GITHUB_ISSUER],
+        )
+    }
+
+    fn cosign_verify_with(&self, major: &str, what: &str, image: &str, identity_args: &[&str]) -> Output {
         let mut command = sigstack_e2e::cosign_command(major, self.dir.path());
         command.arg(what).arg("--allow-insecure-registry");
         if major == "v3" {
@@ -82,10 +91,7 @@ impl Fixture {
         if what == "verify-attestation" {
             command.args(["--type", "spdxjson"]);
         }
-        command
-            .args(["--certificate-identity", identity, "--certificate-oidc-issuer", GITHUB_ISSUER, image])
-            .output()
-            .unwrap()
+        command.args(identity_args).arg(image).output().unwrap()
     }
 }
 
@@ -132,6 +138,45 @@ fn cosign_accepts_what_sigstack_signs_and_attests() {
     let sig_tag = format!("{}.sig", digest.replace(':', "-"));
     let manifest = skopeo_raw(&fx.image(&sig_tag));
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 2);
+}
+
+/// `--certificate-identity-regexp` and `--certificate-oidc-issuer-regexp` match anywhere in the
+/// value, as Go's `regexp.MatchString` does in cosign: sigstack and cosign v3 decide alike on the
+/// same image, pattern by pattern.
+#[test]
+fn identity_regexps_match_as_cosign_does() {
+    let fx = fixture();
+    fx.build("v1", "1.0.1");
+    fx.ok(&["sign", "acme/widget:v1", "--repo", "acme/widget"]);
+    fx.ok(&["attest", "acme/widget:v1", "--repo", "acme/widget", "--type", "spdxjson"]);
+    let image = fx.image("v1");
+    let cases: &[(&str, &str, bool)] = &[
+        ("https://github.com/acme/", "githubusercontent", true),
+        ("^https://github.com/acme/", "^https://token.actions", true),
+        (r"release\.yml@refs/heads/main$", r"\.com$", true),
+        ("acme/(widget|gadget)/", ".*", true),
+        ("^https://github.com/acme/$", "githubusercontent", false),
+        ("https://github.com/evil/", "githubusercontent", false),
+        ("https://github.com/acme/", "^https://accounts.google.com$", false),
+        ("^acme/", "githubusercontent", false),
+    ];
+    for &(identity, issuer, expected) in cases {
+        let args = ["--certificate-identity-regexp", identity, "--certificate-oidc-issuer-regexp", issuer];
+        for what in ["verify", "verify-attestation"] {
+            let mut ours = vec![what, image.as_str()];
+            if what == "verify-attestation" {
+                ours.extend(["--type", "spdxjson"]);
+            }
+            ours.extend(args);
+            let sigstack = fx.sigstack(&ours).status.success();
+            let cosign = fx.cosign_verify_with("v3", what, &image, &args).status.success();
+            assert_eq!(
+                (sigstack, cosign),
+                (expected, expected),
+                "{what} identity {identity:?} issuer {issuer:?}: sigstack {sigstack}, cosign {cosign}, expected {expected}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -102,6 +102,8 @@ pub struct RuleResult {
     pub policy: String,
     /// Rule name (`autogen-...` for Pod rules applied to controllers).
     pub rule: String,
+    /// The webhook phase that produced it (Mutate or Validate).
+    pub phase: Phase,
     /// Outcome.
     pub status: RuleStatus,
     /// Kyverno's message.
@@ -521,6 +523,7 @@ fn run_phase(
             let result = |status, message: String, action: Option<FailureAction>| RuleResult {
                 policy: policy.metadata.name.clone(),
                 rule: rule_name.clone(),
+                phase,
                 status,
                 message,
                 enforce: action.unwrap_or(policy.default_action()) == FailureAction::Enforce,

@@ -18,11 +18,16 @@ pub struct Services {
     pub rekor: String,
 }
 
-/// What verification trusts: the stack's `trusted_root.json`.
+/// What verification trusts: the stack's `trusted_root.json`, or the inline material of a Kyverno
+/// attestor.
 #[derive(Debug, Clone)]
 pub struct Trust {
-    /// CA certificates above leaves, issuer first, root last (DER).
+    /// CA certificates above leaves, issuer first, root last (DER): the chain to build when a
+    /// signature carries none.
     pub ca_chain: Vec<Vec<u8>>,
+    /// Certificates a chain may end in, any of them (DER): each CA's root of a trusted root, or
+    /// every certificate of a Kyverno `roots` bundle.
+    pub anchors: Vec<Vec<u8>>,
     /// The log key (DER SPKI).
     pub rekor_key: Vec<u8>,
     /// The CT log key (DER SPKI).
@@ -36,9 +41,14 @@ impl Trust {
         let root: sigstack_trust::TrustedRoot = serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a trusted root", trusted_root.display()))?;
         let decode = |b: &str| B64.decode(b).context("base64 in the trusted root");
-        let ca = root.certificate_authorities.first().context("the trusted root has no CA")?;
+        let chains = root
+            .certificate_authorities
+            .iter()
+            .map(|ca| ca.cert_chain.certificates.iter().map(|c| decode(&c.raw_bytes)).collect())
+            .collect::<anyhow::Result<Vec<Vec<Vec<u8>>>>>()?;
         Ok(Trust {
-            ca_chain: ca.cert_chain.certificates.iter().map(|c| decode(&c.raw_bytes)).collect::<anyhow::Result<_>>()?,
+            anchors: chains.iter().filter_map(|chain| chain.last().cloned()).collect(),
+            ca_chain: chains.into_iter().next().context("the trusted root has no CA")?,
             rekor_key: decode(&root.tlogs.first().context("the trusted root has no log")?.public_key.raw_bytes)?,
             ctlog_key: decode(&root.ctlogs.first().context("the trusted root has no CT log")?.public_key.raw_bytes)?,
         })
@@ -57,12 +67,7 @@ pub(crate) struct KeylessSigner {
     pub(crate) identity: String,
 }
 
-fn pem_block(label: &str, der: &[u8]) -> String {
-    pem::encode_config(
-        &pem::Pem::new(label, der.to_vec()),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    )
-}
+use sigstack_wire::pem_lf as pem_block;
 
 /// What the proof of possession signs: `email` if the token has a verified one, else `sub`
 /// (what cosign and sigstore-js do).
@@ -114,7 +119,7 @@ impl KeylessSigner {
         let rest_der: Vec<Vec<u8>> =
             rest.iter().map(|c| pem::parse(c).map(|p| p.into_contents())).collect::<Result<_, _>>()?;
         let root = rest_der.last().context("no root in the chain")?.clone();
-        let identity = sigstack_fulcio::verify_leaf(&leaf_der, &rest_der, &root, sigstack_fulcio::now())
+        let identity = sigstack_fulcio::verify_leaf(&leaf_der, &rest_der, &[root], sigstack_fulcio::now())
             .map_err(|e| anyhow::anyhow!("the CA's certificate: {e}"))?
             .san
             .first()

@@ -38,8 +38,14 @@ pub(crate) fn sha256_digest(bytes: &[u8]) -> String {
 }
 
 impl Registry {
-    /// A client for the registry at `url` (`http://127.0.0.1:PORT` or `https://...`).
+    /// A client for the registry at `url` (`http://127.0.0.1:PORT` or `https://...`), giving up on
+    /// a registry that does not answer after 5 s to connect or 8 s to read.
     pub fn new(url: &str) -> anyhow::Result<Self> {
+        Self::with_timeout(url, std::time::Duration::from_secs(8))
+    }
+
+    /// [`Registry::new`] with another read timeout (the connect timeout is at most 5 s).
+    pub fn with_timeout(url: &str, read_timeout: std::time::Duration) -> anyhow::Result<Self> {
         let (scheme, host) = url.split_once("://").unwrap_or(("https", url));
         let host = host.trim_end_matches('/').to_string();
         let protocol = if scheme == "http" { ClientProtocol::Http } else { ClientProtocol::Https };
@@ -47,8 +53,8 @@ impl Registry {
         // (admission then decides by failurePolicy).
         let config = ClientConfig {
             protocol,
-            connect_timeout: Some(std::time::Duration::from_secs(5)),
-            read_timeout: Some(std::time::Duration::from_secs(8)),
+            connect_timeout: Some(read_timeout.min(std::time::Duration::from_secs(5))),
+            read_timeout: Some(read_timeout),
             ..Default::default()
         };
         Ok(Registry { client: Client::new(config), host })

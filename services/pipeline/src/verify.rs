@@ -14,8 +14,10 @@ use crate::cosign::{
 };
 use crate::oci::{Registry, hex, sha256};
 
-/// Who must have signed: exact values or regular expressions (full match), as cosign's
-/// `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`.
+/// Who must have signed: exact values or regular expressions, as cosign's
+/// `--certificate-identity[-regexp]` and `--certificate-oidc-issuer[-regexp]`. A regular expression
+/// matches anywhere in the value unless it anchors itself, exactly as cosign and sigstore-go use
+/// Go's `regexp.MatchString` (the `regex` crate's syntax is RE2's).
 #[derive(Debug, Clone, Default)]
 pub struct IdentityPolicy {
     /// Exact SAN.
@@ -28,10 +30,6 @@ pub struct IdentityPolicy {
     pub issuer_regexp: Option<regex::Regex>,
 }
 
-fn full_match(re: &regex::Regex, text: &str) -> bool {
-    re.find(text).is_some_and(|m| m.start() == 0 && m.end() == text.len())
-}
-
 impl IdentityPolicy {
     fn check(&self, leaf: &VerifiedLeaf) -> Result<(), String> {
         let san = leaf.san.join(", ");
@@ -41,7 +39,7 @@ impl IdentityPolicy {
             return Err(format!("subject mismatch: certificate identity is {san}, expected {identity}"));
         }
         if let Some(re) = &self.identity_regexp
-            && !leaf.san.iter().any(|s| full_match(re, s))
+            && !leaf.san.iter().any(|s| re.is_match(s))
         {
             return Err(format!("subject mismatch: certificate identity {san} does not match {re}"));
         }
@@ -52,7 +50,7 @@ impl IdentityPolicy {
             return Err(format!("issuer mismatch: certificate issuer is {issuer}, expected {expected}"));
         }
         if let Some(re) = &self.issuer_regexp
-            && !full_match(re, issuer)
+            && !re.is_match(issuer)
         {
             return Err(format!("issuer mismatch: certificate issuer {issuer} does not match {re}"));
         }
@@ -197,8 +195,7 @@ fn check_signer(
         Some(log) => log.integrated_time.max(0) as u64,
         None => sigstack_fulcio::now(),
     };
-    let root = trust.ca_chain.last().ok_or("no trusted root")?;
-    let leaf = verify_leaf(&leaf_der, &chain, root, at).map_err(|e| e.to_string())?;
+    let leaf = verify_leaf(&leaf_der, &chain, &trust.anchors, at).map_err(|e| e.to_string())?;
     if checks.sct {
         verify_embedded_sct(&leaf_der, chain.first().ok_or("empty chain")?, &trust.ctlog_key)
             .map_err(|e| e.to_string())?;

@@ -87,6 +87,17 @@ pub struct ApplyArgs {
     /// Admission operation the resources are evaluated for.
     #[arg(long, default_value = "CREATE")]
     operation: String,
+    #[command(flatten)]
+    registry: RegistryTimeoutArg,
+}
+
+/// How long verification waits for a registry that does not answer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RegistryTimeoutArg {
+    /// Seconds to wait for a registry's answer before it counts as unreachable (an error that
+    /// failurePolicy decides); connecting waits at most 5 s.
+    #[arg(long = "registry-timeout", env = "SIGSTACK_REGISTRY_TIMEOUT", default_value_t = 8, value_name = "SECONDS")]
+    pub seconds: u64,
 }
 
 pub fn read_policies(path: &Path) -> anyhow::Result<Vec<Policy>> {
@@ -129,10 +140,13 @@ pub fn read_resources(path: &Path) -> anyhow::Result<Vec<Value>> {
 pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     let policies = read_policies(&args.policy)?;
     let resources = read_resources(&args.resource)?;
-    let verifier = PipelineVerifier::new()?;
+    let verifier = PipelineVerifier::new(args.registry.seconds)?;
     let mut blocked_any = false;
     let mut mutated_docs = Vec::new();
-    println!("{:<40} {:<45} {:<6} MESSAGE", "RESOURCE", "POLICY/RULE", "RESULT");
+    let mut verdicts = Vec::new();
+    // Kyverno runs verifyImages in its mutating webhook and validate rules (and the digest and
+    // annotation checks) in its validating webhook: the PHASE column says which row is which.
+    println!("{:<34} {:<9} {:<48} {:<6} MESSAGE", "RESOURCE", "PHASE", "POLICY/RULE", "RESULT");
     for resource in &resources {
         let decision = evaluate(&policies, resource, None, &args.operation, &verifier);
         let id = format!(
@@ -148,12 +162,18 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
                 RuleStatus::Skip => "skip",
                 RuleStatus::Error => "error",
             };
-            println!("{id:<40} {:<45} {status:<6} {}", format!("{}/{}", r.policy, r.rule), r.message);
+            let phase = if r.phase == sigstack_admission::Phase::Mutate { "mutate" } else { "validate" };
+            // A denial's reason is printed once, in Kyverno's block message below the table.
+            let blocks = (r.status == RuleStatus::Fail && r.enforce)
+                || (r.status == RuleStatus::Error && r.failure_policy == sigstack_admission::FailurePolicy::Fail);
+            let message = if blocks { "(the reason is in the denial below)" } else { r.message.as_str() };
+            println!("{id:<34} {phase:<9} {:<48} {status:<6} {message}", format!("{}/{}", r.policy, r.rule));
         }
         match &decision.blocked {
             Some(message) => {
                 blocked_any = true;
-                println!("{id:<40} {:<45} DENIED\n{message}", "");
+                let indented: String = message.lines().map(|l| format!("  {}\n", l.trim_end())).collect();
+                verdicts.push(format!("{id}: DENIED\n{}", indented.trim_end()));
             }
             None => {
                 let images: Vec<String> = ["initContainers", "containers"]
@@ -169,10 +189,14 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
                     })
                     .filter_map(|c| c["image"].as_str().map(str::to_string))
                     .collect();
-                println!("{id:<40} {:<45} ADMITTED {}", "", images.join(", "));
+                verdicts.push(format!("{id}: ADMITTED, image {}", images.join(", ")));
             }
         }
         mutated_docs.push(decision.mutated);
+    }
+    println!();
+    for verdict in verdicts {
+        println!("{verdict}");
     }
     if let Some(path) = args.output {
         let text: Vec<String> = mutated_docs.iter().map(serde_norway::to_string).collect::<Result<_, _>>()?;
@@ -184,29 +208,32 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// sigstack_fulcio's refusal when a chain ends in a root other than the candidate.
-const ANOTHER_ROOT: &str = "the chain ends in a root that is not the trusted one";
-
 /// Verification through the registry with the same code as `sigstack verify`.
 pub struct PipelineVerifier {
     runtime: tokio::runtime::Runtime,
+    registry_timeout: std::time::Duration,
 }
 
 impl PipelineVerifier {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(PipelineVerifier { runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()? })
+    /// A verifier that waits `registry_timeout_seconds` for a registry's answers.
+    pub fn new(registry_timeout_seconds: u64) -> anyhow::Result<Self> {
+        Ok(PipelineVerifier {
+            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+            registry_timeout: std::time::Duration::from_secs(registry_timeout_seconds.max(1)),
+        })
     }
 
-    fn registry(image: &ImageInfo) -> Result<Registry, VerifyFailure> {
+    fn registry(&self, image: &ImageInfo) -> Result<Registry, VerifyFailure> {
         // Like go-containerregistry: plain HTTP for loopback registries.
         let host = image.registry.split(':').next().unwrap_or("");
         let scheme = if host == "localhost" || host == "127.0.0.1" { "http" } else { "https" };
-        Registry::new(&format!("{scheme}://{}", image.registry)).map_err(|e| VerifyFailure::Unreachable(e.to_string()))
+        Registry::with_timeout(&format!("{scheme}://{}", image.registry), self.registry_timeout)
+            .map_err(|e| VerifyFailure::Unreachable(e.to_string()))
     }
 
-    /// The trust an attestor entry names, one candidate per root it lists (any may anchor the
-    /// chain), and which checks run.
-    fn trusts(check: &SignatureCheck<'_>) -> Result<(Vec<Trust>, Checks), VerifyFailure> {
+    /// The trust an attestor entry names (every certificate of its `roots` an anchor, as in the
+    /// pool Kyverno hands cosign), and which checks run.
+    fn trust(check: &SignatureCheck<'_>) -> Result<(Trust, Checks), VerifyFailure> {
         let missing = |what: &str| {
             VerifyFailure::Unreachable(format!(
                 "{what} is not set: sigstack verifies only with inline trust material and never fetches the public-good Sigstore keys"
@@ -229,7 +256,8 @@ impl PipelineVerifier {
         if let Some(public_key) = check.public_key {
             let key = first(public_key, "keys.publicKeys")?;
             let checks = Checks { tlog, sct: false, public_key: Some(key) };
-            return Ok((vec![Trust { ca_chain: Vec::new(), rekor_key, ctlog_key: Vec::new() }], checks));
+            let trust = Trust { ca_chain: Vec::new(), anchors: Vec::new(), rekor_key, ctlog_key: Vec::new() };
+            return Ok((trust, checks));
         }
         let ctlog_key = match check.ctlog.and_then(|c| c.pubkey.as_deref()) {
             Some(pem) if sct => first(pem, "ctlog.pubkey")?,
@@ -237,11 +265,9 @@ impl PipelineVerifier {
             _ => Vec::new(),
         };
         let roots = check.roots.ok_or_else(|| missing("keyless.roots"))?;
-        let trusts = der(roots, "roots")?
-            .into_iter()
-            .map(|root| Trust { ca_chain: vec![root], rekor_key: rekor_key.clone(), ctlog_key: ctlog_key.clone() })
-            .collect();
-        Ok((trusts, Checks { tlog, sct, public_key: None }))
+        let roots = der(roots, "roots")?;
+        let trust = Trust { ca_chain: roots.clone(), anchors: roots, rekor_key, ctlog_key };
+        Ok((trust, Checks { tlog, sct, public_key: None }))
     }
 
     fn classify(error: anyhow::Error) -> VerifyFailure {
@@ -277,13 +303,13 @@ impl PipelineVerifier {
         check: &SignatureCheck<'_>,
         attestation: Option<&str>,
     ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
-        let registry = Self::registry(image)?;
+        let registry = self.registry(image)?;
         let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
-        let mut last = None;
-        let (trusts, checks) = Self::trusts(check)?;
-        for trust in trusts {
-            let policy = IdentityPolicy::default();
-            let result = self.runtime.block_on(async {
+        let (trust, checks) = Self::trust(check)?;
+        let policy = IdentityPolicy::default();
+        let verified = self
+            .runtime
+            .block_on(async {
                 match attestation {
                     None => sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy, &checks).await,
                     Some(kind) => {
@@ -291,37 +317,23 @@ impl PipelineVerifier {
                             .await
                     }
                 }
-            });
-            match result {
-                Ok(verified) => {
-                    return Ok(verified
-                        .into_iter()
-                        .map(|v| VerifiedSignature {
-                            sans: v.sans,
-                            issuer: v.issuer,
-                            extensions: v.extensions,
-                            statement: v.statement,
-                        })
-                        .collect());
-                }
-                // Every root is a candidate anchor; report the failure of the one the chain ended in,
-                // not "another root" from the candidates it did not.
-                Err(e) => {
-                    let failure = Self::classify(e);
-                    let other_root = matches!(&failure, VerifyFailure::Invalid(m) if m.contains(ANOTHER_ROOT));
-                    if last.is_none() || !other_root {
-                        last = Some(failure);
-                    }
-                }
-            }
-        }
-        Err(last.unwrap_or(VerifyFailure::Invalid("no roots".into())))
+            })
+            .map_err(Self::classify)?;
+        Ok(verified
+            .into_iter()
+            .map(|v| VerifiedSignature {
+                sans: v.sans,
+                issuer: v.issuer,
+                extensions: v.extensions,
+                statement: v.statement,
+            })
+            .collect())
     }
 }
 
 impl ImageVerifier for PipelineVerifier {
     fn resolve(&self, image: &ImageInfo) -> Result<String, VerifyFailure> {
-        let registry = Self::registry(image)?;
+        let registry = self.registry(image)?;
         let reference =
             format!("{}/{}:{}", image.registry, image.path, image.tag.clone().unwrap_or_else(|| "latest".into()));
         self.runtime
