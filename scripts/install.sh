@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|node|cosign]`.
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|node|cosign|rekor-cli]`.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -13,6 +13,7 @@ install_all() {
   ensure_node_tools
   ensure_cosign v2
   ensure_cosign v3
+  ensure_rekor_cli
 }
 
 case "${1:-all}" in
@@ -21,5 +22,6 @@ case "${1:-all}" in
   python) ensure_python_tools ;;
   node) ensure_node_tools ;;
   cosign) ensure_cosign v2; ensure_cosign v3 ;;
-  *) die "usage: $0 [all|rust|python|node|cosign]" ;;
+  rekor-cli) ensure_rekor_cli ;;
+  *) die "usage: $0 [all|rust|python|node|cosign|rekor-cli]" ;;
 esac

@@ -15,7 +15,8 @@ export SIGSTACK_PYTHON_VENV=$SIGSTACK_CACHE/venv
 export SIGSTACK_NODE_PREFIX=$SIGSTACK_CACHE/node
 SIGSTACK_COSIGN_V2=$(cosign_bin v2)
 SIGSTACK_COSIGN_V3=$(cosign_bin v3)
-export SIGSTACK_COSIGN_V2 SIGSTACK_COSIGN_V3
+SIGSTACK_REKOR_CLI=$(rekor_cli_bin)
+export SIGSTACK_COSIGN_V2 SIGSTACK_COSIGN_V3 SIGSTACK_REKOR_CLI
 ok "$("$SIGSTACK_BIN" --version)"
 
 step "Running the test suites (unit, integration, end-to-end)"

@@ -53,20 +53,25 @@ pub struct Stack {
 
 impl Stack {
     /// Starts a stack on `state_dir` with free ports and waits until `stack.json` names this process.
+    /// Its messages go to `state_dir/stack.log` (shown when it fails to start), not the test output.
     pub fn start(state_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Stack> {
+        std::fs::create_dir_all(state_dir)?;
+        let log_path = state_dir.join("stack.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
         let child = sigstack(state_dir)
             .args(["up", "--ephemeral-ports"])
             .args(extra_args)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .context("spawn sigstack up")?;
+        let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
         let mut stack = Stack { child, state_dir: state_dir.to_path_buf(), description: serde_json::Value::Null };
         let deadline = Instant::now() + Duration::from_secs(30);
         let stack_file = state_dir.join("stack.json");
         loop {
             if let Some(status) = stack.child.try_wait()? {
-                bail!("sigstack up exited early with {status}");
+                bail!("sigstack up exited early with {status}:\n{}", log_text());
             }
             if let Ok(bytes) = std::fs::read(&stack_file)
                 && let Ok(description) = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -76,7 +81,7 @@ impl Stack {
                 return Ok(stack);
             }
             if Instant::now() > deadline {
-                bail!("sigstack up did not write {} within 30 s", stack_file.display());
+                bail!("sigstack up did not write {} within 30 s:\n{}", stack_file.display(), log_text());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -88,6 +93,17 @@ impl Stack {
             .as_str()
             .unwrap_or_else(|| panic!("no {service} in stack.json"))
             .to_string()
+    }
+
+    /// The pid of `sigstack up`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the stack with SIGKILL, as a crash or a CI job's hard stop would, and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -174,21 +190,38 @@ pub fn get_json(url: &str) -> serde_json::Value {
 /// A cosign build the scripts installed: `major` is `v2` or `v3`. `$SIGSTACK_COSIGN_V2`/`_V3`
 /// name it; otherwise the newest under `~/.cache/sigstack/bin`. Missing is a loud failure.
 pub fn cosign(major: &str) -> PathBuf {
-    let var = format!("SIGSTACK_COSIGN_{}", major.to_ascii_uppercase());
-    if let Some(path) = std::env::var_os(&var) {
+    installed_tool(&format!("SIGSTACK_COSIGN_{}", major.to_ascii_uppercase()), &format!("cosign-{major}."), "cosign")
+}
+
+/// rekor-cli as the scripts installed it (`$SIGSTACK_REKOR_CLI`, else the newest under
+/// `~/.cache/sigstack/bin`). Missing is a loud failure.
+pub fn rekor_cli() -> PathBuf {
+    installed_tool("SIGSTACK_REKOR_CLI", "rekor-cli-", "rekor-cli")
+}
+
+/// The cache directory of the scripts (`$SIGSTACK_CACHE`, else `~/.cache/sigstack`).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("SIGSTACK_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/sigstack"))
+}
+
+/// A binary named by `var`, else the newest `<prefix>*` under the cache's `bin/`.
+fn installed_tool(var: &str, prefix: &str, install_target: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
         return PathBuf::from(path);
     }
-    let bin = PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/sigstack/bin");
+    let bin = cache_dir().join("bin");
     let mut found: Vec<PathBuf> = std::fs::read_dir(&bin)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("cosign-{major}."))))
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
         .collect();
     found.sort();
     found.pop().unwrap_or_else(|| {
-        panic!("cosign {major} is not installed in {}: run scripts/install.sh cosign", bin.display())
+        panic!("{prefix}* is not installed in {}: run scripts/install.sh {install_target}", bin.display())
     })
 }
 

@@ -33,13 +33,31 @@ pub fn canonical_json(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// The DSSE payload type of in-toto statements.
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+/// A proposed entry after canonicalisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canonical {
+    /// The body the log stores and hashes.
+    pub body: Vec<u8>,
+    /// The in-toto statement of a `dsse` or `intoto` entry, which the body only hashes: what
+    /// Rekor's attestation storage keeps, and where its index finds the subject digests.
+    pub statement: Option<Vec<u8>>,
+}
+
 /// Canonicalises a proposed entry (`{"apiVersion","kind","spec"}`), verifying its signatures.
 pub fn canonicalize(proposed: &Value) -> Result<Vec<u8>, RekorError> {
+    Ok(canonicalize_entry(proposed)?.body)
+}
+
+/// [`canonicalize`], keeping the in-toto statement of attestation entries.
+pub fn canonicalize_entry(proposed: &Value) -> Result<Canonical, RekorError> {
     let kind = str_at(proposed, &["kind"])?;
     let version = str_at(proposed, &["apiVersion"])?;
     let spec = proposed.get("spec").filter(|s| s.is_object()).ok_or_else(|| invalid("missing spec object"))?;
-    let canonical = match (kind, version) {
-        ("hashedrekord", "0.0.1") => hashedrekord(spec)?,
+    let (canonical, statement) = match (kind, version) {
+        ("hashedrekord", "0.0.1") => (hashedrekord(spec)?, None),
         ("dsse", "0.0.1") => dsse(spec)?,
         ("intoto", "0.0.1") => intoto_v001(spec)?,
         ("intoto", "0.0.2") => intoto_v002(spec)?,
@@ -55,7 +73,11 @@ pub fn canonicalize(proposed: &Value) -> Result<Vec<u8>, RekorError> {
             )));
         }
     };
-    Ok(canonical_json(&canonical))
+    Ok(Canonical { body: canonical_json(&canonical), statement })
+}
+
+fn in_toto_statement(payload_type: &str, payload: Vec<u8>) -> Option<Vec<u8>> {
+    (payload_type == IN_TOTO).then_some(payload)
 }
 
 /// hashedrekord 0.0.1 (rekor pkg/types/hashedrekord/v0.0.1): verify the signature over the digest,
@@ -102,7 +124,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 /// verifiers; store envelope and payload hashes and the sorted `{signature, verifier}` pairs.
 /// sigstore-python sends `"signatures": null, "envelopeHash": null, "payloadHash": null`: ignored,
 /// the server derives them.
-fn dsse(spec: &Value) -> Result<Value, RekorError> {
+fn dsse(spec: &Value) -> Result<(Value, Option<Vec<u8>>), RekorError> {
     let envelope_text = str_at(spec, &["proposedContent", "envelope"])?;
     let envelope: Value = serde_json::from_str(envelope_text)
         .map_err(|e| invalid(format!("proposedContent.envelope is not JSON: {e}")))?;
@@ -132,7 +154,7 @@ fn dsse(spec: &Value) -> Result<Value, RekorError> {
         stored.push(json!({"signature": encoded, "verifier": B64.encode(verifier.canonical_pem())}));
     }
     stored.sort_by(|a, b| a["signature"].as_str().cmp(&b["signature"].as_str()));
-    Ok(json!({
+    let body = json!({
         "apiVersion": "0.0.1",
         "kind": "dsse",
         "spec": {
@@ -140,7 +162,8 @@ fn dsse(spec: &Value) -> Result<Value, RekorError> {
             "payloadHash": {"algorithm": "sha256", "value": hex(digest(&SHA256, &payload).as_ref())},
             "signatures": stored
         }
-    }))
+    });
+    Ok((body, in_toto_statement(payload_type, payload)))
 }
 
 /// A `{"algorithm": "sha256", "value": <64 hex>}` the client supplies (intoto 0.0.2's envelope hash).
@@ -156,7 +179,7 @@ fn client_sha256(value: &Value, field: &str) -> Result<Value, RekorError> {
 /// intoto 0.0.1 (rekor pkg/types/intoto/v0.0.1; cosign v2 `--rekor-entry-type intoto`): the envelope
 /// as a string and one base64 PEM key; at least one envelope signature must verify with it. Stored:
 /// envelope and payload hashes and the canonical key, not the envelope.
-fn intoto_v001(spec: &Value) -> Result<Value, RekorError> {
+fn intoto_v001(spec: &Value) -> Result<(Value, Option<Vec<u8>>), RekorError> {
     let envelope_text = str_at(spec, &["content", "envelope"])?;
     let verifier = Verifier::parse("spec.publicKey", str_at(spec, &["publicKey"])?.as_bytes())?;
     let envelope: Value =
@@ -178,7 +201,7 @@ fn intoto_v001(spec: &Value) -> Result<Value, RekorError> {
     if !verified {
         return Err(RekorError::Signature("no envelope signature verifies with spec.publicKey".into()));
     }
-    Ok(json!({
+    let body = json!({
         "apiVersion": "0.0.1",
         "kind": "intoto",
         "spec": {
@@ -188,14 +211,15 @@ fn intoto_v001(spec: &Value) -> Result<Value, RekorError> {
             },
             "publicKey": B64.encode(verifier.canonical_pem())
         }
-    }))
+    });
+    Ok((body, in_toto_statement(payload_type, payload)))
 }
 
 /// intoto 0.0.2 (rekor pkg/types/intoto/v0.0.2; sigstore-js legacy mode). Its `bytes` fields are
 /// base64 in JSON over values that are themselves base64: `payload` = b64(b64(statement)),
 /// `sig` = b64(b64(signature)), `publicKey` = b64(PEM). Every signature must verify with one of
 /// the keys. Rekor stores the client's envelope hash as given and derives the payload hash.
-fn intoto_v002(spec: &Value) -> Result<Value, RekorError> {
+fn intoto_v002(spec: &Value) -> Result<(Value, Option<Vec<u8>>), RekorError> {
     let content = spec.get("content").ok_or_else(|| invalid("missing spec.content"))?;
     let envelope = content.get("envelope").ok_or_else(|| invalid("missing content.envelope"))?;
     let payload_type = str_at(envelope, &["payloadType"])?;
@@ -232,7 +256,7 @@ fn intoto_v002(spec: &Value) -> Result<Value, RekorError> {
         content.get("hash").ok_or_else(|| invalid("content.hash (the envelope digest) is required"))?,
         "content.hash",
     )?;
-    Ok(json!({
+    let body = json!({
         "apiVersion": "0.0.2",
         "kind": "intoto",
         "spec": {
@@ -242,7 +266,8 @@ fn intoto_v002(spec: &Value) -> Result<Value, RekorError> {
                 "payloadHash": {"algorithm": "sha256", "value": hex(digest(&SHA256, &payload).as_ref())}
             }
         }
-    }))
+    });
+    Ok((body, in_toto_statement(payload_type, payload)))
 }
 
 #[cfg(test)]
@@ -262,11 +287,7 @@ mod tests {
         }
         /// PEM as Go and pyca write it (64 columns, LF): what Rekor stores.
         fn pem(&self) -> String {
-            let der = self.0.public_key().as_der().unwrap().as_ref().to_vec();
-            pem::encode_config(
-                &pem::Pem::new("PUBLIC KEY", der),
-                pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-            )
+            sigstack_wire::pem_lf("PUBLIC KEY", self.0.public_key().as_der().unwrap().as_ref())
         }
         fn sign(&self, message: &[u8]) -> String {
             B64.encode(self.0.sign(&SystemRandom::new(), message).unwrap().as_ref())

@@ -4,41 +4,26 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+// JSON as Rekor's Go server writes it: compact, with a trailing newline. The `sigstore` crate
+// (0.15) parses create responses by slicing that exact text (`entries_api::parse_response` drops
+// the last two bytes, `}` and `\n`), so the newline is part of the wire format.
+use sigstack_wire::{ErrorEnvelope, GoJson, pem_lf, with_fallbacks};
 
-use crate::{LogEntry, RekorError, TransparencyLog, canonicalize};
+use crate::{LogEntry, RekorError, TransparencyLog, canonicalize, canonicalize_entry};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Most UUIDs, indexes or entries one retrieve request may ask for (Rekor's own limit).
 const MAX_RETRIEVE: usize = 10;
 
-/// JSON as Rekor's Go server writes it: compact, with a trailing newline. The `sigstore` crate
-/// (0.15) parses create responses by slicing that exact text (`entries_api::parse_response` drops
-/// the last two bytes, `}` and `\n`), so the newline is part of the wire format.
-struct GoJson<T>(T);
-
-impl<T: serde::Serialize> IntoResponse for GoJson<T> {
-    fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(mut body) => {
-                body.push(b'\n');
-                ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-            }
-            Err(e) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, format!("{{\"code\":500,\"message\":\"{e}\"}}\n")).into_response()
-            }
-        }
-    }
-}
-
 /// The log's routes.
 pub fn router(log: TransparencyLog) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/api/v1/log/entries", post(create_entry).get(entry_by_index))
         .route("/api/v1/log/entries/{uuid}", get(entry_by_uuid))
         .route("/api/v1/log/entries/retrieve", post(retrieve))
@@ -46,11 +31,8 @@ pub fn router(log: TransparencyLog) -> Router {
         .route("/api/v1/log", get(log_info))
         .route("/api/v1/log/proof", get(consistency))
         .route("/api/v1/log/publicKey", get(public_key))
-        .route("/healthz", get(|| async { GoJson(json!({"status": "ok"})) }))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(log)
+        .route("/healthz", get(|| async { GoJson(json!({"status": "ok"})) }));
+    with_fallbacks(router, ErrorEnvelope::Http).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(log)
 }
 
 fn one(uuid: String, entry: LogEntry) -> Value {
@@ -77,8 +59,8 @@ async fn create_entry(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let proposed = parse_json(body)?;
-    let canonical = canonicalize(&proposed)?;
-    let (uuid, entry) = log.append(canonical).await?;
+    let canonical = canonicalize_entry(&proposed)?;
+    let (uuid, entry) = log.append(canonical.body, canonical.statement).await?;
     let location = format!("/api/v1/log/entries/{uuid}");
     let mut response = (StatusCode::CREATED, GoJson(one(uuid.clone(), entry))).into_response();
     if let (Ok(etag), Ok(location)) = (HeaderValue::from_str(&uuid), HeaderValue::from_str(&location)) {
@@ -309,19 +291,7 @@ async fn consistency(
 }
 
 async fn public_key(State(log): State<TransparencyLog>) -> Response {
-    let pem = pem::encode_config(
-        &pem::Pem::new("PUBLIC KEY", log.public_key_der().to_vec()),
-        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-    );
-    ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response()
-}
-
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::Status(StatusCode::NOT_FOUND, format!("no such endpoint: {}", uri.path()))
-}
-
-async fn method_not_allowed(uri: Uri) -> ApiError {
-    ApiError::Status(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed on {}", uri.path()))
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], pem_lf("PUBLIC KEY", log.public_key_der())).into_response()
 }
 
 /// Error responses as Rekor writes them: `{"code": <HTTP status>, "message": "..."}`.
@@ -353,7 +323,8 @@ impl From<PathRejection> for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
-        ApiError::Status(rejection.status(), format!("request body: {}", rejection.body_text()))
+        let (status, message) = sigstack_wire::body_rejection(&rejection);
+        ApiError::Status(status, message)
     }
 }
 
@@ -382,7 +353,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Status(status, message) => (status, message),
         };
-        let mut response = (status, GoJson(json!({"code": status.as_u16(), "message": message}))).into_response();
+        let mut response = ErrorEnvelope::Http.response(status, message);
         if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             response.headers_mut().insert(header::LOCATION, location);
         }

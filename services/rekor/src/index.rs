@@ -1,8 +1,11 @@
-//! Rekor's search index (`POST /api/v1/index/retrieve`): artifact and payload hashes, key hashes
-//! (SHA-256 of the canonical PEM) and certificate subjects, each mapped to log indexes. Keys are
-//! derived from the stored canonical bodies, so the index can be rebuilt from the log at any time;
-//! the log builds it lazily on the first search and extends it on later ones, keeping appends and
-//! restarts free of it.
+//! Rekor's search index (`POST /api/v1/index/retrieve`): every key Rekor's own types give in their
+//! `IndexKeys` (rekor pkg/types/{hashedrekord,dsse,intoto}): artifact, envelope and payload hashes,
+//! key hashes (SHA-256 of the canonical PEM) and certificate subjects (SAN emails and URIs), and,
+//! for attestations, the in-toto statement's subject digests and a SLSA v0.2 predicate's material
+//! digests, each mapped to log indexes. Keys are derived from what the log stores (the canonical
+//! bodies and the statements of attestation entries), so the index is rebuilt from the store at any
+//! time; the log builds it lazily on the first search and extends it on later ones, keeping
+//! appends and restarts free of it.
 
 use std::collections::HashMap;
 
@@ -21,8 +24,10 @@ pub(crate) struct SearchIndex {
 }
 
 impl SearchIndex {
-    pub(crate) fn add(&mut self, index: u64, body: &[u8]) {
-        for key in index_keys(body) {
+    pub(crate) fn add(&mut self, index: u64, body: &[u8], statement: Option<&[u8]>) {
+        let mut keys = index_keys(body);
+        keys.extend(statement.map(statement_keys).unwrap_or_default());
+        for key in keys {
             let indexes = self.keys.entry(key).or_default();
             if indexes.last() != Some(&index) {
                 indexes.push(index);
@@ -51,6 +56,24 @@ fn add_verifier(keys: &mut Vec<String>, b64_pem: Option<&str>) {
     let Some(verifier) = b64_pem.and_then(|text| Verifier::parse("index", text.as_bytes()).ok()) else { return };
     keys.push(key_hash(&verifier));
     keys.extend(verifier.subjects().into_iter().map(|s| s.to_ascii_lowercase()));
+}
+
+/// `alg:digest` of each subject of an in-toto statement, and of each material of a SLSA v0.2
+/// provenance predicate (what Rekor's intoto and dsse types add when they hold the statement).
+fn statement_keys(statement: &[u8]) -> Vec<String> {
+    let Ok(statement) = serde_json::from_slice::<Value>(statement) else { return Vec::new() };
+    let digests = |items: &Value| -> Vec<String> {
+        let maps = items.as_array().into_iter().flatten().filter_map(|item| item["digest"].as_object());
+        maps.flat_map(|map| {
+            map.iter().filter_map(|(alg, d)| d.as_str().map(|d| format!("{alg}:{d}").to_ascii_lowercase()))
+        })
+        .collect()
+    };
+    let mut keys = digests(&statement["subject"]);
+    if statement["predicateType"] == "https://slsa.dev/provenance/v0.2" {
+        keys.extend(digests(&statement["predicate"]["materials"]));
+    }
+    keys
 }
 
 /// Index keys of one canonical body.

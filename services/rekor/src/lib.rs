@@ -15,7 +15,7 @@ mod log;
 pub mod merkle;
 mod storage;
 
-pub use entries::{canonical_json, canonicalize, pae};
+pub use entries::{Canonical, canonical_json, canonicalize, canonicalize_entry, pae};
 pub use error::RekorError;
 pub use http::{MAX_BODY_BYTES, router};
 pub use log::{InclusionProof, LogEntry, LogInfo, TransparencyLog, Verification};

@@ -19,7 +19,7 @@ use crate::RekorError;
 use crate::entries::hex;
 use crate::index::SearchIndex;
 use crate::merkle::{Hash, MerkleTree, leaf_hash};
-use crate::storage::LogFile;
+use crate::storage::{AttestationFile, LogFile};
 
 /// Most entries integrated under one fsync and one checkpoint signature.
 const MAX_BATCH: usize = 1024;
@@ -99,6 +99,7 @@ struct State {
 
 struct Pending {
     body: Vec<u8>,
+    statement: Option<Vec<u8>>,
     reply: oneshot::Sender<Result<(String, LogEntry), RekorError>>,
 }
 
@@ -106,6 +107,9 @@ struct Shared {
     state: RwLock<State>,
     search: std::sync::Mutex<SearchIndex>,
     reader: std::fs::File,
+    /// Offsets in `attestations.log` of the stored statements, by log index.
+    statements: RwLock<HashMap<u64, u64>>,
+    statement_reader: std::fs::File,
     key: EcdsaKeyPair,
     spki_der: Vec<u8>,
     log_id: [u8; 32],
@@ -173,11 +177,16 @@ impl TransparencyLog {
             state.offsets.push(record.offset);
         }
         let reader = std::fs::File::open(&log_path).map_err(|e| RekorError::Storage(e.to_string()))?;
+        let storage_error = |e: std::io::Error| RekorError::Storage(format!("{}: {e}", dir.display()));
+        let (statement_file, statements) = AttestationFile::open(dir, state.tree.size()).map_err(storage_error)?;
+        let statement_reader = std::fs::File::open(dir.join("attestations.log")).map_err(storage_error)?;
         let (writer, receiver) = mpsc::channel(MAX_BATCH * 4);
         let shared = Arc::new(Shared {
             state: RwLock::new(state),
             search: std::sync::Mutex::new(SearchIndex::default()),
             reader,
+            statements: RwLock::new(statements.into_iter().collect()),
+            statement_reader,
             key,
             spki_der,
             log_id,
@@ -193,16 +202,17 @@ impl TransparencyLog {
         let writer_shared = shared.clone();
         std::thread::Builder::new()
             .name("rekor-writer".into())
-            .spawn(move || writer_loop(writer_shared, file, receiver))
+            .spawn(move || writer_loop(writer_shared, file, statement_file, receiver))
             .map_err(|e| RekorError::Internal(e.to_string()))?;
         Ok(TransparencyLog { shared, writer })
     }
 
-    /// Appends a canonical body; answers once it is durable and in a signed tree.
-    pub async fn append(&self, body: Vec<u8>) -> Result<(String, LogEntry), RekorError> {
+    /// Appends a canonical body (with the in-toto statement of an attestation entry, kept for the
+    /// search index); answers once it is durable and in a signed tree.
+    pub async fn append(&self, body: Vec<u8>, statement: Option<Vec<u8>>) -> Result<(String, LogEntry), RekorError> {
         let (reply, receive) = oneshot::channel();
         self.writer
-            .send(Pending { body, reply })
+            .send(Pending { body, statement, reply })
             .await
             .map_err(|_| RekorError::Internal("log writer stopped".into()))?;
         receive.await.map_err(|_| RekorError::Internal("log writer stopped".into()))?
@@ -254,7 +264,8 @@ impl TransparencyLog {
         let state = self.shared.read_state()?;
         for index in search.indexed..state.tree.size() {
             let (_, body) = self.shared.read_body(state.offsets[index as usize])?;
-            search.add(index, &body);
+            let statement = self.shared.read_statement(index)?;
+            search.add(index, &body, statement.as_deref());
         }
         let mut sets =
             keys.iter().map(|key| search.lookup(key).iter().copied().collect::<std::collections::BTreeSet<u64>>());
@@ -304,6 +315,23 @@ impl Shared {
 
     fn read_body(&self, offset: u64) -> Result<(i64, Vec<u8>), RekorError> {
         crate::storage::read_record(&self.reader, offset).map_err(|e| RekorError::Storage(e.to_string()))
+    }
+
+    /// The stored in-toto statement of the entry at `index`, if it is an attestation.
+    fn read_statement(&self, index: u64) -> Result<Option<Vec<u8>>, RekorError> {
+        let offset = self
+            .statements
+            .read()
+            .map_err(|_| RekorError::Internal("statement index poisoned".into()))?
+            .get(&index)
+            .copied();
+        offset
+            .map(|offset| {
+                crate::storage::read_record(&self.statement_reader, offset)
+                    .map(|(_, statement)| statement)
+                    .map_err(|e| RekorError::Storage(e.to_string()))
+            })
+            .transpose()
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, RekorError> {
@@ -404,7 +432,12 @@ fn genesis(
     file.append(&[(time, &body, leaf_hash(&body))]).map_err(|e| RekorError::Storage(e.to_string()))
 }
 
-fn writer_loop(shared: Arc<Shared>, mut file: LogFile, mut receiver: mpsc::Receiver<Pending>) {
+fn writer_loop(
+    shared: Arc<Shared>,
+    mut file: LogFile,
+    mut statements: AttestationFile,
+    mut receiver: mpsc::Receiver<Pending>,
+) {
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -413,15 +446,16 @@ fn writer_loop(shared: Arc<Shared>, mut file: LogFile, mut receiver: mpsc::Recei
                 Err(_) => break,
             }
         }
-        integrate(&shared, &mut file, batch);
+        integrate(&shared, &mut file, &mut statements, batch);
     }
 }
 
-/// One group commit: refuse duplicates, write and fsync the batch, extend the tree, sign one
-/// checkpoint, answer every caller.
-fn integrate(shared: &Shared, file: &mut LogFile, batch: Vec<Pending>) {
+/// One group commit: refuse duplicates, write and fsync the batch (its statements first), extend
+/// the tree, sign one checkpoint, answer every caller.
+fn integrate(shared: &Shared, file: &mut LogFile, statements: &mut AttestationFile, batch: Vec<Pending>) {
     let time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
     let mut accepted: Vec<(Pending, Hash)> = Vec::new();
+    let first_index;
     {
         let state = match shared.read_state() {
             Ok(state) => state,
@@ -429,6 +463,8 @@ fn integrate(shared: &Shared, file: &mut LogFile, batch: Vec<Pending>) {
                 return batch.into_iter().for_each(|p| drop(p.reply.send(Err(RekorError::Internal(e.to_string())))));
             }
         };
+        // Only this thread appends, so the tree cannot grow before this batch is integrated.
+        first_index = state.tree.size();
         let mut in_batch = HashMap::new();
         for pending in batch {
             let leaf = leaf_hash(&pending.body);
@@ -443,17 +479,33 @@ fn integrate(shared: &Shared, file: &mut LogFile, batch: Vec<Pending>) {
     if accepted.is_empty() {
         return;
     }
+    let fail = |accepted: Vec<(Pending, Hash)>, e: std::io::Error| {
+        tracing::error!(error = %e, "log append failed; nothing of this batch was acknowledged");
+        for (pending, _) in accepted {
+            let _ = pending.reply.send(Err(RekorError::Storage(e.to_string())));
+        }
+    };
+    let statement_records: Vec<(u64, &[u8])> = accepted
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (p, _))| p.statement.as_deref().map(|s| (first_index + i as u64, s)))
+        .collect();
+    let statements_before = statements.len();
+    let statement_offsets = match statements.append(&statement_records) {
+        Ok(offsets) => offsets,
+        Err(e) => return fail(accepted, e),
+    };
     let records: Vec<(i64, &[u8], Hash)> = accepted.iter().map(|(p, leaf)| (time, p.body.as_slice(), *leaf)).collect();
     let stored = match file.append(&records) {
         Ok(stored) => stored,
         Err(e) => {
-            tracing::error!(error = %e, "log append failed; nothing of this batch was acknowledged");
-            for (pending, _) in accepted {
-                let _ = pending.reply.send(Err(RekorError::Storage(e.to_string())));
-            }
-            return;
+            statements.cut_back_to(statements_before);
+            return fail(accepted, e);
         }
     };
+    if let Ok(mut map) = shared.statements.write() {
+        map.extend(statement_offsets);
+    }
     let mut state = match shared.write_state() {
         Ok(state) => state,
         Err(e) => {
@@ -462,7 +514,6 @@ fn integrate(shared: &Shared, file: &mut LogFile, batch: Vec<Pending>) {
                 .for_each(|(p, _)| drop(p.reply.send(Err(RekorError::Internal(e.to_string())))));
         }
     };
-    let first_index = state.tree.size();
     for record in &stored {
         let index = state.tree.size();
         state.by_leaf.insert(record.leaf_hash, index);

@@ -201,6 +201,80 @@ impl LogFile {
     }
 }
 
+/// `attestations.log`: Rekor's attestation storage, the in-toto statements of `dsse` and `intoto`
+/// entries, whose canonical bodies only hash them (Rekor indexes their subject digests from the
+/// statement). Records have the `entries.log` format with the log index where the time is.
+/// A batch's statements are made durable before its entries, so every acknowledged entry has its
+/// statement; records for indexes the log does not hold (a failed batch, a crash before the
+/// entries were durable) are cut off at open.
+pub(crate) struct AttestationFile {
+    file: File,
+    len: u64,
+}
+
+impl AttestationFile {
+    /// Opens (or creates) `attestations.log` for a log of `log_size` entries; returns it with the
+    /// offset of each stored statement by log index.
+    pub(crate) fn open(dir: &Path, log_size: u64) -> std::io::Result<(AttestationFile, Vec<(u64, u64)>)> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("attestations.log"))?;
+        let file_len = file.metadata()?.len();
+        let mut stored: Vec<(u64, u64)> = Vec::new();
+        let mut scan = BufReader::new(&file);
+        let mut end = 0u64;
+        while let Some((index, payload)) = next_record(&mut scan) {
+            let index = index as u64;
+            let in_order = stored.last().is_none_or(|&(previous, _)| index > previous);
+            if index >= log_size || !in_order {
+                break;
+            }
+            stored.push((index, end));
+            end += (HEADER + CHECKSUM + payload.len()) as u64;
+        }
+        if end < file_len {
+            file.set_len(end)?;
+            file.sync_all()?;
+        }
+        Ok((AttestationFile { file, len: end }, stored))
+    }
+
+    /// Appends `(log index, statement)` records and makes them durable; returns their offsets.
+    pub(crate) fn append(&mut self, items: &[(u64, &[u8])]) -> std::io::Result<Vec<(u64, u64)>> {
+        let mut buffer = Vec::new();
+        let mut offsets = Vec::with_capacity(items.len());
+        for (index, statement) in items {
+            offsets.push((*index, self.len + buffer.len() as u64));
+            log_record(*index as i64, statement, &mut buffer);
+        }
+        if buffer.is_empty() {
+            return Ok(offsets);
+        }
+        if let Err(error) = self.file.write_all_at(&buffer, self.len).and_then(|()| self.file.sync_data()) {
+            let _ = self.file.set_len(self.len);
+            return Err(error);
+        }
+        self.len += buffer.len() as u64;
+        Ok(offsets)
+    }
+
+    /// Takes back the last append (its entries could not be made durable): the indexes it named
+    /// will be given to other entries.
+    pub(crate) fn cut_back_to(&mut self, len: u64) {
+        if self.file.set_len(len).and_then(|()| self.file.sync_data()).is_ok() {
+            self.len = len;
+        }
+    }
+
+    /// Length of the file.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+}
+
 /// Reads the record at `offset` of a log file: (integrated time, body).
 pub(crate) fn read_record(file: &File, offset: u64) -> std::io::Result<(i64, Vec<u8>)> {
     let mut header = [0u8; HEADER];
@@ -257,6 +331,23 @@ mod tests {
         assert_eq!(recovered[1].leaf_hash, leaf_hash(b"two"));
         let (_, again, repair) = LogFile::open(dir.path()).unwrap();
         assert_eq!((again, repair), (recovered, Repair::default()));
+    }
+
+    #[test]
+    fn statements_beyond_the_log_or_torn_are_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut file, stored) = AttestationFile::open(dir.path(), 0).unwrap();
+        assert!(stored.is_empty());
+        let offsets = file.append(&[(1, b"one"), (3, b"three")]).unwrap();
+        let len = file.len();
+        file.append(&[(4, b"four")]).unwrap();
+        drop(file);
+        append_raw(&dir.path().join("attestations.log"), &[0, 0, 0, 5, 1]);
+        // The log holds entries 0..4: the statement of entry 4 was never acknowledged.
+        let (file, stored) = AttestationFile::open(dir.path(), 4).unwrap();
+        assert_eq!(stored, offsets);
+        assert_eq!(file.len(), len);
+        assert_eq!(read_record(&file.file, stored[1].1).unwrap(), (3, b"three".to_vec()));
     }
 
     #[test]
