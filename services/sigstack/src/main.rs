@@ -2,6 +2,7 @@
 //!
 //! The binary only wires configuration to the service crates; it holds no domain logic.
 
+mod child;
 mod commands;
 mod registry;
 mod server;
@@ -62,6 +63,9 @@ enum Command {
     Apply(commands::admission::ApplyArgs),
     /// Serve AdmissionReview v1 over HTTPS (/mutate, /validate); `webhook manifests` prints the configurations.
     Webhook(commands::webhook::WebhookArgs),
+    /// A real Kubernetes API server (and optionally the real Kyverno) on loopback, for admission tests.
+    #[command(subcommand)]
+    Cluster(commands::cluster::ClusterCommand),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Policy(command) => commands::admission::policy(command),
         Command::Apply(args) => commands::admission::apply(args),
         Command::Webhook(args) => commands::webhook::run(args),
+        Command::Cluster(command) => commands::cluster::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,19 @@ pub fn find_binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+const PID_FILE: &str = "registry.pid";
+
+/// Stops a registry of this state directory that is still running: one left by a `sigstack up`
+/// that died before its child could (an older version, or a system without parent-death signals).
+/// Called before ports are chosen, so the sticky registry port is free again.
+pub fn stop_leftover(state_dir: &Path) {
+    let dir = state_dir.join("registry");
+    let config = dir.join("config.yml").display().to_string();
+    if let Some(pid) = crate::child::stop_leftover(&dir.join(PID_FILE), &["serve", &config]) {
+        eprintln!("sigstack: stopped the registry an earlier run left behind (pid {pid})");
+    }
+}
+
 /// A running registry; killed when dropped.
 pub struct Registry {
     child: Child,
@@ -36,15 +49,18 @@ impl Registry {
         let config_path = dir.join("config.yml");
         sigstack_state::write_public(&config_path, config.as_bytes())?;
         let log = std::fs::File::create(dir.join("registry.log")).context("create registry.log")?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("serve")
             .arg(&config_path)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("start {}", binary.display()))?;
+            .kill_on_drop(true);
+        // kill_on_drop covers every orderly exit; the parent-death signal covers kill -9.
+        crate::child::die_with_parent(&mut command);
+        let child = command.spawn().with_context(|| format!("start {}", binary.display()))?;
+        crate::child::record(&dir.join(PID_FILE), child.id())?;
         let url = format!("http://127.0.0.1:{port}");
         let mut registry = Registry { child, url };
         let deadline = Instant::now() + Duration::from_secs(15);

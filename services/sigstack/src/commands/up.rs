@@ -56,6 +56,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let state_dir = open_state_dir(&args.state.state_dir)?;
     // A stale description from an earlier run must not be mistaken for this one being ready.
     StackDescription::remove(&state_dir);
+    crate::registry::stop_leftover(&state_dir);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         // Ephemeral ports are sticky: a restart tries the ports of the last run first, so the URLs in
@@ -159,6 +160,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         ])
         .await;
         StackDescription::remove(&state_dir);
+    crate::registry::stop_leftover(&state_dir);
         if let Some((_, Some(child))) = registry {
             child.stop().await;
         }
