@@ -9,6 +9,7 @@ SIGSTACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SIGSTACK_CACHE=${SIGSTACK_CACHE:-$HOME/.cache/sigstack}
 COSIGN_V2_VERSION=${COSIGN_V2_VERSION:-v2.6.5}
 COSIGN_V3_VERSION=${COSIGN_V3_VERSION:-v3.1.3}
+REKOR_CLI_VERSION=${REKOR_CLI_VERSION:-v1.5.4}
 SIGSTORE_PYTHON_SPEC=${SIGSTORE_PYTHON_SPEC:-sigstore>=4.5,<5}
 export SIGSTACK_ROOT SIGSTACK_CACHE
 mkdir -p "$SIGSTACK_CACHE/bin" "$SIGSTACK_CACHE/logs"
@@ -19,14 +20,19 @@ step() { printf '%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
 ok() { printf '%s  ok%s %s\n' "$GREEN" "$RESET" "$*"; }
 die() { printf '%sERROR:%s %s\n' "$RED" "$RESET" "$*" >&2; exit 1; }
 
-# Runs a long command with its output in a log file, printing a dot every 10 s so a person sees progress.
+# Runs a long command with its output in a log file, printing a progress line every 10 s (on
+# stderr, so it never mixes with a result on stdout). With PROGRESS_PATTERN set, the line also
+# counts the log lines matching it (e.g. crates compiled so far).
 run_logged() {
   local log=$1; shift
   "$@" >"$log" 2>&1 &
-  local pid=$! start=$SECONDS
+  local pid=$! start=$SECONDS count=
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 10
-    kill -0 "$pid" 2>/dev/null && printf '    ... still working (%ss, log: %s)\n' "$((SECONDS - start))" "$log"
+    sleep 10 & wait $!
+    if kill -0 "$pid" 2>/dev/null; then
+      [ -n "${PROGRESS_PATTERN:-}" ] && count=", $(grep -c -E "$PROGRESS_PATTERN" "$log" 2>/dev/null) ${PROGRESS_NOUN:-done}"
+      printf '    ... still working (%ss%s; log: %s)\n' "$((SECONDS - start))" "$count" "$log" >&2
+    fi
   done
   wait "$pid" || { tail -n 30 "$log" >&2; die "failed: $* (full log: $log)"; }
 }
@@ -45,6 +51,50 @@ ensure_apt() {
 
 ensure_rust() {
   command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+}
+
+# The toolchains the scripts cannot install (Debian's own Rust and Go are too old). Minimums:
+# Rust is the workspace's rust-version; Go is what cosign v3 and Kyverno's go.mod require.
+RUST_MIN=1.90
+GO_MIN=1.26.6
+PYTHON_MIN=3.10
+NODE_MIN=20
+
+# $1 >= $2, as versions.
+version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+# Checks the prerequisites named (rust python go node), and the Debian basics, and names every
+# one that is missing or too old in one message, with where to get it.
+check_prerequisites() {
+  local problems=() have
+  for need in "$@"; do
+    case "$need" in
+      rust)
+        have=$(rustc --version 2>/dev/null | awk '{print $2}')
+        if [ -z "$have" ] || ! command -v cargo >/dev/null; then problems+=("Rust >= $RUST_MIN with cargo (https://rustup.rs)")
+        elif ! version_at_least "$have" "$RUST_MIN"; then problems+=("Rust >= $RUST_MIN (found $have; rustup update)"); fi ;;
+      go)
+        have=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+        if [ -z "$have" ]; then problems+=("Go >= $GO_MIN (https://go.dev/dl; it builds cosign, rekor-cli, Kubernetes and Kyverno)")
+        elif ! version_at_least "$have" "$GO_MIN"; then problems+=("Go >= $GO_MIN (found $have)"); fi ;;
+      python)
+        have=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+        if [ -z "$have" ]; then problems+=("Python >= $PYTHON_MIN (python3)")
+        elif ! version_at_least "$have" "$PYTHON_MIN"; then problems+=("Python >= $PYTHON_MIN (found $have)")
+        elif ! python3 -c 'import venv, ensurepip' 2>/dev/null; then problems+=("python3's venv module with ensurepip (apt-get install python3-venv)"); fi ;;
+      node)
+        have=$(node --version 2>/dev/null | sed 's/^v//')
+        if [ -z "$have" ] || ! command -v npm >/dev/null; then problems+=("Node.js >= $NODE_MIN with npm (https://nodejs.org)")
+        elif ! version_at_least "$have" "$NODE_MIN"; then problems+=("Node.js >= $NODE_MIN (found $have)"); fi ;;
+    esac
+  done
+  for tool in curl openssl; do command -v "$tool" >/dev/null || problems+=("$tool (apt-get install $tool)"); done
+  command -v apt-get >/dev/null || command -v docker-registry >/dev/null || problems+=("apt-get (a Debian or Ubuntu system), or docker-registry and skopeo installed by hand")
+  if [ ${#problems[@]} -gt 0 ]; then
+    printf '%sERROR:%s missing prerequisites; install these, then run again:\n' "$RED" "$RESET" >&2
+    printf '  - %s\n' "${problems[@]}" >&2
+    exit 1
+  fi
 }
 
 # sigstore-python (and spdx-tools, the reference SPDX validator) in a venv the scripts own.
@@ -94,14 +144,32 @@ ensure_node_tools() {
   ok "sigstore-js: $("$prefix/node_modules/.bin/sigstore" --version 2>&1 | head -1)"
 }
 
+# rekor-cli, Rekor's own client, as a test peer of the log (go install; no replace directives).
+ensure_rekor_cli() {
+  local bin=$SIGSTACK_CACHE/bin/rekor-cli-$REKOR_CLI_VERSION
+  [ -x "$bin" ] && return 0
+  command -v go >/dev/null || die "go not found: needed to build rekor-cli $REKOR_CLI_VERSION"
+  step "Building rekor-cli $REKOR_CLI_VERSION with go install (a few minutes on first use; cached in $SIGSTACK_CACHE/bin)"
+  local gobin; gobin=$(mktemp -d)
+  run_logged "$SIGSTACK_CACHE/logs/rekor-cli-$REKOR_CLI_VERSION.log" env GOBIN="$gobin" go install "github.com/sigstore/rekor/cmd/rekor-cli@$REKOR_CLI_VERSION"
+  mv "$gobin/rekor-cli" "$bin"; rmdir "$gobin"
+  ok "rekor-cli $REKOR_CLI_VERSION"
+}
+rekor_cli_bin() { echo "$SIGSTACK_CACHE/bin/rekor-cli-$REKOR_CLI_VERSION"; }
+
 cosign_bin() { case "$1" in v2) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V2_VERSION" ;; v3) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V3_VERSION" ;; esac; }
 
-# Builds the sigstack binary (debug unless PROFILE=release) and prints its path.
+# Builds the sigstack binary (debug unless PROFILE=release) and prints its path. The first build
+# compiles a few hundred crates (several minutes on two cores): cargo's own progress shows it.
 build_sigstack() {
-  local profile=${PROFILE:-debug} flag=
+  local profile=${PROFILE:-debug} flag= bin
   [ "$profile" = release ] && flag=--release
-  (cd "$SIGSTACK_ROOT" && cargo build --quiet $flag -p sigstack) >&2
-  echo "$SIGSTACK_ROOT/target/$profile/sigstack"
+  bin=$SIGSTACK_ROOT/target/$profile/sigstack
+  [ -x "$bin" ] || printf '    first build: compiling sigstack and about 350 crates it depends on takes several minutes on two cores\n' >&2
+  # shellcheck disable=SC2086 # $flag is empty or one word
+  PROGRESS_PATTERN='^ *Compiling ' PROGRESS_NOUN='crates compiled' \
+    run_logged "$SIGSTACK_CACHE/logs/cargo-build-sigstack.log" cargo build --manifest-path "$SIGSTACK_ROOT/Cargo.toml" $flag -p sigstack
+  echo "$bin"
 }
 
 # Waits until `sigstack up` has written DIR/stack.json for the given pid.
@@ -113,4 +181,64 @@ wait_for_stack() {
     sleep 0.1
   done
   die "sigstack up did not become ready within 30 s"
+}
+
+# Go tools built from a module of ours under scripts/tools/<name> (its go.mod pins the versions;
+# this is the one place they are written). Binaries are cached under
+# $SIGSTACK_CACHE/bin/<name>-<version>-<hash of the module's files>, so a change to the module
+# rebuilds and an unchanged one starts in no time. Prints the directory holding the binaries.
+go_tool_dir() {
+  local name=$1 module_dir=$SIGSTACK_ROOT/scripts/tools/$1 version hash
+  version=$(go_tool_version "$name")
+  hash=$(cd "$module_dir" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
+  echo "$SIGSTACK_CACHE/bin/$name-$version-$hash"
+}
+
+# The version a tool module builds: the version of its main requirement.
+go_tool_version() {
+  local module
+  case "$1" in kube) module=k8s.io/kubernetes ;; kyverno) module=github.com/kyverno/kyverno ;; esac
+  awk -v m="$module" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$SIGSTACK_ROOT/scripts/tools/$1/go.mod"
+}
+
+# Builds the packages of scripts/tools/<name> into their cache directory unless already there.
+# $1: tool module; $2: what it takes (for the message); $3: -ldflags; the rest: package paths.
+ensure_go_tool() {
+  local name=$1 cost=$2 ldflags=$3; shift 3
+  local dir; dir=$(go_tool_dir "$name")
+  [ -f "$dir/.complete" ] && return 0
+  command -v go >/dev/null || die "go not found: needed to build $name ($(go_tool_version "$name"))"
+  step "Building $name $(go_tool_version "$name") from the Go module proxy ($cost on two cores, first run only; cached in $dir)"
+  local tmp; tmp=$(mktemp -d "$SIGSTACK_CACHE/bin/.build-$name-XXXXXX")
+  local pkg
+  for pkg in "$@"; do
+    printf '    building %s\n' "${pkg##*/}"
+    run_logged "$SIGSTACK_CACHE/logs/build-$name-${pkg##*/}.log" \
+      sh -c 'cd "$1" && go build -trimpath -ldflags "$4" -o "$2/" "$3"' _ "$SIGSTACK_ROOT/scripts/tools/$name" "$tmp" "$pkg" "$ldflags"
+  done
+  if [ -n "${GO_TOOL_AFTER_BUILD:-}" ]; then "$GO_TOOL_AFTER_BUILD" "$tmp"; fi
+  touch "$tmp/.complete"
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  ok "$name $(go_tool_version "$name") built into $dir"
+}
+
+# The real kube-apiserver, kubectl and etcd (issue #14).
+ensure_kube() {
+  local version minor; version=$(go_tool_version kube); minor=${version#v1.}; minor=${minor%%.*}
+  # Stamped like a release build: kubectl and Kyverno read the server's version.
+  local stamp=k8s.io/component-base/version
+  ensure_go_tool kube "about 15 minutes" \
+    "-X $stamp.gitVersion=$version -X $stamp.gitMajor=1 -X $stamp.gitMinor=$minor -X $stamp.gitTreeState=clean" \
+    ./etcd ./kube-apiserver ./kubectl
+}
+
+# The real Kyverno admission controller and CLI (issue #14), with the CRDs of the same version
+# (the controller refuses to start without them).
+ensure_kyverno() {
+  GO_TOOL_AFTER_BUILD=copy_kyverno_crds ensure_go_tool kyverno "about 15 minutes" "" \
+    github.com/kyverno/kyverno/cmd/kyverno github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno
+}
+copy_kyverno_crds() {
+  local source; source=$(cd "$SIGSTACK_ROOT/scripts/tools/kyverno" && go list -m -f '{{.Dir}}' github.com/kyverno/kyverno)
+  cp -r "$source/config/crds" "$1/crds" && chmod -R u+w "$1/crds"
 }

@@ -30,12 +30,18 @@ impl Drop for Webhook {
 impl Webhook {
     /// Starts `sigstack webhook --policy POLICY` for the stack in `state` and waits for /healthz.
     pub fn start(state: &Path, policy: &Path) -> Webhook {
+        Self::start_with_env(state, policy, &[])
+    }
+
+    /// [`Webhook::start`] with extra environment variables (e.g. `SIGSTACK_REGISTRY_TIMEOUT`).
+    pub fn start_with_env(state: &Path, policy: &Path, env: &[(String, String)]) -> Webhook {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = sigstack(state)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(["webhook", "--port", &port.to_string(), "--policy"])
             .arg(policy)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut webhook =

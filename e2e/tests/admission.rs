@@ -18,6 +18,8 @@ struct Flow {
     stack: Stack,
     registry: String,
     webhooks: RefCell<HashMap<PathBuf, Webhook>>,
+    /// Environment of both front doors (`apply` and the webhook).
+    env: Vec<(String, String)>,
 }
 
 /// Separates `sigstack apply`'s output from the webhook's answer in an outcome's text.
@@ -28,7 +30,7 @@ impl Flow {
         let dir = tempfile::tempdir().unwrap();
         let stack = Stack::start(dir.path(), &[]).unwrap();
         let registry = stack.url("registry").trim_start_matches("http://").to_string();
-        Flow { dir, stack, registry, webhooks: RefCell::new(HashMap::new()) }
+        Flow { dir, stack, registry, webhooks: RefCell::new(HashMap::new()), env: Vec::new() }
     }
 
     /// The rendered policy, edited by `edit`, written as `name`.
@@ -42,7 +44,9 @@ impl Flow {
 
     fn webhook_admit(&self, policy: &Path, object: &Value) -> Result<Value, String> {
         let mut webhooks = self.webhooks.borrow_mut();
-        let webhook = webhooks.entry(policy.to_path_buf()).or_insert_with(|| Webhook::start(self.dir.path(), policy));
+        let webhook = webhooks
+            .entry(policy.to_path_buf())
+            .or_insert_with(|| Webhook::start_with_env(self.dir.path(), policy, &self.env));
         webhook.admit(object)
     }
 
@@ -66,6 +70,7 @@ impl Flow {
         std::fs::write(&file, &resource).unwrap();
         let mutated = self.dir.path().join("mutated.yaml");
         let output: Output = sigstack(self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(["apply", "--policy"])
             .arg(policy)
             .arg("--resource")
@@ -298,7 +303,9 @@ fn unreachable_registry_blocks_under_fail_and_admits_under_ignore() {
 
 #[test]
 fn a_registry_that_never_answers_is_an_error_after_a_bounded_wait() {
-    let flow = Flow::start();
+    let mut flow = Flow::start();
+    // The wait is bounded and configurable; the default (8 s per request) is what users get.
+    flow.env.push(("SIGSTACK_REGISTRY_TIMEOUT".into(), "1".into()));
     // Accepts connections and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = silent.local_addr().unwrap().to_string();

@@ -115,7 +115,8 @@ impl Drop for Services {
 fn wait_healthy(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if Command::new(sigstack_bin()).args(["probe", url]).status().unwrap().success() {
+        let probe = Command::new(sigstack_bin()).args(["probe", url]).stderr(Stdio::null()).status().unwrap();
+        if probe.success() {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -145,7 +146,8 @@ fn start_split(state: &Path) -> (Services, [String; 4]) {
             })
             .collect();
         // Tuf first would wait for the others; start in compose's dependency order anyway.
-        let child = sigstack(state).args(&args).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().unwrap();
+        let log = std::fs::File::create(state.join(format!("serve-{name}.log"))).unwrap();
+        let child = sigstack(state).args(&args).stdout(Stdio::null()).stderr(log).spawn().unwrap();
         children.push(child);
         let health = if *name == "tuf" { format!("{}/timestamp.json", url(i)) } else { format!("{}/healthz", url(i)) };
         wait_healthy(&health);
