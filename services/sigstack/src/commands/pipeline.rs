@@ -87,13 +87,13 @@ pub struct PolicyArgs {
     /// Exact certificate identity (SAN), e.g. https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main.
     #[arg(long)]
     certificate_identity: Option<String>,
-    /// Certificate identity as a regular expression (full match).
+    /// Certificate identity as a regular expression (RE2 syntax, matched anywhere unless anchored, as cosign does).
     #[arg(long)]
     certificate_identity_regexp: Option<String>,
     /// Exact OIDC issuer.
     #[arg(long)]
     certificate_oidc_issuer: Option<String>,
-    /// OIDC issuer as a regular expression (full match).
+    /// OIDC issuer as a regular expression (RE2 syntax, matched anywhere unless anchored, as cosign does).
     #[arg(long)]
     certificate_oidc_issuer_regexp: Option<String>,
     /// PEM public key the signature must verify with (signed with `cosign sign --key`), instead of a
@@ -331,7 +331,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         &checks,
     ))?;
     for v in &verified {
-        println!("Verified signature of {}: {}", v.digest, describe(v, &checks));
+        println!("Verified signature of {}:\n{}", v.digest, describe(v, &checks));
     }
     Ok(())
 }
@@ -350,30 +350,34 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()> {
         &checks,
     ))?;
     for v in &verified {
-        println!("Verified {predicate_type} attestation of {}: {}", v.digest, describe(v, &checks));
+        println!("Verified {predicate_type} attestation of {}:\n{}", v.digest, describe(v, &checks));
     }
     Ok(())
 }
 
-/// What was checked, for the verify commands' output.
+/// What was checked, one line each, in words a person new to Sigstore can follow.
 fn describe(v: &sigstack_pipeline::Verified, checks: &Checks) -> String {
-    let mut parts = Vec::new();
+    let mut lines = Vec::new();
     match &checks.public_key {
-        Some(_) => parts.push("signature with the key".to_string()),
+        Some(_) => lines.push("  signature   verifies with the given public key".to_string()),
         None => {
-            parts.push("chain".into());
-            if checks.sct {
-                parts.push("SCT".into());
-            }
+            lines.push(
+                "  certificate issued by the stack's CA (Fulcio-style): its chain ends in the trusted root".into(),
+            );
+            lines.push(if checks.sct {
+                "  SCT         the certificate's embedded Signed Certificate Timestamp (a CT log's promise to publish it) verifies".into()
+            } else {
+                "  SCT         NOT checked (--insecure-ignore-sct)".into()
+            });
+            lines.push(format!("  identity    {} (OIDC issuer {})", v.sans.join(", "), v.issuer));
         }
     }
-    if let (Some(index), Some(time)) = (v.log_index, v.integrated_time) {
-        parts.push(format!("SET (log index {index}, integrated {time})"));
-    } else {
-        parts.push("log NOT checked".into());
-    }
-    if checks.public_key.is_none() {
-        parts.push(format!("identity {} from {}", v.sans.join(", "), v.issuer));
-    }
-    parts.join(", ")
+    lines.push(match (v.log_index, v.integrated_time) {
+        (Some(index), Some(time)) => format!(
+            "  log         entry {index} of the transparency log (Rekor-style), logged {}: its Signed Entry Timestamp (SET) verifies",
+            jiff::Timestamp::from_second(time).map(|t| t.to_string()).unwrap_or_else(|_| time.to_string())
+        ),
+        _ => "  log         NOT checked (--insecure-ignore-tlog)".into(),
+    });
+    lines.join("\n")
 }
