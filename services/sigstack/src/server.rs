@@ -64,7 +64,7 @@ pub async fn serve_all(services: Vec<(BoundService, Router)>) -> anyhow::Result<
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

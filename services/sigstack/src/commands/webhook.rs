@@ -42,6 +42,8 @@ struct ServeArgs {
     /// Extra DNS names for the serving certificate (e.g. the host name the cluster uses).
     #[arg(long = "dns", value_name = "NAME")]
     dns_names: Vec<String>,
+    #[command(flatten)]
+    registry: crate::commands::admission::RegistryTimeoutArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +53,9 @@ struct ManifestArgs {
     /// Base URL the API server reaches the webhook at, e.g. https://172.18.0.1:8443.
     #[arg(long, default_value = "https://127.0.0.1:8443")]
     url: String,
+    /// Judge only namespaces carrying this label (KEY=VALUE) [default: every namespace but kube-system].
+    #[arg(long, value_name = "KEY=VALUE")]
+    namespace_label: Option<String>,
 }
 
 struct ServingCert {
@@ -100,7 +105,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let policies = read_policies(&policy)?;
     let state_dir = crate::stack::open_state_dir(&serve.state.state_dir)?;
     let cert = serving_cert(&state_dir, &serve.dns_names)?;
-    let verifier = PipelineVerifier::new()?;
+    let verifier = PipelineVerifier::new(serve.registry.seconds)?;
     let state =
         sigstack_admission::webhook::WebhookState { policies: Arc::new(policies), verifier: Arc::new(verifier) };
     let router = sigstack_admission::webhook::router(state);
@@ -132,13 +137,18 @@ fn print_manifests(args: ManifestArgs) -> anyhow::Result<()> {
     let cert = serving_cert(&state_dir, &[])?;
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(cert.ca_pem);
     let url = args.url.trim_end_matches('/');
+    let selector = match args.namespace_label.as_deref().map(|l| l.split_once('=')) {
+        Some(Some((key, value))) => format!("    namespaceSelector:\n      matchLabels: {{{key}: {value}}}\n"),
+        Some(None) => anyhow::bail!("--namespace-label must be KEY=VALUE"),
+        None => "    namespaceSelector:\n      matchExpressions:\n        - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}\n".into(),
+    };
     let rules = "    rules:\n      - apiGroups: [\"\", \"apps\", \"batch\"]\n        apiVersions: [\"v1\"]\n        operations: [CREATE, UPDATE]\n        resources: [pods, deployments, statefulsets, daemonsets, replicasets, replicationcontrollers, jobs, cronjobs]\n";
     for (kind, name, path) in [
         ("MutatingWebhookConfiguration", "mutate", "mutate"),
         ("ValidatingWebhookConfiguration", "validate", "validate"),
     ] {
         print!(
-            "---\napiVersion: admissionregistration.k8s.io/v1\nkind: {kind}\nmetadata:\n  name: sigstack-{name}\nwebhooks:\n  - name: {name}.sigstack.dev\n    clientConfig:\n      url: {url}/{path}\n      caBundle: {ca_bundle}\n{rules}    failurePolicy: Fail\n    sideEffects: None\n    admissionReviewVersions: [v1]\n    timeoutSeconds: 30\n    namespaceSelector:\n      matchExpressions:\n        - {{key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}}\n"
+            "---\napiVersion: admissionregistration.k8s.io/v1\nkind: {kind}\nmetadata:\n  name: sigstack-{name}\nwebhooks:\n  - name: {name}.sigstack.dev\n    clientConfig:\n      url: {url}/{path}\n      caBundle: {ca_bundle}\n{rules}    failurePolicy: Fail\n    sideEffects: None\n    admissionReviewVersions: [v1]\n    timeoutSeconds: 30\n{selector}"
         );
     }
     Ok(())
