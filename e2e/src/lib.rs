@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: run the real `sigstack` binary as a child process and find what it
 //! wrote. Tests talk to it only the way a user or a real client would: over HTTP and through files.
 
+pub mod cluster;
 pub mod fuzz;
 pub mod rfc9162;
 pub mod services;

@@ -40,15 +40,10 @@ impl ImageVerifier for NothingSigned {
         Ok(format!("sha256:{}", "0".repeat(64)))
     }
     fn signatures(&self, _: &ImageInfo, _: &SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
-        Err(VerifyFailure::NotFound("no signatures found".into()))
+        Err(VerifyFailure("no signatures found".into()))
     }
-    fn attestations(
-        &self,
-        _: &ImageInfo,
-        _: &str,
-        _: &SignatureCheck<'_>,
-    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
-        Err(VerifyFailure::NotFound("no attestations found".into()))
+    fn attestations(&self, _: &ImageInfo, _: &SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        Err(VerifyFailure("no matching attestations: ".into()))
     }
 }
 

@@ -185,7 +185,7 @@ fn sign_attest_admit_and_the_rejection_matrix() {
     flow.ok(&["sign", "acme/nosbom:v1", "--repo", "acme/nosbom"]);
     assert_denied(
         &flow.apply(&pod("nosbom", "REGISTRY/acme/nosbom:v1")),
-        "attestations not found for predicate type https://spdx.dev/Document",
+        "image attestations verification failed, verifiedCount: 0, requiredCount: 1, error: no matching attestations: ",
     );
 
     // Signed by another organisation's workflow.
@@ -263,13 +263,13 @@ fn foreign_trust_material_is_refused() {
     });
     assert_denied(
         &flow.apply_with(&swapped_path, &pod("ours", "REGISTRY/acme/app:v1")),
-        "transparency log that is not trusted",
+        "rekor log public key not found for payload",
     );
     drop(other_stack);
 }
 
 #[test]
-fn unreachable_registry_blocks_under_fail_and_admits_under_ignore() {
+fn an_unreachable_registry_blocks_whatever_the_failure_policy() {
     let flow = Flow::start();
     // A policy for an organisation registry that is down (nothing listens on port 1).
     let down = |name: &str, failure_policy: &str, checks: bool| {
@@ -289,16 +289,15 @@ fn unreachable_registry_blocks_under_fail_and_admits_under_ignore() {
         })
     };
     let image = pod("down", "127.0.0.1:1/acme/app:v1");
-    let outcome = flow.apply_with(&down("down-fail.yaml", "Fail", true), &image);
-    assert_denied(&outcome, "failed to verify image 127.0.0.1:1/acme/app:v1");
-    assert!(outcome.1.contains("error"), "{}", outcome.1);
-    // Under Ignore the registry error does not block, but Kyverno's validating phase still does
-    // when verifyDigest/required are on (validate_image.go: the image was never pinned).
-    assert_denied(&flow.apply_with(&down("down-ignore.yaml", "Ignore", true), &image), "missing digest for");
-    // Ignore with neither check: admitted, unpinned.
-    let outcome = flow.apply_with(&down("down-ignore-unchecked.yaml", "Ignore", false), &image);
-    assert!(outcome.0, "failurePolicy Ignore admits on errors:\n{}", outcome.1);
-    assert_eq!(outcome.2["spec"]["containers"][0]["image"], "127.0.0.1:1/acme/app:v1");
+    // The real Kyverno (e2e/tests/real_admission.rs) fails an unreachable registry whatever
+    // failurePolicy says: the connection error cosign returns is not the bare net.OpError its
+    // handleRegistryErrors turns into an error. sigstack follows it.
+    for (file, failure_policy, checks) in
+        [("down-fail.yaml", "Fail", true), ("down-ignore.yaml", "Ignore", true), ("down-unchecked.yaml", "Ignore", false)]
+    {
+        let outcome = flow.apply_with(&down(file, failure_policy, checks), &image);
+        assert_denied(&outcome, "failed to verify image 127.0.0.1:1/acme/app:v1: .attestors[0].entries[0].keyless: Get \"https://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused");
+    }
 }
 
 #[test]
@@ -449,7 +448,7 @@ fn keys_extensions_and_the_ignore_switches() {
     assert!(flow.apply_with(&matching, &app).0);
     assert_denied(
         &flow.apply_with(&with_extensions("ext-ref.yaml", json!({"githubWorkflowRef": "refs/tags/v*"}), None), &app),
-        "extension githubWorkflowRef mismatch: expected refs/tags/v*, received refs/heads/main",
+        "extension mismatch: expected refs/tags/v* for key githubWorkflowRef, received refs/heads/main",
     );
     // A CT key that is not the stack's: the SCT check refuses; ignoreSCT admits.
     let other_ct = theirs.clone();

@@ -4,52 +4,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::conditions::evaluate_conditions;
 use crate::image::ImageInfo;
 use crate::pattern::{PatternFailure, check};
 use crate::policy::{
-    AttestorSet, CtLogSettings, FailureAction, FailurePolicy, ImageVerification, KeylessAttestor, MatchResources,
-    Policy, RekorSettings, ResourceDescription, Rule, StaticKeyAttestor, extension_number, split_public_keys,
+    FailureAction, FailurePolicy, ImageVerification, MatchResources, Policy, ResourceDescription, Rule,
 };
+use crate::verify_images::{ImageVerifier, Verdict, VerifyFailure, verify_image};
 use crate::wildcard;
-
-/// A signature that passed the cryptographic checks (chain, SCT, SET, signature, digest, or the
-/// static key); the identity checks are the engine's, with Kyverno's wildcard semantics.
-#[derive(Debug, Clone, Default)]
-pub struct VerifiedSignature {
-    /// Certificate SANs (empty for a key-signed one).
-    pub sans: Vec<String>,
-    /// OIDC issuer extension (empty for a key-signed one).
-    pub issuer: String,
-    /// The certificate's Sigstore extensions by N in 1.3.6.1.4.1.57264.1.N, as text.
-    pub extensions: BTreeMap<u32, String>,
-    /// For attestations: the in-toto statement.
-    pub statement: Option<Value>,
-}
-
-/// Why verification produced nothing.
-#[derive(Debug, Clone)]
-pub enum VerifyFailure {
-    /// No signature or attestation is attached.
-    NotFound(String),
-    /// Attached, but none verifies (chain, SCT, SET, signature).
-    Invalid(String),
-    /// The registry or the trust material could not be reached: an error, decided by failurePolicy.
-    Unreachable(String),
-}
-
-/// The trust one attestor entry names, passed to the verifier.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SignatureCheck<'a> {
-    /// Keyless: the PEM roots the certificate chain must end in.
-    pub roots: Option<&'a str>,
-    /// Keys: the one PEM public key the signature must verify with (instead of a certificate).
-    pub public_key: Option<&'a str>,
-    /// The log: url, key, `ignoreTlog`.
-    pub rekor: Option<&'a RekorSettings>,
-    /// The CT log: key, `ignoreSCT`.
-    pub ctlog: Option<&'a CtLogSettings>,
-}
 
 /// Which webhook phase is evaluated: Kyverno verifies images (and mutates) in the mutating webhook,
 /// then runs `validate` rules and the `verifyDigest`/`required` checks in the validating webhook.
@@ -61,25 +22,6 @@ pub enum Phase {
     Validate,
     /// Both, as `kyverno apply` does (verifyImages then validate rules on the same resource).
     All,
-}
-
-/// What the engine needs from a registry and the Sigstore formats.
-pub trait ImageVerifier {
-    /// The digest a tag names now.
-    fn resolve(&self, image: &ImageInfo) -> Result<String, VerifyFailure>;
-    /// Signatures of `image` (pinned) that verify with the attestor's trust material.
-    fn signatures(
-        &self,
-        image: &ImageInfo,
-        check: &SignatureCheck<'_>,
-    ) -> Result<Vec<VerifiedSignature>, VerifyFailure>;
-    /// Attestations of `image` (pinned) with `predicate_type` that verify with the trust material.
-    fn attestations(
-        &self,
-        image: &ImageInfo,
-        predicate_type: &str,
-        check: &SignatureCheck<'_>,
-    ) -> Result<Vec<VerifiedSignature>, VerifyFailure>;
 }
 
 /// Outcome of one rule.
@@ -206,198 +148,6 @@ fn images(pod: &Value, prefix: &str) -> Vec<ImageRef> {
     found
 }
 
-/// The signatures whose certificate matches the keyless identity (subject, issuer, extensions), or
-/// why none does. Only those count: their statements are what attestation conditions see, as cosign
-/// returns only signatures that pass its checks.
-fn matching_identity(
-    keyless: &KeylessAttestor,
-    signatures: Vec<VerifiedSignature>,
-) -> Result<Vec<VerifiedSignature>, String> {
-    let mut reasons = Vec::new();
-    let mut matching = Vec::new();
-    for sig in signatures {
-        let subject_ok = match (&keyless.subject, &keyless.subject_regexp) {
-            (None, None) => true,
-            (subject, regexp) => {
-                sig.sans.is_empty()
-                    || sig.sans.iter().any(|san| subject.as_deref().is_some_and(|s| wildcard::matches(s, san)))
-                    || regexp
-                        .as_deref()
-                        .and_then(|r| regex::Regex::new(r).ok())
-                        .is_some_and(|re| sig.sans.iter().any(|san| re.is_match(san)))
-            }
-        };
-        if !subject_ok {
-            let expected = keyless.subject.clone().or(keyless.subject_regexp.clone()).unwrap_or_default();
-            reasons.push(format!("subject mismatch: expected {expected}, received {}", sig.sans.join(", ")));
-            continue;
-        }
-        let issuer_ok = keyless.issuer.as_deref().is_none_or(|i| wildcard::matches(i, &sig.issuer))
-            && keyless
-                .issuer_regexp
-                .as_deref()
-                .and_then(|r| regex::Regex::new(r).ok())
-                .is_none_or(|re| re.is_match(&sig.issuer));
-        if !issuer_ok {
-            let expected = keyless.issuer.clone().or(keyless.issuer_regexp.clone()).unwrap_or_default();
-            reasons.push(format!("issuer mismatch: expected {expected}, received {}", sig.issuer));
-            continue;
-        }
-        let extension_mismatch = keyless.additional_extensions.iter().find_map(|(key, expected)| {
-            let received = match extension_number(key) {
-                Some(1) => sig.issuer.clone(),
-                Some(n) => sig.extensions.get(&n).cloned().unwrap_or_default(),
-                None => String::new(),
-            };
-            (!wildcard::matches(expected, &received))
-                .then(|| format!("extension {key} mismatch: expected {expected}, received {received}"))
-        });
-        if let Some(reason) = extension_mismatch {
-            reasons.push(reason);
-            continue;
-        }
-        matching.push(sig);
-    }
-    if matching.is_empty() { Err(reasons.join("; ")) } else { Ok(matching) }
-}
-
-enum Verdict {
-    /// Passed, with the signatures of the entries that verified.
-    Pass(Vec<VerifiedSignature>),
-    Fail(String),
-    Error(String),
-}
-
-/// One attestor entry after Kyverno's `ExpandStaticKeys` (a `publicKeys` bundle is one entry per key).
-enum Entry<'a> {
-    Keyless(&'a KeylessAttestor),
-    Key(String, &'a StaticKeyAttestor),
-}
-
-impl Entry<'_> {
-    fn expand(set: &AttestorSet) -> Vec<Entry<'_>> {
-        let mut entries = Vec::new();
-        for entry in &set.entries {
-            if let Some(keyless) = &entry.keyless {
-                entries.push(Entry::Keyless(keyless));
-            } else if let Some(keys) = &entry.keys {
-                let bundle = keys.public_keys.as_deref().unwrap_or_default();
-                entries.extend(split_public_keys(bundle).into_iter().map(|pem| Entry::Key(pem, keys)));
-            }
-        }
-        entries
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Entry::Keyless(_) => "keyless",
-            Entry::Key(..) => "keys",
-        }
-    }
-
-    fn check(&self) -> SignatureCheck<'_> {
-        match self {
-            Entry::Keyless(k) => SignatureCheck {
-                roots: k.roots.as_deref(),
-                public_key: None,
-                rekor: k.rekor.as_ref(),
-                ctlog: k.ctlog.as_ref(),
-            },
-            Entry::Key(pem, k) => {
-                SignatureCheck { roots: None, public_key: Some(pem), rekor: k.rekor.as_ref(), ctlog: k.ctlog.as_ref() }
-            }
-        }
-    }
-}
-
-/// Runs attestor sets (every set must pass; within a set `count` entries, all by default).
-fn run_sets(
-    sets: &[AttestorSet],
-    path: &str,
-    fetch: &dyn Fn(&SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure>,
-) -> Verdict {
-    let mut passed = Vec::new();
-    for (s, set) in sets.iter().enumerate() {
-        let entries = Entry::expand(set);
-        let required = set.count.filter(|c| *c > 0).unwrap_or(entries.len());
-        let mut verified = 0;
-        let mut errors = Vec::new();
-        for (e, entry) in entries.iter().enumerate() {
-            let at = format!("{path}[{s}].entries[{e}].{}", entry.name());
-            match fetch(&entry.check()) {
-                Err(VerifyFailure::Unreachable(m)) => return Verdict::Error(format!("{at}: {m}")),
-                Err(VerifyFailure::NotFound(m)) => errors.push(format!("{at}: {m}")),
-                Err(VerifyFailure::Invalid(m)) => errors.push(format!("{at}: no matching signatures: {m}")),
-                Ok(signatures) => {
-                    let matching = match entry {
-                        Entry::Keyless(keyless) => matching_identity(keyless, signatures),
-                        Entry::Key(..) => Ok(signatures),
-                    };
-                    match matching {
-                        Ok(signatures) => {
-                            verified += 1;
-                            passed.extend(signatures);
-                        }
-                        Err(reason) => errors.push(format!("{at}: no matching signatures: {reason}")),
-                    }
-                }
-            }
-            if verified >= required {
-                break;
-            }
-        }
-        if verified < required {
-            return Verdict::Fail(errors.join("; "));
-        }
-    }
-    Verdict::Pass(passed)
-}
-
-fn verify_entry(entry: &ImageVerification, image: &ImageInfo, verifier: &dyn ImageVerifier) -> Verdict {
-    let signatures = |check: &SignatureCheck<'_>| verifier.signatures(image, check);
-    match run_sets(&entry.attestors, ".attestors", &signatures) {
-        Verdict::Pass(_) => {}
-        other => return other,
-    }
-    for (a, attestation) in entry.attestations.iter().enumerate() {
-        let predicate = attestation.predicate().unwrap_or_default();
-        if attestation.attestors.is_empty() {
-            return Verdict::Error(format!(
-                ".attestations[{a}]: attestations without attestors use the public-good Sigstore roots, which sigstack never fetches; give keyless roots"
-            ));
-        }
-        let fetch = |check: &SignatureCheck<'_>| match verifier.attestations(image, predicate, check) {
-            Err(VerifyFailure::NotFound(_)) => {
-                Err(VerifyFailure::NotFound(format!("attestations not found for predicate type {predicate}")))
-            }
-            other => other,
-        };
-        let verified = match run_sets(&attestation.attestors, &format!(".attestations[{a}].attestors"), &fetch) {
-            Verdict::Pass(verified) => verified,
-            other => return other,
-        };
-        // Every statement of the type must satisfy the conditions (imageverifier.go verifyAttestation).
-        let image = image.matching_string();
-        for statement in verified.iter().filter_map(|v| v.statement.as_ref()) {
-            match evaluate_conditions(&attestation.conditions, &statement["predicate"]) {
-                Ok(None) => {}
-                Ok(Some(message)) => {
-                    return Verdict::Fail(format!(
-                        "attestation checks failed for {image} and predicate {predicate}: {message}"
-                    ));
-                }
-                Err(e) => {
-                    return Verdict::Fail(format!(
-                        "failed to check attestations: failed to substitute variables in attestation conditions: {}",
-                        e.0
-                    ));
-                }
-            }
-        }
-    }
-    Verdict::Pass(Vec::new())
-}
-
 fn set_pointer(value: &mut Value, pointer: &str, new: Value) {
     if let Some(slot) = value.pointer_mut(pointer) {
         *slot = new;
@@ -429,19 +179,17 @@ pub fn evaluate_phase(
     let name = resource["metadata"]["name"].as_str().unwrap_or("");
     let ns = namespace.or(resource["metadata"]["namespace"].as_str()).unwrap_or("default");
     let (results, patches, mutated) = match phase {
-        // The validating phase sees the mutated object. A rule whose signatures already failed is not
-        // reported twice ("unverified image" after the reason); one that errored (registry down) is
-        // checked, as Kyverno's validating webhook does.
+        // Both, as `kyverno apply` does: the validating phase sees the mutated object and reports
+        // its own results (`unverified image ...` after a failed verification, as the CLI does).
         Phase::All => {
             let (mut results, patches, mutated) = run_phase(policies, resource, ns, operation, verifier, Phase::Mutate);
-            let failed: Vec<(String, String)> = results
-                .iter()
-                .filter(|r| r.status == RuleStatus::Fail)
-                .map(|r| (r.policy.clone(), r.rule.clone()))
-                .collect();
             let (validated, _, _) = run_phase(policies, &mutated, ns, operation, verifier, Phase::Validate);
-            results.extend(validated.into_iter().filter(|r| !failed.contains(&(r.policy.clone(), r.rule.clone()))));
-            (results, patches, mutated)
+            // The API server stops at the mutating webhook's denial: that is the answer a user
+            // sees; only an admitted mutation reaches the validating webhook.
+            let id = format!("{kind}/{ns}/{name}");
+            let blocked = blocked_message(&id, &results).or_else(|| blocked_message(&id, &validated));
+            results.extend(validated);
+            return Decision { results, patches, mutated, blocked };
         }
         phase => run_phase(policies, resource, ns, operation, verifier, phase),
     };
@@ -449,30 +197,30 @@ pub fn evaluate_phase(
     Decision { results, patches, mutated, blocked }
 }
 
-/// Kyverno's `BlockRequest` and `GetBlockedMessages`: a Fail under Enforce, or an Error under
-/// failurePolicy Fail, blocks.
+/// Kyverno's `BlockRequest` and `GetBlockedMessages` (pkg/webhooks/utils/block.go): a Fail under
+/// Enforce, or an Error under failurePolicy Fail, blocks; the message then lists every rule that
+/// did not pass or skip, per policy, as its YAML encoder writes a map (sorted keys, the last
+/// answer of a rule wins).
 fn blocked_message(resource: &str, results: &[RuleResult]) -> Option<String> {
-    let blocking: Vec<&RuleResult> = results
-        .iter()
-        .filter(|r| {
-            (r.status == RuleStatus::Fail && r.enforce)
-                || (r.status == RuleStatus::Error && r.failure_policy == FailurePolicy::Fail)
-        })
-        .collect();
-    (!blocking.is_empty()).then(|| {
-        let mut message = format!("resource {resource} was blocked due to the following policies \n\n");
-        let mut by_policy: BTreeMap<&str, Vec<&RuleResult>> = BTreeMap::new();
-        for r in &blocking {
-            by_policy.entry(&r.policy).or_default().push(r);
+    let blocks = results.iter().any(|r| {
+        (r.status == RuleStatus::Fail && r.enforce)
+            || (r.status == RuleStatus::Error && r.failure_policy == FailurePolicy::Fail)
+    });
+    if !blocks {
+        return None;
+    }
+    let mut by_policy: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+    for r in results.iter().filter(|r| matches!(r.status, RuleStatus::Fail | RuleStatus::Error)) {
+        by_policy.entry(&r.policy).or_default().insert(&r.rule, &r.message);
+    }
+    let mut message = format!("resource {resource} was blocked due to the following policies \n\n");
+    for (policy, rules) in by_policy {
+        message.push_str(&format!("{policy}:\n"));
+        for (rule, reason) in rules {
+            message.push_str(&format!("  {rule}: '{}'\n", reason.replace('\'', "''")));
         }
-        for (policy, rules) in by_policy {
-            message.push_str(&format!("{policy}:\n"));
-            for r in rules {
-                message.push_str(&format!("  {}: '{}'\n", r.rule, r.message));
-            }
-        }
-        message
-    })
+    }
+    Some(message)
 }
 
 fn run_phase(
@@ -495,22 +243,24 @@ fn run_phase(
     let mut results = Vec::new();
     let mut mutated = resource.clone();
     let mut patches = Vec::new();
-    let mut verified_images: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut marks = ImageMarks::new();
 
     for policy in policies {
         if policy.kind == "Policy" && policy.metadata.namespace.as_deref().unwrap_or("default") != namespace {
             continue;
         }
         for rule in &policy.spec.rules {
-            // Rules see the resource as earlier rules patched it (a pinned image is not pinned twice).
-            // Direct match, or a Pod rule applied to a controller's pod template (autogen).
+            // Every verifyImages rule sees the images as the request wrote them, not as an earlier
+            // rule pinned them (the real Kyverno names the tag in the second rule's messages, and
+            // each rule patches the same pin). Direct match, or a Pod rule applied to a
+            // controller's pod template (autogen).
             let (view, prefix, rule_name) = if resources_match(&rule.match_resources, &target, kind) {
-                match pod_view(&mutated, kind) {
+                match pod_view(resource, kind) {
                     Some((prefix, view, _)) if kind == "Pod" => (view, prefix, rule.name.clone()),
-                    _ => (mutated.clone(), String::new(), rule.name.clone()),
+                    _ => (resource.clone(), String::new(), rule.name.clone()),
                 }
             } else if !autogen_off && kind != "Pod" && resources_match(&rule.match_resources, &target, "Pod") {
-                match pod_view(&mutated, kind) {
+                match pod_view(resource, kind) {
                     Some((prefix, view, tag)) => (view, prefix, format!("{tag}{}", rule.name)),
                     None => continue,
                 }
@@ -535,7 +285,7 @@ fn run_phase(
                 }
                 let message = validate.message.clone().unwrap_or_default();
                 let outcome = match check(&view, &validate.pattern, "/") {
-                    Ok(()) => (RuleStatus::Pass, "validation rule passed".to_string()),
+                    Ok(()) => (RuleStatus::Pass, format!("validation rule '{rule_name}' passed.")),
                     Err(PatternFailure::Mismatch(path)) => (
                         RuleStatus::Fail,
                         format!("validation error: {message}. rule {rule_name} failed at path {prefix}{path}"),
@@ -546,22 +296,25 @@ fn run_phase(
                 continue;
             }
             let outcomes = if phase == Phase::Validate {
-                validate_verified_images(rule, &view, &prefix, &resource["metadata"]["annotations"])
+                let policy_key =
+                    format!("{}/{}", policy.metadata.namespace.as_deref().unwrap_or(""), policy.metadata.name);
+                validate_verified_images(
+                    rule,
+                    &rule_name,
+                    &policy_key,
+                    &view,
+                    &prefix,
+                    &resource["metadata"]["annotations"],
+                )
             } else {
-                verify_rule(rule, &view, &prefix, verifier, &mut mutated, &mut patches, &mut verified_images)
+                marks.policy =
+                    format!("{}/{}", policy.metadata.namespace.as_deref().unwrap_or(""), policy.metadata.name);
+                verify_rule(rule, &rule_name, &view, &prefix, verifier, &mut mutated, &mut patches, &mut marks)
             };
             results.extend(outcomes.into_iter().map(|(status, message, action)| result(status, message, action)));
         }
     }
-    if !verified_images.is_empty() {
-        if mutated["metadata"]["annotations"].is_null() {
-            patches.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
-            mutated["metadata"]["annotations"] = json!({});
-        }
-        let value = serde_json::to_string(&verified_images).unwrap_or_default();
-        patches.push(json!({"op": "add", "path": "/metadata/annotations/kyverno.io~1verify-images", "value": value}));
-        mutated["metadata"]["annotations"]["kyverno.io/verify-images"] = json!(value);
-    }
+    marks.patch(&mut mutated, &mut patches);
     (results, patches, mutated)
 }
 
@@ -584,114 +337,200 @@ fn selected_images(entry: &ImageVerification, view: &Value, prefix: &str) -> (Ve
     (selected, unreadable)
 }
 
-/// The validating webhook's image checks (Kyverno `validate_image.go`): on the mutated object,
-/// `verifyDigest` needs a digest, and `required` needs the image marked pass or skip in the
-/// `kyverno.io/verify-images` annotation the mutating phase wrote.
-fn validate_verified_images(rule: &Rule, view: &Value, prefix: &str, annotations: &Value) -> Vec<RuleOutcome> {
-    let marks: BTreeMap<String, String> = annotations["kyverno.io/verify-images"]
+/// The validating webhook's image checks (Kyverno `validate_image.go`), on the mutated object:
+/// `verifyDigest` needs a digest; `required` needs the image marked pass or skip for this policy
+/// and rule in `kyverno.io/verify-images-scoped` (written by the mutating phase). The first
+/// failure fails the rule.
+fn validate_verified_images(
+    rule: &Rule,
+    rule_name: &str,
+    policy: &str,
+    view: &Value,
+    prefix: &str,
+    annotations: &Value,
+) -> Vec<RuleOutcome> {
+    let scoped: Value = annotations["kyverno.io/verify-images-scoped"]
         .as_str()
-        .and_then(|text| serde_json::from_str(text).ok())
+        .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default();
-    let mut outcomes = Vec::new();
-    for entry in rule.verify_images.iter().filter(|e| e.verify_digest || e.required) {
+    let marks = &scoped["policies"][policy][rule_name];
+    let action = rule.verify_images.iter().find_map(|e| e.failure_action);
+    // Rule.HasVerifyImageChecks, and no response when the rule selects no image.
+    if !rule.verify_images.iter().any(|e| e.verify_digest || e.required)
+        || rule.verify_images.iter().all(|e| selected_images(e, view, prefix).0.is_empty())
+    {
+        return Vec::new();
+    }
+    let (mut passed, mut skipped) = (Vec::new(), Vec::new());
+    for entry in &rule.verify_images {
         // Only imageReferences: Kyverno's validate_image.go does not consult skipImageReferences
         // (a skipped image is marked "skip" in the annotation instead).
-        let (selected, mut failures) = selected_images(entry, view, prefix);
-        let checked = selected.len();
+        let (selected, unreadable) = selected_images(entry, view, prefix);
+        if let Some(error) = unreadable.into_iter().next() {
+            return vec![(RuleStatus::Fail, error, action)];
+        }
         for (_, info) in selected {
-            let matching = info.matching_string();
+            let image = info.matching_string();
             if entry.verify_digest && info.digest.is_none() {
-                failures.push(format!("missing digest for {matching}"));
-            } else if entry.required
-                && entry.verifies()
-                && !marks.get(&matching).is_some_and(|m| m == "pass" || m == "skip")
-            {
-                failures.push(format!("unverified image {matching}"));
+                return vec![(RuleStatus::Fail, format!("missing digest for {image}"), action)];
+            }
+            if entry.required {
+                match marks[&image].as_str() {
+                    Some("pass") => passed.push(image),
+                    Some("skip") => skipped.push(image),
+                    _ => return vec![(RuleStatus::Fail, format!("unverified image {image}"), action)],
+                }
             }
         }
-        if !failures.is_empty() {
-            outcomes.push((RuleStatus::Fail, failures.join("; "), entry.failure_action));
-        } else if checked > 0 {
-            outcomes.push((RuleStatus::Pass, "image verified".into(), entry.failure_action));
+    }
+    match (passed.is_empty(), skipped.is_empty()) {
+        (false, true) | (true, true) => vec![(RuleStatus::Pass, "image verified".into(), action)],
+        (false, false) => {
+            vec![(RuleStatus::Pass, format!("image verified, skipped images: {}", skipped.join(" ")), action)]
+        }
+        (true, false) => {
+            vec![(RuleStatus::Skip, format!("image skipped, skipped images: {}", skipped.join(" ")), action)]
         }
     }
-    outcomes
 }
 
 fn verify_rule(
     rule: &Rule,
+    rule_name: &str,
     view: &Value,
     prefix: &str,
     verifier: &dyn ImageVerifier,
     mutated: &mut Value,
     patches: &mut Vec<Value>,
-    verified_images: &mut BTreeMap<String, &'static str>,
+    marks: &mut ImageMarks,
 ) -> Vec<RuleOutcome> {
     let mut outcomes = Vec::new();
     for entry in &rule.verify_images {
-        let (selected, mut failures) = selected_images(entry, view, prefix);
-        let mut errors = Vec::new();
-        let mut passed = Vec::new();
-        let mut skipped = 0;
+        let (selected, unreadable) = selected_images(entry, view, prefix);
+        let action = entry.failure_action;
+        for error in unreadable {
+            outcomes.push((RuleStatus::Fail, error, action));
+        }
+        // Kyverno answers once per image of the entry (imageverifier.go Verify).
         for (image, info) in selected {
             let matching = info.matching_string();
             if entry.skip_image_references.iter().any(|p| wildcard::matches(p, &matching)) {
                 if entry.verifies() {
-                    verified_images.insert(matching, "skip");
+                    marks.add(rule_name, &matching, "skip");
                 }
-                skipped += 1;
+                outcomes.push((
+                    RuleStatus::Skip,
+                    format!(
+                        "skipping image reference image {matching}, policy {} ruleName {rule_name}",
+                        marks.policy.rsplit('/').next().unwrap_or_default()
+                    ),
+                    action,
+                ));
                 continue;
             }
             let pinned = match &info.digest {
-                Some(_) => info.clone(),
-                None => match verifier.resolve(&info) {
-                    Ok(digest) => ImageInfo { digest: Some(digest), ..info.clone() },
-                    Err(VerifyFailure::Unreachable(m)) => {
-                        errors.push(format!("failed to verify image {}: {m}", image.raw));
-                        continue;
-                    }
-                    Err(VerifyFailure::NotFound(m) | VerifyFailure::Invalid(m)) => {
-                        failures.push(format!("failed to verify image {}: {m}", image.raw));
-                        continue;
-                    }
-                },
+                Some(_) => Ok(info.clone()),
+                None => verifier.resolve(&info).map(|digest| ImageInfo { digest: Some(digest), ..info.clone() }),
             };
-            match verify_entry(entry, &pinned, verifier) {
-                Verdict::Pass(_) => {
-                    let digest = pinned.digest.clone().unwrap_or_default();
+            if !entry.verifies() {
+                // Digest pinning only (no attestors, no attestations).
+                match (&pinned, entry.mutate_digest && info.digest.is_none()) {
+                    (Ok(pinned), true) => {
+                        pin(&image, &info, pinned, mutated, patches);
+                        outcomes.push((RuleStatus::Pass, "mutated image digest".into(), action));
+                    }
+                    (Err(VerifyFailure(m)), true) => {
+                        outcomes.push((RuleStatus::Error, format!("failed to update digest: {m}"), action));
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            let verdict = verify_image(entry, &info, &pinned, verifier);
+            match &verdict {
+                Verdict::Pass(message) => {
+                    let message = message.clone();
                     // The annotation names the image as the object will hold it: pinned when patched,
                     // else as written (Kyverno's chainsaw: `{"ghcr.io/kyverno/zulu:latest":"pass"}`).
                     // A tag left unpinned under verifyDigest is the validating phase's "missing digest".
-                    let annotated = if info.digest.is_none() && entry.mutate_digest {
-                        let value = format!("{}@{digest}", info.without_digest());
-                        patches.push(json!({"op": "replace", "path": image.pointer, "value": value}));
-                        set_pointer(mutated, &image.pointer, json!(value));
-                        pinned.matching_string()
-                    } else {
-                        info.matching_string()
+                    let annotated = match (&pinned, info.digest.is_none() && entry.mutate_digest) {
+                        (Ok(pinned), true) => {
+                            pin(&image, &info, pinned, mutated, patches);
+                            pinned.matching_string()
+                        }
+                        _ => matching,
                     };
-                    verified_images.insert(annotated, "pass");
-                    passed.push(image.raw.clone());
+                    marks.add(rule_name, &annotated, "pass");
+                    outcomes.push((RuleStatus::Pass, message, action));
                 }
-                Verdict::Fail(m) => {
-                    verified_images.insert(pinned.matching_string(), "fail");
-                    failures.push(format!("failed to verify image {}: {m}", image.raw));
+                // Kyverno pins the digest whatever the verdict (Verify: handleMutateDigest runs for
+                // every image); a denied request never stores it, but `apply` shows it.
+                Verdict::Fail(message) | Verdict::Error(message) => {
+                    let message = message.clone();
+                    let status = if matches!(verdict, Verdict::Fail(_)) { RuleStatus::Fail } else { RuleStatus::Error };
+                    let annotated = match (&pinned, info.digest.is_none() && entry.mutate_digest) {
+                        (Ok(pinned), true) => {
+                            pin(&image, &info, pinned, mutated, patches);
+                            pinned.matching_string()
+                        }
+                        _ => matching,
+                    };
+                    marks.add(rule_name, &annotated, "fail");
+                    outcomes.push((status, message, action));
                 }
-                Verdict::Error(m) => errors.push(format!("failed to verify image {}: {m}", image.raw)),
             }
-        }
-        let action = entry.failure_action;
-        if !errors.is_empty() {
-            outcomes.push((RuleStatus::Error, errors.join("; "), action));
-        } else if !failures.is_empty() {
-            outcomes.push((RuleStatus::Fail, failures.join("; "), action));
-        } else if !passed.is_empty() {
-            let what = if entry.attestations.is_empty() { "signatures" } else { "attestations" };
-            outcomes.push((RuleStatus::Pass, format!("verified image {what} for {}", passed.join(", ")), action));
-        } else if skipped > 0 {
-            outcomes.push((RuleStatus::Skip, "image skipped by skipImageReferences".into(), action));
         }
         // No matching image: Kyverno produces no rule response at all.
     }
     outcomes
+}
+
+/// Kyverno's digest patch: the image as written (normalised, tag kept) `@digest`.
+fn pin(image: &ImageRef, info: &ImageInfo, pinned: &ImageInfo, mutated: &mut Value, patches: &mut Vec<Value>) {
+    let value = format!("{}@{}", info.without_digest(), pinned.digest.clone().unwrap_or_default());
+    patches.push(json!({"op": "replace", "path": image.pointer, "value": value}));
+    set_pointer(mutated, &image.pointer, json!(value));
+}
+
+/// The verification marks Kyverno writes on the object (`pkg/engine/api/imageverifymetadata.go`):
+/// `kyverno.io/verify-images`, image → pass|fail|skip, and since v1.19
+/// `kyverno.io/verify-images-scoped`, the same per policy and rule.
+pub(crate) struct ImageMarks {
+    /// `<namespace>/<name>` of the policy (an empty namespace for a ClusterPolicy).
+    pub(crate) policy: String,
+    pub(crate) images: BTreeMap<String, &'static str>,
+    pub(crate) scoped: BTreeMap<String, BTreeMap<String, BTreeMap<String, &'static str>>>,
+}
+
+impl ImageMarks {
+    pub(crate) fn new() -> Self {
+        ImageMarks { policy: String::new(), images: BTreeMap::new(), scoped: BTreeMap::new() }
+    }
+
+    fn add(&mut self, rule: &str, image: &str, mark: &'static str) {
+        self.images.insert(image.to_string(), mark);
+        self.scoped
+            .entry(self.policy.clone())
+            .or_default()
+            .entry(rule.to_string())
+            .or_default()
+            .insert(image.to_string(), mark);
+    }
+
+    /// The annotation patches, applied to `mutated` too.
+    fn patch(&self, mutated: &mut Value, patches: &mut Vec<Value>) {
+        if self.images.is_empty() {
+            return;
+        }
+        if mutated["metadata"]["annotations"].is_null() {
+            patches.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
+            mutated["metadata"]["annotations"] = json!({});
+        }
+        let plain = serde_json::to_string(&self.images).unwrap_or_default();
+        let scoped = json!({"version": 1, "policies": self.scoped}).to_string();
+        for (key, value) in [("kyverno.io~1verify-images", plain), ("kyverno.io~1verify-images-scoped", scoped)] {
+            patches.push(json!({"op": "add", "path": format!("/metadata/annotations/{key}"), "value": value}));
+            mutated["metadata"]["annotations"][key.replace("~1", "/")] = json!(value);
+        }
+    }
 }

@@ -16,18 +16,17 @@ mod image;
 mod pattern;
 mod policy;
 mod render;
+mod verify_images;
 pub mod webhook;
 mod wildcard;
 
 pub use conditions::{AnyAllConditions, Condition, ConditionError, evaluate_conditions};
-pub use engine::{
-    Decision, ImageVerifier, Phase, RuleResult, RuleStatus, SignatureCheck, VerifiedSignature, VerifyFailure, evaluate,
-    evaluate_phase,
-};
+pub use engine::{Decision, Phase, RuleResult, RuleStatus, evaluate, evaluate_phase};
 pub use image::ImageInfo;
 pub use policy::{
     AttestorSet, CtLogSettings, FailureAction, FailurePolicy, KeylessAttestor, Policy, PolicyError, RekorSettings,
     StaticKeyAttestor, load_policies,
 };
 pub use render::{SOURCE_ORG, SOURCE_REGISTRY, StackTrust, render, without_trust};
+pub use verify_images::{ImageVerifier, SignatureCheck, VerifiedSignature, VerifyFailure};
 pub use wildcard::matches as wildcard_match;

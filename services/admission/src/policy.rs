@@ -217,7 +217,8 @@ pub struct ImageVerification {
     /// Per-entry failure action (wins over the spec's).
     #[serde(default)]
     pub failure_action: Option<FailureAction>,
-    /// `Cosign` (the only type supported here).
+    /// `Cosign` (the default: cosign's `.sig`/`.att` images) or `SigstoreBundle` (Sigstore bundles
+    /// attached as OCI referrers, cosign v3's default); `Notary` is refused.
     #[serde(default, rename = "type")]
     pub verification_type: Option<String>,
     /// Images this entry applies to.
@@ -255,6 +256,11 @@ impl ImageVerification {
     /// without attestors and attestations just pins digests).
     pub(crate) fn verifies(&self) -> bool {
         !self.attestors.is_empty() || !self.attestations.is_empty()
+    }
+
+    /// `type: SigstoreBundle`.
+    pub(crate) fn is_sigstore_bundle(&self) -> bool {
+        self.verification_type.as_deref() == Some("SigstoreBundle")
     }
 }
 
@@ -434,8 +440,10 @@ impl Policy {
                 if entry.image_references.is_empty() {
                     return Err(at("An image reference is required".into()));
                 }
-                if let Some(kind) = entry.verification_type.as_deref().filter(|t| *t != "Cosign") {
-                    return Err(at(format!("type {kind:?} is not supported (Cosign only)")));
+                if let Some(kind) =
+                    entry.verification_type.as_deref().filter(|t| *t != "Cosign" && *t != "SigstoreBundle")
+                {
+                    return Err(at(format!("type {kind:?} is not supported (Cosign and SigstoreBundle only)")));
                 }
                 let action = entry.failure_action.unwrap_or(self.default_action());
                 if entry.mutate_digest && action == FailureAction::Audit {

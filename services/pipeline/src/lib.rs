@@ -19,4 +19,6 @@ pub use image::{BuildOutcome, ImageSource, build};
 pub use keyless::{Services, Trust};
 pub use oci::Registry;
 pub use sbom::sbom;
-pub use verify::{Checks, IdentityPolicy, Verified, verify_attestation, verify_signature};
+pub use verify::{
+    Checks, IdentityPolicy, Verified, VerifyError, verify_attestation, verify_attestations, verify_signature,
+};

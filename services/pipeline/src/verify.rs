@@ -2,7 +2,7 @@
 //! the trusted root, embedded SCT, SET over the log entry, the entry matching the signature,
 //! identity, and the signature itself. Every refusal says which check failed.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
@@ -96,6 +96,13 @@ pub struct Verified {
     pub statement: Option<Value>,
 }
 
+impl Verified {
+    /// The in-toto statement's predicate type, for attestations.
+    pub fn predicate_type(&self) -> Option<&str> {
+        self.statement.as_ref()?["predicateType"].as_str()
+    }
+}
+
 struct LogEntry {
     log_index: u64,
     integrated_time: i64,
@@ -132,7 +139,8 @@ fn check_log_bundle(trust: &Trust, annotations: &Value) -> Result<LogEntry, Stri
     let log_index = payload["logIndex"].as_u64().ok_or("bundle has no logIndex")?;
     let log_id = payload["logID"].as_str().ok_or("bundle has no logID")?;
     if log_id != hex(&sha256(&trust.rekor_key)) {
-        return Err("the entry is from a transparency log that is not trusted (logID)".into());
+        // cosign's words (pkg/cosign/verify.go), which Kyverno's messages carry.
+        return Err("error verifying bundle: verifying bundle: rekor log public key not found for payload".into());
     }
     // The SET: ECDSA over the canonical {body, integratedTime, logID, logIndex}.
     let set_payload = format!(
@@ -209,38 +217,89 @@ fn check_signer(
     Ok(Checked { key: leaf.key.clone(), leaf: Some(leaf), log })
 }
 
+/// Why verification accepted nothing. The texts are cosign's (pkg/cosign/verify.go), which
+/// Kyverno's messages embed, so a policy's denial reads the same from both.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The registry could not be asked (unreachable, refused, an error answer).
+    #[error("{message}")]
+    Registry {
+        /// What failed, as the registry client said it.
+        message: String,
+        /// `host:port` of the registry.
+        host: String,
+        /// The connection was refused (nothing listens).
+        refused: bool,
+    },
+    /// The image has no signatures (no `.sig` tag, or an empty one).
+    #[error("no signatures found")]
+    NoSignatures,
+    /// Signatures exist, none verifies: why, one reason per signature.
+    #[error("no matching signatures: {}", .0.join("\n "))]
+    NoMatchingSignatures(Vec<String>),
+    /// No attestation verifies (none exists when the list is empty): why, one per attestation.
+    #[error("no matching attestations: {}", .0.join("\n "))]
+    NoMatchingAttestations(Vec<String>),
+}
+
+impl VerifyError {
+    /// A registry failure from the client's error (`host`: the registry's `host:port`).
+    pub fn registry(error: anyhow::Error, host: &str) -> VerifyError {
+        // The connection error sits deep in the client's error chain (oci-client → reqwest →
+        // hyper → io::Error); its kind, not its text, says it was refused.
+        let refused = error.chain().any(|cause| {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause);
+            while let Some(e) = source {
+                if e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+                {
+                    return true;
+                }
+                source = e.source();
+            }
+            false
+        });
+        VerifyError::Registry { message: format!("{error:#}"), host: host.to_string(), refused }
+    }
+}
+
+/// The digest `image` names, and the layers of its cosign `.sig`/`.att` manifest (none when the
+/// tag does not exist).
 async fn layers(
     registry: &Registry,
     image: &str,
     suffix: &str,
-) -> anyhow::Result<(String, oci_client::Reference, Vec<Value>)> {
-    let reference = registry.reference(image)?;
-    let digest = registry.resolve(&reference).await?;
-    let tagged = registry.tagged(&repository(&reference), &tag_for(&digest, suffix))?;
-    let Some((manifest, _)) = registry.manifest(&tagged).await? else {
-        let kind = if suffix == "sig" { "signatures" } else { "attestations" };
-        bail!("no {kind} found for {digest} (no {} tag)", tag_for(&digest, suffix));
+) -> Result<(String, oci_client::Reference, Vec<Value>), VerifyError> {
+    let failed = |e: anyhow::Error| VerifyError::registry(e, &registry.host);
+    let reference = registry.reference(image).map_err(failed)?;
+    let digest = registry.resolve(&reference).await.map_err(failed)?;
+    let tagged = registry.tagged(&repository(&reference), &tag_for(&digest, suffix)).map_err(failed)?;
+    let Some((manifest, _)) = registry.manifest(&tagged).await.map_err(failed)? else {
+        return Ok((digest, tagged, Vec::new()));
     };
-    let manifest: Value = serde_json::from_slice(&manifest).context("signature manifest")?;
+    let manifest: Value = serde_json::from_slice(&manifest).map_err(|e| {
+        VerifyError::registry(anyhow::anyhow!("the {suffix} manifest is not JSON: {e}"), &registry.host)
+    })?;
     Ok((digest, tagged, manifest["layers"].as_array().cloned().unwrap_or_default()))
 }
 
-fn refuse(digest: &str, what: &str, reasons: Vec<String>) -> anyhow::Error {
-    anyhow::anyhow!("no matching {what} for {digest}: {}", reasons.join("; "))
-}
-
-/// Verifies the cosign signatures of `image`; returns those that pass.
+/// Verifies the cosign signatures of `image` (every layer; those that pass are returned): cosign's
+/// `VerifyImageSignatures`.
 pub async fn verify_signature(
     registry: &Registry,
     trust: &Trust,
     image: &str,
     policy: &IdentityPolicy,
     checks: &Checks,
-) -> anyhow::Result<Vec<Verified>> {
+) -> Result<Vec<Verified>, VerifyError> {
     let (digest, tagged, layers) = layers(registry, image, "sig").await?;
+    if layers.is_empty() {
+        return Err(VerifyError::NoSignatures);
+    }
     let mut verified = Vec::new();
     let mut reasons = Vec::new();
-    for (i, layer) in layers.iter().enumerate() {
+    for layer in &layers {
         let result: Result<Verified, String> = async {
             if layer["mediaType"] != SIMPLE_SIGNING {
                 return Err(format!("layer media type {} is not a simple-signing payload", layer["mediaType"]));
@@ -277,32 +336,30 @@ pub async fn verify_signature(
         .await;
         match result {
             Ok(v) => verified.push(v),
-            Err(reason) => reasons.push(format!("signature {i}: {reason}")),
+            Err(reason) => reasons.push(reason),
         }
     }
     if verified.is_empty() {
-        if reasons.is_empty() {
-            reasons.push("the signature manifest has no layers".into());
-        }
-        return Err(refuse(&digest, "signatures", reasons));
+        return Err(VerifyError::NoMatchingSignatures(reasons));
     }
     Ok(verified)
 }
 
-/// Verifies the cosign attestations of `image` with `predicate_type`; returns those that pass.
-pub async fn verify_attestation(
+/// Verifies every cosign attestation of `image`, whatever its predicate type, and returns those
+/// that pass with their statements: cosign's `VerifyImageAttestations`, which Kyverno filters by
+/// type afterwards.
+pub async fn verify_attestations(
     registry: &Registry,
     trust: &Trust,
     image: &str,
-    predicate_type: &str,
     policy: &IdentityPolicy,
     checks: &Checks,
-) -> anyhow::Result<Vec<Verified>> {
+) -> Result<Vec<Verified>, VerifyError> {
     let (digest, tagged, layers) = layers(registry, image, "att").await?;
     let mut verified = Vec::new();
     let mut reasons = Vec::new();
-    for (i, layer) in layers.iter().enumerate() {
-        let result: Result<Option<Verified>, String> = async {
+    for layer in &layers {
+        let result: Result<Verified, String> = async {
             if layer["mediaType"] != DSSE_ENVELOPE {
                 return Err(format!("layer media type {} is not a DSSE envelope", layer["mediaType"]));
             }
@@ -317,9 +374,6 @@ pub async fn verify_attestation(
             let statement_bytes =
                 B64.decode(envelope["payload"].as_str().ok_or("no payload")?).map_err(|_| "payload is not base64")?;
             let statement: Value = serde_json::from_slice(&statement_bytes).map_err(|e| format!("statement: {e}"))?;
-            if statement["predicateType"].as_str() != Some(predicate_type) {
-                return Ok(None);
-            }
             let checked = check_signer(trust, &layer["annotations"], policy, checks)?;
             let message = sigstack_rekor::pae(IN_TOTO, &statement_bytes);
             let signatures = envelope["signatures"].as_array().ok_or("no signatures")?;
@@ -347,20 +401,35 @@ pub async fn verify_attestation(
             if !covers {
                 return Err(format!("the statement's subject is not {digest}"));
             }
-            Ok(Some(checked.verified(&digest, Some(statement))))
+            Ok(checked.verified(&digest, Some(statement)))
         }
         .await;
         match result {
-            Ok(Some(v)) => verified.push(v),
-            Ok(None) => {}
-            Err(reason) => reasons.push(format!("attestation {i}: {reason}")),
+            Ok(v) => verified.push(v),
+            Err(reason) => reasons.push(reason),
         }
     }
     if verified.is_empty() {
-        if reasons.is_empty() {
-            bail!("attestations not found for predicate type {predicate_type} on {digest}");
-        }
-        return Err(refuse(&digest, "attestations", reasons));
+        return Err(VerifyError::NoMatchingAttestations(reasons));
     }
     Ok(verified)
+}
+
+/// Verifies the attestations of `image` and keeps those with `predicate_type` (cosign
+/// `verify-attestation --type`).
+pub async fn verify_attestation(
+    registry: &Registry,
+    trust: &Trust,
+    image: &str,
+    predicate_type: &str,
+    policy: &IdentityPolicy,
+    checks: &Checks,
+) -> anyhow::Result<Vec<Verified>> {
+    let verified = verify_attestations(registry, trust, image, policy, checks).await?;
+    let found: Vec<String> = verified.iter().filter_map(Verified::predicate_type).map(str::to_string).collect();
+    let of_type: Vec<Verified> = verified.into_iter().filter(|v| v.predicate_type() == Some(predicate_type)).collect();
+    if of_type.is_empty() {
+        bail!("none of the attestations matched the predicate type: {predicate_type}, found: {}", found.join(","));
+    }
+    Ok(of_type)
 }

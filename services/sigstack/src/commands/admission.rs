@@ -8,7 +8,7 @@ use serde_json::Value;
 use sigstack_admission::{
     ImageInfo, ImageVerifier, Policy, RuleStatus, SignatureCheck, VerifiedSignature, VerifyFailure, evaluate,
 };
-use sigstack_pipeline::{Checks, IdentityPolicy, Registry, Trust};
+use sigstack_pipeline::{Checks, IdentityPolicy, Registry, Trust, VerifyError};
 
 use crate::StateDirArg;
 use crate::stack::StackDescription;
@@ -228,21 +228,21 @@ impl PipelineVerifier {
         let host = image.registry.split(':').next().unwrap_or("");
         let scheme = if host == "localhost" || host == "127.0.0.1" { "http" } else { "https" };
         Registry::with_timeout(&format!("{scheme}://{}", image.registry), self.registry_timeout)
-            .map_err(|e| VerifyFailure::Unreachable(e.to_string()))
+            .map_err(|e| VerifyFailure(e.to_string()))
     }
 
     /// The trust an attestor entry names (every certificate of its `roots` an anchor, as in the
     /// pool Kyverno hands cosign), and which checks run.
     fn trust(check: &SignatureCheck<'_>) -> Result<(Trust, Checks), VerifyFailure> {
         let missing = |what: &str| {
-            VerifyFailure::Unreachable(format!(
+            VerifyFailure(format!(
                 "{what} is not set: sigstack verifies only with inline trust material and never fetches the public-good Sigstore keys"
             ))
         };
         let der = |text: &str, what: &str| -> Result<Vec<Vec<u8>>, VerifyFailure> {
             pem::parse_many(text)
                 .map(|blocks| blocks.into_iter().map(|b| b.into_contents()).collect())
-                .map_err(|e| VerifyFailure::Invalid(format!("{what}: {e}")))
+                .map_err(|e| VerifyFailure(format!("{what}: {e}")))
         };
         let first = |text: &str, what: &str| der(text, what)?.into_iter().next().ok_or_else(|| missing(what));
         let tlog = !check.rekor.is_some_and(|r| r.ignore_tlog);
@@ -270,30 +270,14 @@ impl PipelineVerifier {
         Ok((trust, Checks { tlog, sct, public_key: None }))
     }
 
-    fn classify(error: anyhow::Error) -> VerifyFailure {
-        let text = format!("{error:#}");
-        // Connection failures are errors (decided by failurePolicy), as Kyverno's handleRegistryErrors makes them.
-        if ["error sending request", "Connection refused", "dns error", "timed out", "tcp connect"]
-            .iter()
-            .any(|n| text.contains(n))
-        {
-            VerifyFailure::Unreachable(text)
-        } else if ["no signatures found", "no attestations found", "attestations not found"]
-            .iter()
-            .any(|p| text.starts_with(p))
-        {
-            // cosign's wording, without the digest and tag details.
-            VerifyFailure::NotFound(
-                text.split(" for sha256")
-                    .next()
-                    .unwrap_or(&text)
-                    .split(" on sha256")
-                    .next()
-                    .unwrap_or(&text)
-                    .to_string(),
-            )
-        } else {
-            VerifyFailure::Invalid(text.split_once(": ").map(|(_, rest)| rest.to_string()).unwrap_or(text))
+    /// A verification failure in the words Kyverno's messages carry. A refused connection reads
+    /// as go-containerregistry's ping, which with `--allowInsecureRegistry` tries HTTPS then HTTP.
+    fn failure(error: VerifyError) -> VerifyFailure {
+        match error {
+            VerifyError::Registry { host, refused: true, .. } => VerifyFailure(format!(
+                "Get \"https://{host}/v2/\": dial tcp {host}: connect: connection refused; Get \"http://{host}/v2/\": dial tcp {host}: connect: connection refused"
+            )),
+            other => VerifyFailure(other.to_string()),
         }
     }
 
@@ -301,8 +285,11 @@ impl PipelineVerifier {
         &self,
         image: &ImageInfo,
         check: &SignatureCheck<'_>,
-        attestation: Option<&str>,
+        attestations: bool,
     ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        if check.sigstore_bundle {
+            return Err(VerifyFailure("type SigstoreBundle is not supported by this verifier".into()));
+        }
         let registry = self.registry(image)?;
         let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
         let (trust, checks) = Self::trust(check)?;
@@ -310,15 +297,13 @@ impl PipelineVerifier {
         let verified = self
             .runtime
             .block_on(async {
-                match attestation {
-                    None => sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy, &checks).await,
-                    Some(kind) => {
-                        sigstack_pipeline::verify_attestation(&registry, &trust, &reference, kind, &policy, &checks)
-                            .await
-                    }
+                if attestations {
+                    sigstack_pipeline::verify_attestations(&registry, &trust, &reference, &policy, &checks).await
+                } else {
+                    sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy, &checks).await
                 }
             })
-            .map_err(Self::classify)?;
+            .map_err(Self::failure)?;
         Ok(verified
             .into_iter()
             .map(|v| VerifiedSignature {
@@ -341,7 +326,7 @@ impl ImageVerifier for PipelineVerifier {
                 let parsed = registry.reference(&reference)?;
                 registry.resolve(&parsed).await
             })
-            .map_err(Self::classify)
+            .map_err(|e| Self::failure(VerifyError::registry(e, &registry.host)))
     }
 
     fn signatures(
@@ -349,15 +334,14 @@ impl ImageVerifier for PipelineVerifier {
         image: &ImageInfo,
         check: &SignatureCheck<'_>,
     ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
-        self.run(image, check, None)
+        self.run(image, check, false)
     }
 
     fn attestations(
         &self,
         image: &ImageInfo,
-        predicate_type: &str,
         check: &SignatureCheck<'_>,
     ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
-        self.run(image, check, Some(predicate_type))
+        self.run(image, check, true)
     }
 }

@@ -448,6 +448,10 @@ async fn start_kyverno(
         // The stack's registry is plain HTTP.
         "--allowInsecureRegistry".into(),
         "--disableMetrics".into(),
+        // Its metrics server listens even with --disableMetrics: a free loopback port, so two
+        // clusters can run side by side.
+        "--metricsHost=127.0.0.1".into(),
+        format!("--metricsPort={}", free_port()?),
         "--controllerRuntimeMetricsAddress=0".into(),
         "--disableLogColor".into(),
         // Every admission is judged afresh: the tests move tags and re-sign images.
