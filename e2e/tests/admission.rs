@@ -292,11 +292,16 @@ fn an_unreachable_registry_blocks_whatever_the_failure_policy() {
     // The real Kyverno (e2e/tests/real_admission.rs) fails an unreachable registry whatever
     // failurePolicy says: the connection error cosign returns is not the bare net.OpError its
     // handleRegistryErrors turns into an error. sigstack follows it.
-    for (file, failure_policy, checks) in
-        [("down-fail.yaml", "Fail", true), ("down-ignore.yaml", "Ignore", true), ("down-unchecked.yaml", "Ignore", false)]
-    {
+    for (file, failure_policy, checks) in [
+        ("down-fail.yaml", "Fail", true),
+        ("down-ignore.yaml", "Ignore", true),
+        ("down-unchecked.yaml", "Ignore", false),
+    ] {
         let outcome = flow.apply_with(&down(file, failure_policy, checks), &image);
-        assert_denied(&outcome, "failed to verify image 127.0.0.1:1/acme/app:v1: .attestors[0].entries[0].keyless: Get \"https://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused");
+        assert_denied(
+            &outcome,
+            "failed to verify image 127.0.0.1:1/acme/app:v1: .attestors[0].entries[0].keyless: Get \"https://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused",
+        );
     }
 }
 

@@ -179,6 +179,43 @@ fn identity_regexps_match_as_cosign_does() {
     }
 }
 
+/// Sigstore bundles as OCI referrers (cosign v3's default format) cross both ways: cosign v3
+/// verifies what `sigstack sign|attest --format bundle` attaches, and sigstack verifies what
+/// cosign v3 attaches in its default mode.
+#[test]
+fn bundle_format_crosses_with_cosign_v3() {
+    let fx = fixture();
+    fx.build("bundled", "3.0.0");
+    fx.ok(&["sign", "acme/widget:bundled", "--repo", "acme/widget", "--format", "bundle"]);
+    fx.ok(&["attest", "acme/widget:bundled", "--repo", "acme/widget", "--format", "bundle"]);
+    let image = fx.image("bundled");
+    for what in ["verify", "verify-attestation"] {
+        assert_ok(&fx.cosign_verify("v3", what, &image, SAN), &format!("cosign v3 {what} of sigstack's bundle"));
+        assert!(!fx.cosign_verify("v3", what, &image, EVIL).status.success(), "cosign v3 {what}: wrong identity");
+    }
+    assert_ok(&fx.verify(&image, SAN), "sigstack verify of its own bundle");
+    assert_ok(&fx.verify_attestation(&image, SAN), "sigstack verify-attestation of its own bundle");
+    assert_refused(&fx.verify(&image, EVIL), "wrong identity", "subject mismatch");
+
+    // cosign v3 in its default mode (signing config and trusted root), then sigstack verifies.
+    let digest = fx.build("cosign3", "3.0.1");
+    let pinned = fx.image(&digest);
+    let jwt = token(fx.dir.path(), &["--repo", "acme/widget"]);
+    let sbom = fx.dir.path().join("sbom3.json");
+    fx.ok(&["sbom", "acme/widget:cosign3", "-o", sbom.to_str().unwrap()]);
+    let trust = fx.dir.path().join("trust");
+    for args in [vec!["sign"], vec!["attest", "--type", "spdxjson", "--predicate", sbom.to_str().unwrap()]] {
+        let mut command = sigstack_e2e::cosign_command("v3", fx.dir.path());
+        command.args(&args).args(["--yes", "--allow-insecure-registry", "--identity-token", &jwt]);
+        command.arg("--signing-config").arg(trust.join("signing_config.v0.2.json"));
+        command.arg("--trusted-root").arg(trust.join("trusted_root.json"));
+        run_ok(command.arg(&pinned));
+    }
+    assert_ok(&fx.verify(&pinned, SAN), "sigstack verify of cosign v3's bundle");
+    assert_ok(&fx.verify_attestation(&pinned, SAN), "sigstack verify-attestation of cosign v3's bundle");
+    assert_refused(&fx.verify(&pinned, EVIL), "wrong identity on cosign v3's bundle", "subject mismatch");
+}
+
 #[test]
 fn sigstack_accepts_what_cosign_v2_signs_and_attests() {
     let fx = fixture();

@@ -178,6 +178,11 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
     }
     let other_rekor_key = std::fs::read_to_string(other_dir.path().join("trust/rekor.pub")).unwrap();
     drop(other);
+    // sigstack's own Sigstore bundles (--format bundle), as cosign v3 attaches them.
+    w.build("acme/bundled", "v1");
+    for command in ["sign", "attest"] {
+        w.sigstack(&[command, "acme/bundled:v1", "--repo", "acme/bundled", "--format", "bundle"]);
+    }
     // cosign v2 (legacy .sig/.att, through Fulcio v1) and cosign v3 in its default mode (a Sigstore
     // bundle as an OCI referrer), both with an acme workflow identity.
     let trust = w.state.join("trust");
@@ -202,6 +207,19 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
     // ---- The policies: the rendered one and its variants, each judged in its own namespaces. ----
     let rendered = w.dir.path().join("rendered.yaml");
     w.sigstack(&["policy", "render", "--org", "acme", "-o", rendered.to_str().unwrap()]);
+    let rendered_bundle = w.dir.path().join("rendered-bundle.yaml");
+    let bundle_source = sigstack_e2e::workspace_root().join("policy/verify-signed-images-bundle.yaml");
+    w.sigstack(&[
+        "policy",
+        "render",
+        "--org",
+        "acme",
+        "--policy",
+        bundle_source.to_str().unwrap(),
+        "-o",
+        rendered_bundle.to_str().unwrap(),
+    ]);
+    let bundle_policy: Value = serde_norway::from_slice(&std::fs::read(&rendered_bundle).unwrap()).unwrap();
     let registry = w.registry.clone();
     let down = |failure_policy: &'static str, checks: bool| -> Box<dyn Fn(&mut Value)> {
         let registry = registry.clone();
@@ -227,6 +245,7 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
         Variant { name: "down-fail", edit: down("Fail", true) },
         Variant { name: "down-ignore", edit: down("Ignore", true) },
         Variant { name: "down-unchecked", edit: down("Ignore", false) },
+        Variant { name: "bundle", edit: Box::new(move |policy| *policy = bundle_policy.clone()) },
     ];
     let policies_dir = w.dir.path().join("policies");
     std::fs::create_dir_all(&policies_dir).unwrap();
@@ -234,7 +253,7 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
     for variant in &variants {
         let mut policy = source.clone();
         (variant.edit)(&mut policy);
-        if variant.name != "main" {
+        if variant.name != "main" && variant.name != "bundle" {
             policy["metadata"]["name"] = json!(format!("{POLICY}-{}", variant.name));
         }
         let namespaces = json!([namespace(variant.name, "kyverno"), namespace(variant.name, "sigstack")]);
@@ -249,7 +268,9 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
 
     // ---- The judges. ----
     let cluster = Cluster::start(&w.state, &["--kyverno", "--kyverno-namespace-label", &format!("{JUDGE}=kyverno")]);
-    let webhook = Webhook::start(&w.state, &policies_dir);
+    // The stack's trusted root for type SigstoreBundle, as `eval "$(sigstack env)"` sets it.
+    let trusted_root = w.state.join("trust/trusted_root.json").display().to_string();
+    let webhook = Webhook::start_with_env(&w.state, &policies_dir, &[("SIGSTACK_TRUSTED_ROOT".into(), trusted_root)]);
     let manifests =
         w.sigstack(&["webhook", "manifests", "--url", &webhook.url, "--namespace-label", &format!("{JUDGE}=sigstack")]);
     cluster.ok(&["apply", "-f", "-"], Some(&manifests));
@@ -313,6 +334,24 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
             "no signatures found",
         ),
         case("foreign-log-key", "rekor", pod("signed", &reg("acme/app", "v1")), false, "check-cosign-signature"),
+        // The SigstoreBundle variant (cosign v3's default format; Kyverno takes its trusted root from
+        // the stack's TUF repository, sigstack from --trusted-root).
+        case("bundle-policy-cosign-v3-default", "bundle", pod("cosign3", &reg("acme/cosign3", "v1")), true, ""),
+        case("bundle-policy-sigstack-format-bundle", "bundle", pod("bundled", &reg("acme/bundled", "v1")), true, ""),
+        case(
+            "bundle-policy-legacy-signature",
+            "bundle",
+            pod("legacy", &reg("acme/app", "v1")),
+            false,
+            "sigstore bundle verification failed",
+        ),
+        case(
+            "bundle-policy-other-org",
+            "bundle",
+            pod("forked", &reg("acme/forked", "v1")),
+            false,
+            "sigstore bundle verification failed",
+        ),
         case(
             "registry-down-fail",
             "down-fail",

@@ -28,6 +28,19 @@ pub(crate) fn repository(reference: &oci_client::Reference) -> String {
     reference.repository().to_string()
 }
 
+/// How a signature or attestation is attached to the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// cosign's legacy tags (`sha256-<hex>.sig` / `.att`): what cosign v2 writes and Kyverno's
+    /// default `type: Cosign` reads.
+    #[default]
+    Cosign,
+    /// A Sigstore bundle (v0.3) as an OCI referrer: what cosign v3 writes by default and Kyverno's
+    /// `type: SigstoreBundle` reads. Signatures are DSSE statements of type
+    /// `https://sigstore.dev/cosign/sign/v1`, as cosign v3 makes them.
+    Bundle,
+}
+
 /// What `sign` did.
 #[derive(Debug, Clone)]
 pub struct SignOutcome {
@@ -102,13 +115,39 @@ fn annotations(signer: &KeylessSigner, signature_b64: &str, logged: &LoggedEntry
 }
 
 /// Signs `image` keylessly: resolves it to its digest first, then signs a simple-signing payload
-/// naming that digest, logs a `hashedrekord` entry, and attaches the signature.
-pub async fn sign(registry: &Registry, services: &Services, token: &str, image: &str) -> anyhow::Result<SignOutcome> {
+/// naming that digest, logs a `hashedrekord` entry, and attaches the signature (`Format::Cosign`),
+/// or signs a statement naming it in a bundle (`Format::Bundle`).
+pub async fn sign(
+    registry: &Registry,
+    services: &Services,
+    token: &str,
+    image: &str,
+    format: Format,
+) -> anyhow::Result<SignOutcome> {
     let reference = registry.reference(image)?;
     let digest = registry.resolve(&reference).await?;
     let repository = repository(&reference);
     let http = reqwest::Client::new();
     let signer = KeylessSigner::new(&http, &services.fulcio, token).await?;
+    if format == Format::Bundle {
+        // cosign v3's image signature: an in-toto v1 statement with an empty predicate.
+        let statement = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"digest": {"sha256": digest.trim_start_matches("sha256:")}, "annotations": {}}],
+            "predicateType": crate::bundle::COSIGN_SIGN_PREDICATE,
+            "predicate": {}
+        });
+        let (logged, referrer) =
+            attest_bundle(registry, services, &http, &signer, &repository, &digest, &statement).await?;
+        let signatures = crate::bundle::attached(registry, &repository, &digest).await.map(|b| b.len()).unwrap_or(1);
+        return Ok(SignOutcome {
+            digest,
+            tag: referrer,
+            identity: signer.identity,
+            log_index: logged.log_index,
+            signatures,
+        });
+    }
     // cosign's simple-signing payload (pkg/signature/payload.go).
     let payload = serde_json::to_vec(&json!({
         "critical": {
@@ -145,12 +184,30 @@ pub async fn attest(
     image: &str,
     predicate_type: &str,
     predicate: &Value,
+    format: Format,
 ) -> anyhow::Result<AttestOutcome> {
     let reference = registry.reference(image)?;
     let digest = registry.resolve(&reference).await?;
     let repository = repository(&reference);
     let http = reqwest::Client::new();
     let signer = KeylessSigner::new(&http, &services.fulcio, token).await?;
+    if format == Format::Bundle {
+        let statement = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+            "predicateType": predicate_type,
+            "predicate": predicate
+        });
+        let (logged, referrer) =
+            attest_bundle(registry, services, &http, &signer, &repository, &digest, &statement).await?;
+        return Ok(AttestOutcome {
+            digest,
+            tag: referrer,
+            identity: signer.identity,
+            log_index: logged.log_index,
+            predicate_type: predicate_type.into(),
+        });
+    }
     let statement = serde_json::to_vec(&json!({
         "_type": "https://in-toto.io/Statement/v0.1",
         "predicateType": predicate_type,
@@ -177,4 +234,32 @@ pub async fn attest(
         log_index: logged.log_index,
         predicate_type: predicate_type.into(),
     })
+}
+
+/// Signs `statement` in a DSSE envelope, logs a `dsse` entry, and attaches the Sigstore bundle as
+/// an OCI referrer of `digest`; returns the log entry and the referrer's digest.
+async fn attest_bundle(
+    registry: &Registry,
+    services: &Services,
+    http: &reqwest::Client,
+    signer: &KeylessSigner,
+    repository: &str,
+    digest: &str,
+    statement: &Value,
+) -> anyhow::Result<(LoggedEntry, String)> {
+    let statement_bytes = serde_json::to_vec(statement)?;
+    let signature = signer.sign(&sigstack_rekor::pae(IN_TOTO, &statement_bytes))?;
+    let envelope = json!({
+        "payload": B64.encode(&statement_bytes),
+        "payloadType": IN_TOTO,
+        "signatures": [{"sig": B64.encode(&signature)}]
+    });
+    let proposed = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {
+        "envelope": envelope.to_string(), "verifiers": [B64.encode(&signer.leaf_pem)]}}});
+    let logged = log_entry(http, &services.rekor, &proposed).await?;
+    let leaf_der = pem::parse(&signer.leaf_pem)?.into_contents();
+    let bundle = crate::bundle::dsse_bundle(&leaf_der, &envelope, &logged)?;
+    let predicate_type = statement["predicateType"].as_str().unwrap_or_default();
+    let referrer = crate::bundle::attach(registry, repository, digest, &bundle, predicate_type).await?;
+    Ok((logged, referrer))
 }

@@ -148,6 +148,8 @@ pub(crate) struct LoggedEntry {
     pub(crate) log_index: u64,
     pub(crate) log_id: String,
     pub(crate) signed_entry_timestamp: String,
+    /// `verification.inclusionProof` as the log answered it.
+    pub(crate) inclusion_proof: Value,
 }
 
 impl LoggedEntry {
@@ -177,5 +179,6 @@ pub(crate) async fn log_entry(http: &reqwest::Client, rekor: &str, proposed: &Va
         log_index: entry["logIndex"].as_u64().context("logIndex")?,
         log_id: entry["logID"].as_str().context("logID")?.to_string(),
         signed_entry_timestamp: entry["verification"]["signedEntryTimestamp"].as_str().context("SET")?.to_string(),
+        inclusion_proof: entry["verification"]["inclusionProof"].clone(),
     })
 }

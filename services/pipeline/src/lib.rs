@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod bundle;
 mod cosign;
 mod image;
 mod keyless;
@@ -14,7 +15,8 @@ mod oci;
 mod sbom;
 mod verify;
 
-pub use cosign::{AttestOutcome, SignOutcome, attest, sign};
+pub use bundle::verify_bundles;
+pub use cosign::{AttestOutcome, Format, SignOutcome, attest, sign};
 pub use image::{BuildOutcome, ImageSource, build};
 pub use keyless::{Services, Trust};
 pub use oci::Registry;

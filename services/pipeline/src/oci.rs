@@ -130,4 +130,9 @@ impl Registry {
     pub fn tagged(&self, repository: &str, tag: &str) -> anyhow::Result<Reference> {
         format!("{}/{repository}:{tag}", self.host).parse::<Reference>().context("reference")
     }
+
+    /// `repository@digest` in this registry.
+    pub fn tagged_digest(&self, repository: &str, digest: &str) -> anyhow::Result<Reference> {
+        format!("{}/{repository}@{digest}", self.host).parse::<Reference>().context("reference")
+    }
 }

@@ -31,7 +31,7 @@ pub struct IdentityPolicy {
 }
 
 impl IdentityPolicy {
-    fn check(&self, leaf: &VerifiedLeaf) -> Result<(), String> {
+    pub(crate) fn check(&self, leaf: &VerifiedLeaf) -> Result<(), String> {
         let san = leaf.san.join(", ");
         if let Some(identity) = &self.identity
             && !leaf.san.iter().any(|s| s == identity)

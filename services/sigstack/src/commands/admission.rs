@@ -88,16 +88,31 @@ pub struct ApplyArgs {
     #[arg(long, default_value = "CREATE")]
     operation: String,
     #[command(flatten)]
-    registry: RegistryTimeoutArg,
+    verifier: VerifierArgs,
 }
 
-/// How long verification waits for a registry that does not answer.
+/// How images are verified: registry patience, and the trusted root of `type: SigstoreBundle`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct RegistryTimeoutArg {
-    /// Seconds to wait for a registry's answer before it counts as unreachable (an error that
-    /// failurePolicy decides); connecting waits at most 5 s.
+pub struct VerifierArgs {
+    /// Seconds to wait for a registry's answer before it counts as unreachable; connecting waits
+    /// at most 5 s.
     #[arg(long = "registry-timeout", env = "SIGSTACK_REGISTRY_TIMEOUT", default_value_t = 8, value_name = "SECONDS")]
-    pub seconds: u64,
+    pub registry_timeout: u64,
+    /// The trusted root `type: SigstoreBundle` verifies with (what Kyverno takes from its TUF
+    /// repository); `eval "$(sigstack env)"` sets it to the stack's.
+    #[arg(long, env = "SIGSTACK_TRUSTED_ROOT", value_name = "FILE")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl VerifierArgs {
+    /// The verifier these options describe.
+    pub fn verifier(&self) -> anyhow::Result<PipelineVerifier> {
+        let bundle_trust = match &self.trusted_root {
+            Some(path) => Some(Trust::load(path)?),
+            None => None,
+        };
+        PipelineVerifier::new(self.registry_timeout, bundle_trust)
+    }
 }
 
 pub fn read_policies(path: &Path) -> anyhow::Result<Vec<Policy>> {
@@ -140,7 +155,7 @@ pub fn read_resources(path: &Path) -> anyhow::Result<Vec<Value>> {
 pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     let policies = read_policies(&args.policy)?;
     let resources = read_resources(&args.resource)?;
-    let verifier = PipelineVerifier::new(args.registry.seconds)?;
+    let verifier = args.verifier.verifier()?;
     let mut blocked_any = false;
     let mut mutated_docs = Vec::new();
     let mut verdicts = Vec::new();
@@ -212,15 +227,54 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
 pub struct PipelineVerifier {
     runtime: tokio::runtime::Runtime,
     registry_timeout: std::time::Duration,
+    /// The trusted root of `type: SigstoreBundle`.
+    bundle_trust: Option<Trust>,
 }
 
 impl PipelineVerifier {
-    /// A verifier that waits `registry_timeout_seconds` for a registry's answers.
-    pub fn new(registry_timeout_seconds: u64) -> anyhow::Result<Self> {
+    /// A verifier that waits `registry_timeout_seconds` for a registry's answers and verifies
+    /// Sigstore bundles with `bundle_trust`.
+    pub fn new(registry_timeout_seconds: u64, bundle_trust: Option<Trust>) -> anyhow::Result<Self> {
         Ok(PipelineVerifier {
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
             registry_timeout: std::time::Duration::from_secs(registry_timeout_seconds.max(1)),
+            bundle_trust,
         })
+    }
+
+    /// Kyverno's `SigstoreBundle` path: every bundle attached to the image, verified with the
+    /// trusted root (transparency log unless ignoreTlog; sigstore-go checks no SCT here); the ones
+    /// that verify, of any predicate type. None verifying is an empty answer, not an error: Kyverno
+    /// then says "no matching signatures found".
+    fn bundles(&self, image: &ImageInfo, check: &SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        let trust = self.bundle_trust.as_ref().ok_or_else(|| {
+            VerifyFailure(
+                "type SigstoreBundle needs a trusted root: give --trusted-root (or SIGSTACK_TRUSTED_ROOT, set by `sigstack env`); sigstack never fetches the public-good one".into(),
+            )
+        })?;
+        let registry = self.registry(image)?;
+        let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
+        let checks = Checks { tlog: !check.rekor.is_some_and(|r| r.ignore_tlog), sct: false, public_key: None };
+        let verified = self.runtime.block_on(sigstack_pipeline::verify_bundles(
+            &registry,
+            trust,
+            &reference,
+            &IdentityPolicy::default(),
+            &checks,
+        ));
+        match verified {
+            Ok(verified) => Ok(verified
+                .into_iter()
+                .map(|v| VerifiedSignature {
+                    sans: v.sans,
+                    issuer: v.issuer,
+                    extensions: v.extensions,
+                    statement: v.statement,
+                })
+                .collect()),
+            Err(VerifyError::NoSignatures | VerifyError::NoMatchingSignatures(_)) => Ok(Vec::new()),
+            Err(e) => Err(Self::failure(e)),
+        }
     }
 
     fn registry(&self, image: &ImageInfo) -> Result<Registry, VerifyFailure> {
@@ -288,7 +342,7 @@ impl PipelineVerifier {
         attestations: bool,
     ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
         if check.sigstore_bundle {
-            return Err(VerifyFailure("type SigstoreBundle is not supported by this verifier".into()));
+            return self.bundles(image, check);
         }
         let registry = self.registry(image)?;
         let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());

@@ -175,12 +175,33 @@ pub struct SbomArgs {
     output: Option<PathBuf>,
 }
 
+/// How signatures and attestations are attached.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    /// cosign's `.sig`/`.att` tags (cosign v2; Kyverno `type: Cosign`, its default)
+    Cosign,
+    /// A Sigstore bundle as an OCI referrer (cosign v3's default; Kyverno `type: SigstoreBundle`)
+    Bundle,
+}
+
+impl From<FormatArg> for sigstack_pipeline::Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Cosign => sigstack_pipeline::Format::Cosign,
+            FormatArg::Bundle => sigstack_pipeline::Format::Bundle,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct SignArgs {
     #[command(flatten)]
     target: Target,
     #[command(flatten)]
     token: TokenArgs,
+    /// How to attach the signature.
+    #[arg(long, value_enum, default_value = "cosign")]
+    format: FormatArg,
     /// Image to sign; a tag is resolved to its digest first.
     image: String,
 }
@@ -203,6 +224,9 @@ pub struct AttestArgs {
     /// Predicate type: spdxjson, cyclonedx, slsaprovenance, slsaprovenance1, or a URI.
     #[arg(long = "type", default_value = "spdxjson")]
     predicate_type: String,
+    /// How to attach the attestation.
+    #[arg(long, value_enum, default_value = "cosign")]
+    format: FormatArg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -277,7 +301,13 @@ pub fn sbom(args: SbomArgs) -> anyhow::Result<()> {
 pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     let ctx = args.target.open()?;
     let token = args.token.token(&ctx.stack.state_dir)?;
-    let outcome = runtime()?.block_on(sigstack_pipeline::sign(&ctx.registry, &ctx.services()?, &token, &args.image))?;
+    let outcome = runtime()?.block_on(sigstack_pipeline::sign(
+        &ctx.registry,
+        &ctx.services()?,
+        &token,
+        &args.image,
+        args.format.into(),
+    ))?;
     eprintln!(
         "signed {} as {} (log index {}); {} signature(s) under tag {}",
         outcome.digest, outcome.identity, outcome.log_index, outcome.signatures, outcome.tag
@@ -309,6 +339,7 @@ pub fn attest(args: AttestArgs) -> anyhow::Result<()> {
         &args.image,
         &predicate_type,
         &predicate,
+        args.format.into(),
     ))?;
     eprintln!(
         "attested {} ({}) as {} (log index {}) under tag {}",
@@ -323,13 +354,24 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let policy = args.policy.policy()?;
     let checks = args.policy.checks()?;
     let ctx = args.target.open()?;
-    let verified = runtime()?.block_on(sigstack_pipeline::verify_signature(
-        &ctx.registry,
-        &ctx.trust()?,
-        &args.image,
-        &policy,
-        &checks,
-    ))?;
+    let trust = ctx.trust()?;
+    // cosign's legacy signatures first; without any, the Sigstore bundles cosign v3 attaches
+    // (signature statements of cosign's sign predicate).
+    let verified = runtime()?.block_on(async {
+        match sigstack_pipeline::verify_signature(&ctx.registry, &trust, &args.image, &policy, &checks).await {
+            Err(sigstack_pipeline::VerifyError::NoSignatures) => {
+                let bundles =
+                    sigstack_pipeline::verify_bundles(&ctx.registry, &trust, &args.image, &policy, &checks).await?;
+                let signed: Vec<_> = bundles
+                    .into_iter()
+                    .filter(|v| v.predicate_type() == Some("https://sigstore.dev/cosign/sign/v1"))
+                    .collect();
+                anyhow::ensure!(!signed.is_empty(), "no signatures found (no .sig tag, and no signature bundle)");
+                Ok(signed)
+            }
+            other => Ok(other?),
+        }
+    })?;
     for v in &verified {
         println!("Verified signature of {}:\n{}", v.digest, describe(v, &checks));
     }
@@ -341,14 +383,32 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()> {
     let predicate_type = predicate_type_uri(&args.predicate_type);
     let checks = args.policy.checks()?;
     let ctx = args.target.open()?;
-    let verified = runtime()?.block_on(sigstack_pipeline::verify_attestation(
-        &ctx.registry,
-        &ctx.trust()?,
-        &args.image,
-        &predicate_type,
-        &policy,
-        &checks,
-    ))?;
+    let trust = ctx.trust()?;
+    // cosign's `.att` attestations, and the attestation bundles cosign v3 attaches.
+    let verified = runtime()?.block_on(async {
+        let legacy = sigstack_pipeline::verify_attestation(
+            &ctx.registry,
+            &trust,
+            &args.image,
+            &predicate_type,
+            &policy,
+            &checks,
+        )
+        .await;
+        let bundles =
+            sigstack_pipeline::verify_bundles(&ctx.registry, &trust, &args.image, &policy, &checks).await.map(|all| {
+                all.into_iter().filter(|v| v.predicate_type() == Some(predicate_type.as_str())).collect::<Vec<_>>()
+            });
+        match (legacy, bundles) {
+            (Ok(mut found), Ok(more)) => {
+                found.extend(more);
+                Ok(found)
+            }
+            (Ok(found), Err(_)) => Ok(found),
+            (Err(_), Ok(found)) if !found.is_empty() => Ok(found),
+            (Err(e), _) => Err(e),
+        }
+    })?;
     for v in &verified {
         println!("Verified {predicate_type} attestation of {}:\n{}", v.digest, describe(v, &checks));
     }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use base64::Engine;
 
 use crate::StateDirArg;
-use crate::commands::admission::{PipelineVerifier, read_policies};
+use crate::commands::admission::read_policies;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -43,7 +43,7 @@ struct ServeArgs {
     #[arg(long = "dns", value_name = "NAME")]
     dns_names: Vec<String>,
     #[command(flatten)]
-    registry: crate::commands::admission::RegistryTimeoutArg,
+    verifier: crate::commands::admission::VerifierArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,7 +105,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let policies = read_policies(&policy)?;
     let state_dir = crate::stack::open_state_dir(&serve.state.state_dir)?;
     let cert = serving_cert(&state_dir, &serve.dns_names)?;
-    let verifier = PipelineVerifier::new(serve.registry.seconds)?;
+    let verifier = serve.verifier.verifier()?;
     let state =
         sigstack_admission::webhook::WebhookState { policies: Arc::new(policies), verifier: Arc::new(verifier) };
     let router = sigstack_admission::webhook::router(state);
