@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|node|cosign|rekor-cli]`.
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|node|cosign|rekor-cli|kube|kyverno]`.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 install_all() {
-  ensure_rust
+  check_prerequisites rust go python node
   # docker-registry: the real registry beside the stack; skopeo: a second registry client in tests;
   # docker-compose validates compose.yaml against the Compose schema (no engine needed);
   # and the linter of the scripts.
@@ -14,6 +14,9 @@ install_all() {
   ensure_cosign v2
   ensure_cosign v3
   ensure_rekor_cli
+  # The real judges of admission: kube-apiserver, etcd, kubectl and Kyverno (long first builds).
+  ensure_kube
+  ensure_kyverno
 }
 
 case "${1:-all}" in
@@ -23,5 +26,7 @@ case "${1:-all}" in
   node) ensure_node_tools ;;
   cosign) ensure_cosign v2; ensure_cosign v3 ;;
   rekor-cli) ensure_rekor_cli ;;
-  *) die "usage: $0 [all|rust|python|node|cosign|rekor-cli]" ;;
+  kube) ensure_kube ;;
+  kyverno) ensure_kyverno ;;
+  *) die "usage: $0 [all|rust|python|node|cosign|rekor-cli|kube|kyverno]" ;;
 esac

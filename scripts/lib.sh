@@ -162,7 +162,7 @@ cosign_bin() { case "$1" in v2) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V2_VERS
 # Builds the sigstack binary (debug unless PROFILE=release) and prints its path. The first build
 # compiles a few hundred crates (several minutes on two cores): cargo's own progress shows it.
 build_sigstack() {
-  local profile=${PROFILE:-debug} flag= bin
+  local profile=${PROFILE:-debug} flag='' bin
   [ "$profile" = release ] && flag=--release
   bin=$SIGSTACK_ROOT/target/$profile/sigstack
   [ -x "$bin" ] || printf '    first build: compiling sigstack and about 350 crates it depends on takes several minutes on two cores\n' >&2
@@ -213,6 +213,7 @@ ensure_go_tool() {
   local pkg
   for pkg in "$@"; do
     printf '    building %s\n' "${pkg##*/}"
+    # shellcheck disable=SC2016 # the inner script expands its own arguments
     run_logged "$SIGSTACK_CACHE/logs/build-$name-${pkg##*/}.log" \
       sh -c 'cd "$1" && go build -trimpath -ldflags "$4" -o "$2/" "$3"' _ "$SIGSTACK_ROOT/scripts/tools/$name" "$tmp" "$pkg" "$ldflags"
   done

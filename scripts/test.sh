@@ -16,11 +16,15 @@ export SIGSTACK_NODE_PREFIX=$SIGSTACK_CACHE/node
 SIGSTACK_COSIGN_V2=$(cosign_bin v2)
 SIGSTACK_COSIGN_V3=$(cosign_bin v3)
 SIGSTACK_REKOR_CLI=$(rekor_cli_bin)
-export SIGSTACK_COSIGN_V2 SIGSTACK_COSIGN_V3 SIGSTACK_REKOR_CLI
+SIGSTACK_KUBE_BIN=$(go_tool_dir kube)
+SIGSTACK_KYVERNO_BIN=$(go_tool_dir kyverno)
+export SIGSTACK_COSIGN_V2 SIGSTACK_COSIGN_V3 SIGSTACK_REKOR_CLI SIGSTACK_KUBE_BIN SIGSTACK_KYVERNO_BIN
 ok "$("$SIGSTACK_BIN" --version)"
 
 step "Running the test suites (unit, integration, end-to-end)"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$SIGSTACK_CACHE/logs/cargo-test.log"
 status=${PIPESTATUS[0]}
 [ "$status" = 0 ] || die "tests failed (log: $SIGSTACK_CACHE/logs/cargo-test.log)"
+step "Admission judged by the real Kyverno and by sigstack, through a real API server"
+cat "$SIGSTACK_CACHE/logs/admission-agreement.md"
 ok "all tests passed"

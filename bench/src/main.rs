@@ -18,6 +18,8 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use clap::Parser;
+
+mod cluster;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -37,6 +39,12 @@ struct Args {
     /// Write the results here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Creates per case for admission through the real API server.
+    #[arg(long, default_value_t = 30)]
+    admission_creates: usize,
+    /// Run only the section of admission through the real API server.
+    #[arg(long)]
+    cluster_only: bool,
     /// Instead of the benchmark: concurrency 256 against issuer, CA and log at once for this many
     /// seconds, reporting errors, resident memory and open file descriptors before and after.
     #[arg(long, value_name = "SECONDS")]
@@ -684,11 +692,16 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.seconds
     );
-    let (sign_rate, verify_rate) = crypto_limit(&mut report);
-    cold_start(&args.sigstack, &mut report)?;
-    services(&args, &mut report, sign_rate, verify_rate).await?;
-    flow(&args, &mut report)?;
-    scale(&args, &mut report).await?;
+    if !args.cluster_only {
+        let (sign_rate, verify_rate) = crypto_limit(&mut report);
+        cold_start(&args.sigstack, &mut report)?;
+        services(&args, &mut report, sign_rate, verify_rate).await?;
+        flow(&args, &mut report)?;
+    }
+    cluster::real_admission(&args.sigstack, &mut report, args.admission_creates)?;
+    if !args.cluster_only {
+        scale(&args, &mut report).await?;
+    }
     if let Some(path) = &args.json {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;

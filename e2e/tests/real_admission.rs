@@ -279,7 +279,12 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
             cluster.namespace(&namespace(variant.name, judge), &[(JUDGE, judge)]);
         }
     }
-    cluster.ok(&["apply", "-f", policies_dir.to_str().unwrap()], None);
+    // Kyverno validates policies in a webhook of its own, which may answer a moment after it registers.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while let (false, _, error) = cluster.run(&["apply", "-f", policies_dir.to_str().unwrap()], None) {
+        assert!(std::time::Instant::now() < deadline, "the policies could not be applied: {error}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     cluster.wait_for_kyverno_policies();
 
     // ---- The matrix. ----

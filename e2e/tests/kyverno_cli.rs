@@ -1,0 +1,119 @@
+//! The original flow's CI check with the real Kyverno CLI (v1.19, unmodified): `kyverno apply` of
+//! the rendered policy on policy/test/pods.yaml, and `kyverno test` of the committed offline layout
+//! policy/test/local, against a stack of this test's own; `sigstack apply` on the same inputs
+//! agrees with `kyverno apply`, rule by rule.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sigstack_e2e::{Stack, cache_dir, run_ok, sigstack, workspace_root};
+
+/// The Kyverno CLI the scripts built (`$SIGSTACK_KYVERNO_BIN`/kubectl-kyverno, else the newest
+/// build under the cache). Missing is a loud failure.
+fn kyverno_cli() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SIGSTACK_KYVERNO_BIN") {
+        return PathBuf::from(dir).join("kubectl-kyverno");
+    }
+    let mut builds: Vec<PathBuf> = std::fs::read_dir(cache_dir().join("bin"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("kyverno-")))
+        .filter(|p| p.join("kubectl-kyverno").is_file())
+        .collect();
+    builds.sort();
+    builds
+        .pop()
+        .map(|d| d.join("kubectl-kyverno"))
+        .expect("the Kyverno CLI is not built: run scripts/install.sh kyverno")
+}
+
+fn kyverno(home: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(kyverno_cli())
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    )
+}
+
+#[test]
+fn the_real_kyverno_cli_passes_the_signed_pod_and_fails_nginx() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let stack = Stack::start(&state, &[]).unwrap();
+    let registry = stack.url("registry").trim_start_matches("http://").to_string();
+    let ok = |args: &[&str]| run_ok(sigstack(&state).args(args)).trim().to_string();
+    ok(&["build", "--name", "sigstack-demo/app", "--tag", "v1"]);
+    ok(&["sign", "sigstack-demo/app:v1", "--repo", "sigstack-demo/app"]);
+    ok(&["attest", "sigstack-demo/app:v1", "--repo", "sigstack-demo/app"]);
+    ok(&["build", "--name", "sigstack-demo/unsigned", "--tag", "v1", "--app-version", "unsigned"]);
+
+    // `kyverno apply` of the rendered policy on policy/test/pods.yaml, its images in the stack's
+    // registry.
+    let policy = dir.path().join("policy.yaml");
+    ok(&["policy", "render", "--org", "sigstack-demo", "-o", policy.to_str().unwrap()]);
+    let pods = std::fs::read_to_string(workspace_root().join("policy/test/pods.yaml"))
+        .unwrap()
+        .replace("ghcr.io/sigstack-demo/", &format!("{registry}/sigstack-demo/"));
+    let pods_file = dir.path().join("pods.yaml");
+    std::fs::write(&pods_file, pods).unwrap();
+    let home = dir.path().join("kyverno-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let (_, applied) = kyverno(
+        &home,
+        &["apply", policy.to_str().unwrap(), "--resource", pods_file.to_str().unwrap(), "--detailed-results"],
+    );
+    println!("kyverno apply:\n{applied}");
+    // Kyverno's summary: the signed Pod passes its five rule checks (the registry rule, both
+    // verifications, and both validating-phase checks), nginx fails the registry rule.
+    assert!(applied.contains("pass: 5, fail: 1, warn: 0, error: 0, skip: 0"), "kyverno apply:\n{applied}");
+    assert!(
+        applied.contains(
+            "resource default/Pod/nginx failed:\n1 - restrict-image-registries validation error: images must come from"
+        ),
+        "{applied}"
+    );
+
+    // sigstack apply on the same inputs: the same verdict per Pod.
+    let ours = sigstack(&state)
+        .args(["apply", "--policy", policy.to_str().unwrap(), "--resource", pods_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let ours = String::from_utf8_lossy(&ours.stdout).into_owned();
+    assert!(ours.contains("Pod/default/signed-app: ADMITTED"), "{ours}");
+    assert!(ours.contains("Pod/default/nginx: DENIED"), "{ours}");
+    let count = |status: &str| ours.lines().filter(|l| l.split_whitespace().nth(3) == Some(status)).count();
+    assert_eq!(
+        (count("pass"), count("fail")),
+        (5, 1),
+        "sigstack apply counts the rule checks as kyverno apply does:\n{ours}"
+    );
+
+    // `kyverno test` of the committed offline layout, its registry rewritten to this stack's.
+    let layout = dir.path().join("local");
+    std::fs::create_dir_all(&layout).unwrap();
+    for file in ["kyverno-test.yaml", "pods.yaml"] {
+        let text = std::fs::read_to_string(workspace_root().join("policy/test/local").join(file)).unwrap();
+        std::fs::write(layout.join(file), text.replace("127.0.0.1:8095", &registry)).unwrap();
+    }
+    std::fs::copy(&policy, layout.join("policy.yaml")).unwrap();
+    let (passed, tested) = kyverno(&home, &["test", layout.to_str().unwrap(), "--remove-color"]);
+    println!("kyverno test:\n{tested}");
+    assert!(passed, "kyverno test policy/test/local failed:\n{tested}");
+    // Each expected result is checked for both webhook phases: 12 checks for the 5 results.
+    assert!(tested.contains("Test Summary: 12 tests passed and 0 tests failed"), "{tested}");
+    let report = cache_dir().join("logs/kyverno-cli.txt");
+    let _ = std::fs::write(
+        report,
+        format!(
+            "$ kyverno apply (rendered policy, policy/test/pods.yaml)\n{applied}\n$ kyverno test policy/test/local\n{tested}"
+        ),
+    );
+}
