@@ -2,11 +2,9 @@
 //!
 //! The binary only wires configuration to the service crates; it holds no domain logic.
 
-mod child;
 mod commands;
-mod registry;
-mod server;
-mod stack;
+
+use sigstack::{child, server, stack};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +33,9 @@ struct StateDirArg {
 enum Command {
     /// Run every service in one process until Ctrl-C or SIGTERM, and write DIR/stack.json when ready.
     Up(commands::up::UpArgs),
+    /// Run a command with a stack of its own: start one (ephemeral ports, a temporary state
+    /// directory), run CMD with its environment, stop it, exit with CMD's status.
+    Exec(commands::exec::ExecArgs),
     /// Run one service alone (for one-container-per-service setups).
     #[command(subcommand)]
     Serve(commands::serve::ServeCommand),
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Up(args) => commands::up::run(args),
+        Command::Exec(args) => commands::exec::run(args),
         Command::Serve(command) => commands::serve::run(command),
         Command::Token(args) => commands::token::run(args),
         Command::Env(args) => commands::env::run(args),

@@ -33,6 +33,7 @@ pub fn stop_leftover(state_dir: &Path) {
 /// A running registry; killed when dropped.
 pub struct Registry {
     child: Child,
+    /// `http://127.0.0.1:PORT`.
     pub url: String,
 }
 

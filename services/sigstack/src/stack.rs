@@ -24,6 +24,7 @@ pub struct StackDescription {
 }
 
 impl StackDescription {
+    /// Writes it (atomically) into `state_dir`.
     pub fn write(&self, state_dir: &Path) -> anyhow::Result<()> {
         let json = serde_json::to_vec_pretty(self)?;
         sigstack_state::write_public(&state_dir.join(STACK_FILE), &json)?;
@@ -52,6 +53,7 @@ impl StackDescription {
         })
     }
 
+    /// Removes it: the stack is no longer running.
     pub fn remove(state_dir: &Path) {
         let _ = std::fs::remove_file(state_dir.join(STACK_FILE));
     }

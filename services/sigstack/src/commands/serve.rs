@@ -114,7 +114,7 @@ async fn bind(
 
 async fn serve_oidc(args: ServeOidcArgs) -> anyhow::Result<()> {
     let (service, state_dir, url) = bind("oidc", &args.service, DEFAULT_OIDC_PORT).await?;
-    let issuer = open_issuer(&state_dir, url.clone(), &args.oidc)?;
+    let issuer = open_issuer(&state_dir, url.clone(), &args.oidc.github_issuer)?;
     println!("sigstack oidc listening on {} (issuer {url})", service.url());
     serve_all(vec![(service, sigstack_oidc::router(issuer))]).await
 }
@@ -124,7 +124,11 @@ async fn serve_fulcio(args: ServeFulcioArgs) -> anyhow::Result<()> {
     let oidc_url = args.oidc_url.trim_end_matches('/').to_string();
     let email_issuer = args.email_issuer.clone().unwrap_or_else(|| oidc_url.clone());
     let keys = sigstack_fulcio::KeySource::JwksUrl(format!("{oidc_url}/.well-known/jwks"));
-    let ca = open_fulcio(&state_dir, local_issuers(&args.oidc.github_issuer, &email_issuer, keys), &args.fulcio)?;
+    let ca = open_fulcio(
+        &state_dir,
+        local_issuers(&args.oidc.github_issuer, &email_issuer, keys),
+        args.fulcio.issuer_config.as_deref(),
+    )?;
     publish_fulcio(&state_dir, &ca)?;
     println!("sigstack fulcio listening on {} (tokens verified with {oidc_url})", service.url());
     serve_all(vec![(service, sigstack_fulcio::router(ca))]).await

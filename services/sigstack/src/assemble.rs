@@ -1,0 +1,213 @@
+//! Assembling the services of a stack on a state directory: each service opened with its own keys,
+//! its public part published for whoever writes the trust files, the trust files, the TUF
+//! repository. Shared by `sigstack up` (all in one process), `sigstack serve` (one per process)
+//! and the in-process stacks of [`crate::embedded`] and [`crate::testkit`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sigstack_fulcio::{CertificateAuthority, Fulcio, IssuerKind, IssuerSpec, KeySource, OidcIssuer, TokenVerifier};
+use sigstack_oidc::{Issuer, IssuerConfig};
+
+/// Default ports of the embedded stack, all on 127.0.0.1 (documented in README).
+pub const DEFAULT_OIDC_PORT: u16 = 8091;
+/// Default port of the CA.
+pub const DEFAULT_FULCIO_PORT: u16 = 8092;
+/// Default port of the log.
+pub const DEFAULT_REKOR_PORT: u16 = 8093;
+/// Default port of the TUF repository.
+pub const DEFAULT_TUF_PORT: u16 = 8094;
+/// Default port of the registry.
+pub const DEFAULT_REGISTRY_PORT: u16 = 8095;
+
+const ISSUER_CONFIG_FILE: &str = "oidc/issuer.json";
+
+/// Opens the issuer of `state_dir` reachable at `issuer_url`, and records its configuration so that
+/// `sigstack token` and `sigstack env` mint and describe exactly what it serves.
+pub fn open_issuer(state_dir: &Path, issuer_url: String, github_issuer: &str) -> anyhow::Result<Arc<Issuer>> {
+    let config = IssuerConfig { issuer_url, github_issuer: github_issuer.to_string(), email_issuer: None };
+    let issuer = Issuer::open(&state_dir.join("oidc"), config.clone()).context("open the OIDC issuer")?;
+    sigstack_state::write_public(&state_dir.join(ISSUER_CONFIG_FILE), &serde_json::to_vec_pretty(&config)?)?;
+    Ok(Arc::new(issuer))
+}
+
+/// Opens the issuer of `state_dir` as it was last configured (or with defaults before any start).
+pub fn open_recorded_issuer(state_dir: &Path) -> anyhow::Result<Issuer> {
+    let path = state_dir.join(ISSUER_CONFIG_FILE);
+    let config = match sigstack_state::read_optional(&path)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not an issuer configuration", path.display()))?,
+        None => IssuerConfig::new(format!("http://127.0.0.1:{DEFAULT_OIDC_PORT}")),
+    };
+    Ok(Issuer::open(&state_dir.join("oidc"), config)?)
+}
+
+/// The issuers the local OIDC issuer stands for: GitHub's name (workflow identities) and its own
+/// URL (email identities), both verified with `keys`.
+pub fn local_issuers(github_issuer: &str, email_issuer: &str, keys: KeySource) -> Vec<OidcIssuer> {
+    vec![
+        OidcIssuer {
+            issuer_url: github_issuer.to_string(),
+            kind: IssuerKind::GithubActions,
+            audience: sigstack_oidc::DEFAULT_AUDIENCE.into(),
+            keys: keys.clone(),
+        },
+        OidcIssuer {
+            issuer_url: email_issuer.to_string(),
+            kind: IssuerKind::Email,
+            audience: sigstack_oidc::DEFAULT_AUDIENCE.into(),
+            keys,
+        },
+    ]
+}
+
+/// Opens the CA of `state_dir` trusting `issuers` (plus any in the `issuer_config` file).
+pub fn open_fulcio(
+    state_dir: &Path,
+    mut issuers: Vec<OidcIssuer>,
+    issuer_config: Option<&Path>,
+) -> anyhow::Result<Arc<Fulcio>> {
+    if let Some(path) = issuer_config {
+        let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        issuers.extend(IssuerSpec::parse_list(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+    }
+    let ca = CertificateAuthority::load_or_generate(&state_dir.join("fulcio")).context("open the CA")?;
+    Ok(Arc::new(Fulcio::new(ca, TokenVerifier::new(issuers))))
+}
+
+/// Opens the log of `state_dir`, reachable at `public_url`.
+///
+/// Checkpoints are signed under the host of that URL (`<host> - <treeID>`, signature line
+/// `— <host> ...`), as Rekor signs under its hostname: @sigstore/verify 3 accepts a checkpoint
+/// signature only if its name matches the log's `baseUrl` in the trusted root.
+pub fn open_rekor(state_dir: &Path, public_url: &str) -> anyhow::Result<sigstack_rekor::TransparencyLog> {
+    let without_scheme = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
+    let authority = without_scheme.split('/').next().unwrap_or(without_scheme);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _port)| host),
+    };
+    sigstack_rekor::TransparencyLog::open(&state_dir.join("rekor"), host).context("open the transparency log")
+}
+
+/// The URLs a stack's clients use.
+pub struct StackUrls<'a> {
+    /// The issuer.
+    pub oidc: &'a str,
+    /// The CA.
+    pub fulcio: &'a str,
+    /// The log.
+    pub rekor: &'a str,
+}
+
+/// What the CA publishes for the trust writer: `STATE/public/fulcio.json`.
+///
+/// No key is shared between services: each generates and keeps its own private key, and writes
+/// only its public part here. Whoever writes the trust files (`up`, or `serve tuf` in
+/// one-container-per-service setups) reads these, so split services produce the same trust files.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FulcioPublic {
+    /// Intermediate then root, base64 DER.
+    ca_chain: Vec<String>,
+    /// CT log key, base64 DER SPKI.
+    ctlog_key: String,
+    valid_from: String,
+}
+
+/// What the log publishes: `STATE/public/rekor.json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RekorPublic {
+    /// Log key, base64 DER SPKI.
+    key: String,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(field: &str, text: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).with_context(|| format!("{field} is not base64"))
+}
+
+/// Writes the CA's public part for the trust writer.
+pub fn publish_fulcio(state_dir: &Path, fulcio: &Fulcio) -> anyhow::Result<()> {
+    let ca = fulcio.ca();
+    let public = FulcioPublic {
+        ca_chain: ca.ca_chain_der().iter().map(|der| b64(der)).collect(),
+        ctlog_key: b64(ca.ctlog().public_key_der()),
+        valid_from: ca.valid_from()?,
+    };
+    sigstack_state::write_public(&state_dir.join("public/fulcio.json"), &serde_json::to_vec_pretty(&public)?)?;
+    Ok(())
+}
+
+/// Writes the log's public part for the trust writer.
+pub fn publish_rekor(state_dir: &Path, rekor: &sigstack_rekor::TransparencyLog) -> anyhow::Result<()> {
+    let public = RekorPublic { key: b64(rekor.public_key_der()) };
+    sigstack_state::write_public(&state_dir.join("public/rekor.json"), &serde_json::to_vec_pretty(&public)?)?;
+    Ok(())
+}
+
+/// Reads a public part, waiting up to `wait` for its service to write it.
+fn read_public<T: serde::de::DeserializeOwned>(path: &Path, wait: std::time::Duration) -> anyhow::Result<T> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if let Some(bytes) = sigstack_state::read_optional(path)? {
+            return serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid", path.display()));
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "{} did not appear within {}s: is its service running on this state directory?",
+                path.display(),
+                wait.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Writes every trust file of a stack into `state_dir/trust`, from the public parts the CA and the
+/// log wrote (waiting up to `wait` for them).
+pub fn write_trust(
+    state_dir: &Path,
+    urls: &StackUrls<'_>,
+    wait: std::time::Duration,
+) -> anyhow::Result<std::path::PathBuf> {
+    let fulcio: FulcioPublic = read_public(&state_dir.join("public/fulcio.json"), wait)?;
+    let rekor: RekorPublic = read_public(&state_dir.join("public/rekor.json"), wait)?;
+    let ca_chain = fulcio.ca_chain.iter().map(|c| unb64("ca_chain", c)).collect::<anyhow::Result<Vec<_>>>()?;
+    let ca_chain: Vec<&[u8]> = ca_chain.iter().map(Vec::as_slice).collect();
+    let ctlog_key = unb64("ctlog_key", &fulcio.ctlog_key)?;
+    let rekor_key = unb64("key", &rekor.key)?;
+    let files = sigstack_trust::TrustFiles {
+        oidc_url: urls.oidc,
+        fulcio_url: urls.fulcio,
+        rekor_url: urls.rekor,
+        ca_chain: &ca_chain,
+        ctlog_key: &ctlog_key,
+        rekor_key: &rekor_key,
+        valid_from: &fulcio.valid_from,
+    };
+    let dir = state_dir.join("trust");
+    sigstack_trust::write_trust_dir(&dir, &files)?;
+    Ok(dir)
+}
+
+/// Publishes the stack's trusted root and signing config as TUF targets (new metadata versions
+/// each start), and writes the initial TUF root to `trust/root.json` for clients to bootstrap.
+pub async fn publish_tuf(state_dir: &Path, trust_dir: &Path) -> anyhow::Result<sigstack_tuf::Published> {
+    let read = |name: &str| std::fs::read(trust_dir.join(name)).with_context(|| format!("read {name}"));
+    let trusted_root = read("trusted_root.json")?;
+    let signing_config = read("signing_config.v0.2.json")?;
+    let published = sigstack_tuf::publish(
+        &state_dir.join("tuf"),
+        &[("trusted_root.json", &trusted_root), ("signing_config.v0.2.json", &signing_config)],
+    )
+    .await
+    .context("publish the TUF repository")?;
+    sigstack_state::write_public(&trust_dir.join("root.json"), &published.root_json)?;
+    Ok(published)
+}

@@ -1,0 +1,253 @@
+//! Every service of a stack in this process: what `sigstack up` and `sigstack exec` run, and what
+//! the test kit starts inside a test. Ports are fixed or ephemeral (ephemeral ones are sticky: a
+//! restart on the same state directory tries the previous ports first, so the URLs in the trust
+//! files stay the same); the registry is Debian's docker-registry as a child process, another
+//! registry, or none.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::assemble::{
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, StackUrls,
+    local_issuers, open_fulcio, open_issuer, open_rekor, publish_fulcio, publish_rekor, publish_tuf, write_trust,
+};
+use crate::registry::Registry;
+use crate::server::{BoundService, Servers};
+use crate::stack::{StackDescription, open_state_dir};
+
+/// Where the services listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ports {
+    /// Free ports, sticky across restarts on the same state directory.
+    Ephemeral,
+    /// These ports.
+    Fixed {
+        /// The issuer.
+        oidc: u16,
+        /// The CA.
+        fulcio: u16,
+        /// The log.
+        rekor: u16,
+        /// The TUF repository.
+        tuf: u16,
+        /// The registry started beside the stack.
+        registry: u16,
+    },
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports::Fixed {
+            oidc: DEFAULT_OIDC_PORT,
+            fulcio: DEFAULT_FULCIO_PORT,
+            rekor: DEFAULT_REKOR_PORT,
+            tuf: DEFAULT_TUF_PORT,
+            registry: DEFAULT_REGISTRY_PORT,
+        }
+    }
+}
+
+/// Which registry the stack names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RegistryChoice {
+    /// Start Debian's docker-registry beside the stack (storage in the state directory).
+    #[default]
+    Start,
+    /// Use the registry at this URL.
+    Url(String),
+    /// None.
+    None,
+}
+
+/// How to run a stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The state directory (keys, log, trust files).
+    pub state_dir: PathBuf,
+    /// The address every service binds (loopback by default).
+    pub host: IpAddr,
+    /// Fixed or ephemeral ports.
+    pub ports: Ports,
+    /// The registry.
+    pub registry: RegistryChoice,
+    /// `iss` of the GitHub Actions tokens.
+    pub github_issuer: String,
+    /// Extra OIDC issuers the CA trusts (a JSON file).
+    pub issuer_config: Option<PathBuf>,
+}
+
+impl StackOptions {
+    /// Defaults for `state_dir`: loopback, fixed ports, a registry child, GitHub's issuer.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        StackOptions {
+            state_dir: state_dir.into(),
+            host: IpAddr::from([127, 0, 0, 1]),
+            ports: Ports::default(),
+            registry: RegistryChoice::default(),
+            github_issuer: sigstack_oidc::DEFAULT_GITHUB_ISSUER.to_string(),
+            issuer_config: None,
+        }
+    }
+}
+
+/// A stack serving in this process (on the current tokio runtime); `stack.json` is written while
+/// it runs. Dropping it aborts the servers and kills the registry child; [`RunningStack::stop`]
+/// drains them.
+pub struct RunningStack {
+    /// What `stack.json` says.
+    pub description: StackDescription,
+    servers: Option<Servers>,
+    registry: Option<Registry>,
+}
+
+const PORTS_FILE: &str = "ports.json";
+
+fn previous_ports(state_dir: &Path) -> BTreeMap<String, u16> {
+    std::fs::read(state_dir.join(PORTS_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+impl RunningStack {
+    /// Opens the services on the state directory, binds them, writes the trust files and the TUF
+    /// repository, starts the registry, and writes `stack.json`.
+    pub async fn start(options: StackOptions) -> anyhow::Result<RunningStack> {
+        let state_dir = open_state_dir(&options.state_dir)?;
+        // A stale description from an earlier run must not be mistaken for this one being ready.
+        StackDescription::remove(&state_dir);
+        if options.registry == RegistryChoice::Start {
+            crate::registry::stop_leftover(&state_dir);
+        }
+        let previous = previous_ports(&state_dir);
+        let host = options.host;
+        let bind = |name: &'static str, fixed: Option<u16>| {
+            let previous = previous.get(name).copied();
+            async move {
+                match (fixed, previous) {
+                    (Some(port), _) => BoundService::bind(name, host, port).await,
+                    (None, Some(port)) => match BoundService::bind(name, host, port).await {
+                        Ok(service) => Ok(service),
+                        Err(_) => BoundService::bind(name, host, 0).await,
+                    },
+                    (None, None) => BoundService::bind(name, host, 0).await,
+                }
+            }
+        };
+        let fixed = |pick: fn(&Ports) -> u16| match options.ports {
+            Ports::Ephemeral => None,
+            ref ports => Some(pick(ports)),
+        };
+        let oidc = bind("oidc", fixed(|p| port_of(p, 0))).await?;
+        let fulcio = bind("fulcio", fixed(|p| port_of(p, 1))).await?;
+        let rekor = bind("rekor", fixed(|p| port_of(p, 2))).await?;
+        let tuf = bind("tuf", fixed(|p| port_of(p, 3))).await?;
+        // The registry is a child process: pick its port by binding and releasing it.
+        let registry_port = if options.registry == RegistryChoice::Start {
+            Some(bind("registry", fixed(|p| port_of(p, 4))).await?.addr.port())
+        } else {
+            None
+        };
+        let ports: BTreeMap<&str, u16> = [
+            ("oidc", oidc.addr.port()),
+            ("fulcio", fulcio.addr.port()),
+            ("rekor", rekor.addr.port()),
+            ("tuf", tuf.addr.port()),
+        ]
+        .into_iter()
+        .chain(registry_port.map(|port| ("registry", port)))
+        .collect();
+        sigstack_state::write_public(&state_dir.join(PORTS_FILE), &serde_json::to_vec(&ports)?)?;
+        let log = open_rekor(&state_dir, &rekor.url())?;
+        let issuer = open_issuer(&state_dir, oidc.url(), &options.github_issuer)?;
+        // The CA knows the local issuer's keys in-process: no network, no discovery.
+        let keys = sigstack_fulcio::KeySource::Jwks(issuer.jwks());
+        let ca = open_fulcio(
+            &state_dir,
+            local_issuers(&options.github_issuer, issuer.email_issuer(), keys),
+            options.issuer_config.as_deref(),
+        )?;
+
+        let urls = StackUrls { oidc: &oidc.url(), fulcio: &fulcio.url(), rekor: &rekor.url() };
+        publish_fulcio(&state_dir, &ca)?;
+        publish_rekor(&state_dir, &log)?;
+        let trust_dir = write_trust(&state_dir, &urls, std::time::Duration::ZERO)?;
+        let published = publish_tuf(&state_dir, &trust_dir).await?;
+
+        let (registry_url, registry) = match (&options.registry, registry_port) {
+            (RegistryChoice::Url(url), _) => (Some(url.trim_end_matches('/').to_string()), None),
+            (RegistryChoice::Start, Some(port)) => match crate::registry::find_binary() {
+                Some(binary) => {
+                    let child = Registry::start(&binary, &state_dir, port).await?;
+                    (Some(child.url.clone()), Some(child))
+                }
+                None => {
+                    eprintln!(
+                        "sigstack: docker-registry is not installed (apt-get install docker-registry); starting without a registry"
+                    );
+                    (None, None)
+                }
+            },
+            _ => (None, None),
+        };
+
+        let mut services = BTreeMap::new();
+        for service in [&oidc, &fulcio, &rekor, &tuf] {
+            services.insert(service.name.to_string(), service.url());
+        }
+        if let Some(url) = &registry_url {
+            services.insert("registry".to_string(), url.clone());
+        }
+        let servers = Servers::spawn(vec![
+            (oidc, sigstack_oidc::router(issuer)),
+            (fulcio, sigstack_fulcio::router(ca)),
+            (rekor, sigstack_rekor::router(log)),
+            (tuf, sigstack_tuf::router(&published.repo_dir)),
+        ]);
+        let description = StackDescription { services, trust_dir, state_dir: state_dir.clone(), pid: std::process::id() };
+        description.write(&state_dir)?;
+        Ok(RunningStack { description, servers: Some(servers), registry })
+    }
+
+    /// Serves until `shutdown` resolves (or a server fails), then stops.
+    pub async fn run_until(mut self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let servers = self.servers.take();
+        let result = match servers {
+            Some(servers) => servers.run_until(shutdown).await,
+            None => Ok(()),
+        };
+        self.finish().await;
+        result
+    }
+
+    /// Stops the servers (draining them), the registry, and removes `stack.json`.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let result = match self.servers.take() {
+            Some(servers) => servers.stop().await,
+            None => Ok(()),
+        };
+        self.finish().await;
+        result
+    }
+
+    async fn finish(&mut self) {
+        StackDescription::remove(&self.description.state_dir);
+        if let Some(registry) = self.registry.take() {
+            registry.stop().await;
+        }
+    }
+}
+
+fn port_of(ports: &Ports, which: usize) -> u16 {
+    match ports {
+        Ports::Fixed { oidc, fulcio, rekor, tuf, registry } => [*oidc, *fulcio, *rekor, *tuf, *registry][which],
+        Ports::Ephemeral => 0,
+    }
+}
+
+impl Drop for RunningStack {
+    fn drop(&mut self) {
+        if self.servers.is_some() {
+            StackDescription::remove(&self.description.state_dir);
+        }
+        // The servers' tasks abort with their JoinSet; the registry child is killed on drop.
+    }
+}

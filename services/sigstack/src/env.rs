@@ -1,0 +1,40 @@
+//! The environment a running stack gives its clients: what `sigstack env` prints, what
+//! `sigstack exec` and the test kit set, what the GitHub Action writes to `$GITHUB_ENV`.
+
+use crate::assemble::open_recorded_issuer;
+use crate::stack::StackDescription;
+
+/// `(name, value)` pairs: the stack's URLs and state directory, the trust files under the names
+/// cosign, sigstore-python and sigstore-js read, a ready identity token, and the GitHub Actions
+/// token-request variables (so clients fetch tokens exactly as in CI).
+pub fn stack_env(stack: &StackDescription) -> anyhow::Result<Vec<(String, String)>> {
+    let issuer = open_recorded_issuer(&stack.state_dir)?;
+    let mut lines = vec![("SIGSTACK_STATE_DIR".to_string(), stack.state_dir.display().to_string())];
+    for (name, url) in &stack.services {
+        lines.push((format!("SIGSTACK_{}_URL", name.to_ascii_uppercase()), url.clone()));
+    }
+    // What a GitHub Actions job with `id-token: write` has: cosign, sigstore-python (`id`) and
+    // sigstore-js fetch their token from here exactly as they do in CI.
+    let trust = &stack.trust_dir;
+    for (name, file) in [
+        // cosign v2 without TUF (also in trust/cosign.env).
+        ("SIGSTORE_ROOT_FILE", "fulcio-chain.pem"),
+        ("SIGSTORE_REKOR_PUBLIC_KEY", "rekor.pub"),
+        ("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", "ctlog.pub"),
+        // cosign v3 --trusted-root/--signing-config, sigstore-python --trust-config.
+        ("SIGSTACK_TRUSTED_ROOT", "trusted_root.json"),
+        ("SIGSTACK_SIGNING_CONFIG", "signing_config.v0.2.json"),
+        ("SIGSTACK_TRUST_CONFIG", "trust_config.json"),
+    ] {
+        lines.push((name.into(), trust.join(file).display().to_string()));
+    }
+    // A ready token (10 minutes) under the names clients read: cosign and sigstore-js take
+    // SIGSTORE_ID_TOKEN, sigstore-python SIGSTORE_IDENTITY_TOKEN. Mint others with `sigstack token`.
+    let token = issuer.mint(&sigstack_oidc::TokenRequest::default())?;
+    lines.push(("SIGSTORE_ID_TOKEN".into(), token.clone()));
+    lines.push(("SIGSTORE_IDENTITY_TOKEN".into(), token));
+    lines.push(("GITHUB_ACTIONS".into(), "true".into()));
+    lines.push(("ACTIONS_ID_TOKEN_REQUEST_URL".into(), issuer.actions_token_url()));
+    lines.push(("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), issuer.actions_request_token().to_string()));
+    Ok(lines)
+}

@@ -1,0 +1,190 @@
+//! A stack per test: every service in-process on ephemeral ports in a temporary directory, with
+//! helpers to mint tokens and to build, sign, attest and verify images. Dropping the stack stops
+//! everything and removes the directory; many stacks in one test binary share nothing (ports,
+//! files, keys).
+//!
+//! ```
+//! use sigstack::testkit::Stack;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> anyhow::Result<()> {
+//! let stack = Stack::builder().registry(false).start().await?;
+//! // Trust files real clients take (cosign --trusted-root, sigstore-python --trust-config ...):
+//! assert!(stack.trust_dir().join("trusted_root.json").exists());
+//! // The environment `sigstack env` would export (SIGSTORE_ID_TOKEN, SIGSTACK_REKOR_URL, ...):
+//! let env = stack.env()?;
+//! assert!(env.iter().any(|(name, _)| name == "SIGSTACK_FULCIO_URL"));
+//! // A GitHub Actions token for another repository's workflow:
+//! let token = stack.token(&sigstack_oidc::TokenRequest { repository: Some("acme/app".into()), ..Default::default() })?;
+//! assert_eq!(token.split('.').count(), 3);
+//! stack.stop().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! With `.registry(true)` (Debian's docker-registry beside the stack) the image helpers run the
+//! whole flow: [`Stack::build_image`], [`Stack::sign`], [`Stack::attest_sbom`], [`Stack::verify`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sigstack_pipeline::{Checks, Format, IdentityPolicy, ImageSource, Registry, Services, Trust, Verified};
+
+use crate::embedded::{Ports, RegistryChoice, RunningStack, StackOptions};
+use crate::stack::StackDescription;
+
+/// How a test's stack is made.
+#[derive(Debug, Clone)]
+pub struct StackBuilder {
+    registry: bool,
+    state_dir: Option<PathBuf>,
+    github_issuer: String,
+}
+
+impl StackBuilder {
+    /// Start Debian's docker-registry beside the stack (default: no).
+    pub fn registry(mut self, on: bool) -> Self {
+        self.registry = on;
+        self
+    }
+
+    /// Keep state in this directory instead of a temporary one removed on drop.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// `iss` of the GitHub Actions tokens (GitHub's own by default).
+    pub fn github_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.github_issuer = issuer.into();
+        self
+    }
+
+    /// Starts the stack on the current tokio runtime; returns once `stack.json` is written.
+    pub async fn start(self) -> anyhow::Result<Stack> {
+        let (temp, state_dir) = match self.state_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let temp = tempfile::Builder::new().prefix("sigstack-").tempdir().context("a temporary state dir")?;
+                let dir = temp.path().to_path_buf();
+                (Some(temp), dir)
+            }
+        };
+        let options = StackOptions {
+            ports: Ports::Ephemeral,
+            registry: if self.registry { RegistryChoice::Start } else { RegistryChoice::None },
+            github_issuer: self.github_issuer,
+            ..StackOptions::new(&state_dir)
+        };
+        let running = RunningStack::start(options).await?;
+        if self.registry && !running.description.services.contains_key("registry") {
+            anyhow::bail!("registry(true) needs Debian's docker-registry (apt-get install docker-registry)");
+        }
+        Ok(Stack { running: Some(running), _temp: temp })
+    }
+}
+
+/// A running stack of one test.
+pub struct Stack {
+    running: Option<RunningStack>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Stack {
+    /// A builder: no registry, a temporary state directory, GitHub's issuer.
+    pub fn builder() -> StackBuilder {
+        StackBuilder { registry: false, state_dir: None, github_issuer: sigstack_oidc::DEFAULT_GITHUB_ISSUER.into() }
+    }
+
+    fn description(&self) -> &StackDescription {
+        &self.running.as_ref().expect("a running stack").description
+    }
+
+    /// Service name → base URL (`oidc`, `fulcio`, `rekor`, `tuf`, and `registry` when started).
+    pub fn urls(&self) -> &BTreeMap<String, String> {
+        &self.description().services
+    }
+
+    /// One service's base URL.
+    pub fn url(&self, service: &str) -> anyhow::Result<&str> {
+        self.urls().get(service).map(String::as_str).with_context(|| format!("this stack has no {service}"))
+    }
+
+    /// The trust files: `trusted_root.json`, `signing_config.v0.2.json`, `trust_config.json`, ...
+    pub fn trust_dir(&self) -> &Path {
+        &self.description().trust_dir
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.description().state_dir
+    }
+
+    /// What `sigstack env` exports for this stack.
+    pub fn env(&self) -> anyhow::Result<Vec<(String, String)>> {
+        crate::env::stack_env(self.description())
+    }
+
+    /// A token from the stack's issuer (GitHub Actions claims by default; see
+    /// [`sigstack_oidc::TokenRequest`] for repository, workflow, ref, profile, claim overrides).
+    pub fn token(&self, request: &sigstack_oidc::TokenRequest) -> anyhow::Result<String> {
+        Ok(crate::assemble::open_recorded_issuer(self.state_dir())?.mint(request)?)
+    }
+
+    fn registry(&self) -> anyhow::Result<Registry> {
+        Registry::new(self.url("registry").context("start the stack with .registry(true)")?)
+    }
+
+    fn services(&self) -> anyhow::Result<Services> {
+        Ok(Services { fulcio: self.url("fulcio")?.to_string(), rekor: self.url("rekor")?.to_string() })
+    }
+
+    /// Builds the demo app (`version` makes a distinct image) and pushes it as
+    /// `repository:tag`; returns its digest.
+    pub async fn build_image(&self, repository: &str, tag: &str, version: &str) -> anyhow::Result<String> {
+        let source = ImageSource::Demo { version: version.to_string() };
+        Ok(sigstack_pipeline::build(&self.registry()?, repository, tag, &source).await?.digest)
+    }
+
+    /// Signs `image` keylessly as the release workflow of `identity_repository` (cosign's format).
+    pub async fn sign(&self, image: &str, identity_repository: &str) -> anyhow::Result<sigstack_pipeline::SignOutcome> {
+        let token = self.workflow_token(identity_repository)?;
+        sigstack_pipeline::sign(&self.registry()?, &self.services()?, &token, image, Format::Cosign).await
+    }
+
+    /// Attests `image` with its own SPDX SBOM, as the release workflow of `identity_repository`.
+    pub async fn attest_sbom(
+        &self,
+        image: &str,
+        identity_repository: &str,
+    ) -> anyhow::Result<sigstack_pipeline::AttestOutcome> {
+        let registry = self.registry()?;
+        let token = self.workflow_token(identity_repository)?;
+        let (_, sbom) = sigstack_pipeline::sbom(&registry, image).await?;
+        sigstack_pipeline::attest(&registry, &self.services()?, &token, image, "https://spdx.dev/Document", &sbom, Format::Cosign)
+            .await
+    }
+
+    /// Verifies `image`'s signatures offline with the stack's trusted root: signed by `identity`
+    /// (exact SAN) from `issuer`.
+    pub async fn verify(&self, image: &str, identity: &str, issuer: &str) -> anyhow::Result<Vec<Verified>> {
+        let trust = Trust::load(&self.trust_dir().join("trusted_root.json"))?;
+        let policy = IdentityPolicy {
+            identity: Some(identity.to_string()),
+            issuer: Some(issuer.to_string()),
+            ..Default::default()
+        };
+        Ok(sigstack_pipeline::verify_signature(&self.registry()?, &trust, image, &policy, &Checks::default()).await?)
+    }
+
+    fn workflow_token(&self, repository: &str) -> anyhow::Result<String> {
+        self.token(&sigstack_oidc::TokenRequest { repository: Some(repository.to_string()), ..Default::default() })
+    }
+
+    /// Stops every service (draining requests in flight) and removes the temporary directory.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        match self.running.take() {
+            Some(running) => running.stop().await,
+            None => Ok(()),
+        }
+    }
+}
