@@ -43,19 +43,48 @@ pub fn sigstack(state_dir: &Path) -> Command {
     command
 }
 
-/// A running `sigstack up --ephemeral-ports`, stopped with SIGTERM when dropped.
+/// A running stack on ephemeral ports, stopped when dropped: in this process through the test kit
+/// ([`Stack::start`], the default: fast, and many side by side share nothing), or as a `sigstack
+/// up` child process ([`Stack::start_process`], for tests about the process itself: signals, kill -9).
 pub struct Stack {
-    child: Child,
+    inner: Inner,
     /// The state directory it runs on.
     pub state_dir: PathBuf,
     /// The parsed `stack.json`.
     pub description: serde_json::Value,
 }
 
+enum Inner {
+    Process(Child),
+    InProcess { runtime: Option<tokio::runtime::Runtime>, stack: Option<sigstack::embedded::RunningStack> },
+}
+
 impl Stack {
-    /// Starts a stack on `state_dir` with free ports and waits until `stack.json` names this process.
-    /// Its messages go to `state_dir/stack.log` (shown when it fails to start), not the test output.
+    /// Starts a stack in this process on `state_dir` with free ports (sticky across restarts on
+    /// the same directory, as `sigstack up --ephemeral-ports`). `extra_args` takes `up`'s
+    /// `--no-registry` and `--registry URL`.
     pub fn start(state_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Stack> {
+        use sigstack::embedded::{Ports, RegistryChoice, RunningStack, StackOptions};
+        let registry = match extra_args {
+            [] => RegistryChoice::Start,
+            ["--no-registry"] => RegistryChoice::None,
+            ["--registry", url] => RegistryChoice::Url(url.to_string()),
+            other => bail!("Stack::start takes --no-registry or --registry URL, not {other:?} (use start_process)"),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let options = StackOptions { ports: Ports::Ephemeral, registry, ..StackOptions::new(state_dir) };
+        let stack = run_on(&runtime, RunningStack::start(options))?;
+        let description = serde_json::to_value(&stack.description)?;
+        Ok(Stack {
+            inner: Inner::InProcess { runtime: Some(runtime), stack: Some(stack) },
+            state_dir: state_dir.to_path_buf(),
+            description,
+        })
+    }
+
+    /// Starts `sigstack up --ephemeral-ports` as a child process and waits until `stack.json`
+    /// names it. Its messages go to `state_dir/stack.log` (shown when it fails to start).
+    pub fn start_process(state_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Stack> {
         std::fs::create_dir_all(state_dir)?;
         let log_path = state_dir.join("stack.log");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
@@ -67,16 +96,21 @@ impl Stack {
             .spawn()
             .context("spawn sigstack up")?;
         let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
-        let mut stack = Stack { child, state_dir: state_dir.to_path_buf(), description: serde_json::Value::Null };
+        let mut stack = Stack {
+            inner: Inner::Process(child),
+            state_dir: state_dir.to_path_buf(),
+            description: serde_json::Value::Null,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         let stack_file = state_dir.join("stack.json");
         loop {
-            if let Some(status) = stack.child.try_wait()? {
+            let Inner::Process(child) = &mut stack.inner else { unreachable!() };
+            if let Some(status) = child.try_wait()? {
                 bail!("sigstack up exited early with {status}:\n{}", log_text());
             }
             if let Ok(bytes) = std::fs::read(&stack_file)
                 && let Ok(description) = serde_json::from_slice::<serde_json::Value>(&bytes)
-                && description["pid"] == stack.child.id()
+                && description["pid"] == child.id()
             {
                 stack.description = description;
                 return Ok(stack);
@@ -96,43 +130,88 @@ impl Stack {
             .to_string()
     }
 
-    /// The pid of `sigstack up`.
+    /// The pid of the `sigstack up` process (a process stack only).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match &self.inner {
+            Inner::Process(child) => child.id(),
+            Inner::InProcess { .. } => std::process::id(),
+        }
     }
 
-    /// Kills the stack with SIGKILL, as a crash or a CI job's hard stop would, and reaps it.
+    /// Kills the stack with SIGKILL, as a crash or a CI job's hard stop would, and reaps it (a
+    /// process stack only).
     pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.inner {
+            Inner::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Inner::InProcess { .. } => panic!("kill needs Stack::start_process"),
+        }
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
+    /// Stops the stack (SIGTERM for a process) and waits for a clean exit.
     pub fn stop(mut self) -> anyhow::Result<std::process::ExitStatus> {
         self.terminate()
     }
 
     fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
+        match &mut self.inner {
+            Inner::InProcess { runtime, stack } => {
+                if let (Some(runtime), Some(stack)) = (runtime.as_ref(), stack.take()) {
+                    run_on(runtime, stack.stop())?;
+                }
+                use std::os::unix::process::ExitStatusExt;
+                Ok(std::process::ExitStatus::from_raw(0))
             }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                bail!("sigstack did not stop within 10 s of SIGTERM");
+            Inner::Process(child) => {
+                let pid = child.id().to_string();
+                let _ = Command::new("kill").args(["-TERM", &pid]).status();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    if let Some(status) = child.try_wait()? {
+                        return Ok(status);
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        bail!("sigstack did not stop within 10 s of SIGTERM");
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
 
+/// Runs `future` on `runtime`'s workers and waits for it, from sync tests and async ones alike (a
+/// `block_on` inside a test's own runtime would panic). The registry child is spawned from a worker,
+/// which lives as long as the runtime, so its parent-death signal does not fire early.
+fn run_on<T: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    future: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let _ = send.send(future.await);
+    });
+    receive.recv().expect("the stack's runtime answered")
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
+        let running = match &mut self.inner {
+            Inner::Process(child) => matches!(child.try_wait(), Ok(None)),
+            Inner::InProcess { stack, .. } => stack.is_some(),
+        };
+        if running {
             let _ = self.terminate();
+        }
+        // Without waiting: dropping a runtime inside an async test's runtime would panic, and the
+        // stack has stopped already.
+        if let Inner::InProcess { runtime, .. } = &mut self.inner
+            && let Some(runtime) = runtime.take()
+        {
+            runtime.shutdown_background();
         }
     }
 }

@@ -53,13 +53,7 @@ fn a_failed_start_runs_nothing() {
     let marker = dir.path().join("ran");
     let not_a_dir = dir.path().join("file");
     std::fs::write(&not_a_dir, "").unwrap();
-    let output = exec(&[
-        "--state-dir",
-        not_a_dir.to_str().unwrap(),
-        "--",
-        "touch",
-        marker.to_str().unwrap(),
-    ]);
+    let output = exec(&["--state-dir", not_a_dir.to_str().unwrap(), "--", "touch", marker.to_str().unwrap()]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("the stack did not start; the command was not run"), "{stderr}");
@@ -136,6 +130,7 @@ echo "$SIGSTACK_REKOR_URL"
     for output in [&first, &second] {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
-    let url = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or_default().to_string();
+    let url =
+        |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).lines().last().unwrap_or_default().to_string();
     assert_ne!(url(&first), url(&second), "two stacks side by side have their own ports");
 }

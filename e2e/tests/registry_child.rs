@@ -37,7 +37,7 @@ fn registry_config(dir: &Path) -> String {
 fn a_killed_stack_takes_its_registry_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = registry_config(dir.path());
-    let stack = Stack::start(dir.path(), &[]).unwrap();
+    let stack = Stack::start_process(dir.path(), &[]).unwrap();
     assert_eq!(processes_with(&config).len(), 1, "one registry runs beside the stack");
     stack.kill();
     wait_until("the registry dies with its stack", || processes_with(&config).is_empty());
@@ -47,7 +47,7 @@ fn a_killed_stack_takes_its_registry_with_it() {
 fn up_stops_a_registry_an_earlier_run_left_behind() {
     let dir = tempfile::tempdir().unwrap();
     let config = registry_config(dir.path());
-    Stack::start(dir.path(), &[]).unwrap().stop().unwrap();
+    Stack::start_process(dir.path(), &[]).unwrap().stop().unwrap();
     // What an older sigstack left after kill -9: the registry still serving this state directory,
     // in its own session, its pid recorded.
     let orphan = Command::new("setsid")
@@ -60,7 +60,7 @@ fn up_stops_a_registry_an_earlier_run_left_behind() {
     std::fs::write(dir.path().join("registry/registry.pid"), orphan_pid.to_string()).unwrap();
     wait_until("the orphan runs", || processes_with(&config).contains(&orphan_pid));
 
-    let stack = Stack::start(dir.path(), &[]).unwrap();
+    let stack = Stack::start_process(dir.path(), &[]).unwrap();
     let running = processes_with(&config);
     assert!(!running.contains(&orphan_pid), "the orphan was stopped");
     assert_eq!(running.len(), 1, "only the new stack's registry serves the state directory");

@@ -202,7 +202,8 @@ impl RunningStack {
             (rekor, sigstack_rekor::router(log)),
             (tuf, sigstack_tuf::router(&published.repo_dir)),
         ]);
-        let description = StackDescription { services, trust_dir, state_dir: state_dir.clone(), pid: std::process::id() };
+        let description =
+            StackDescription { services, trust_dir, state_dir: state_dir.clone(), pid: std::process::id() };
         description.write(&state_dir)?;
         Ok(RunningStack { description, servers: Some(servers), registry })
     }

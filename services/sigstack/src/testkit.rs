@@ -160,8 +160,16 @@ impl Stack {
         let registry = self.registry()?;
         let token = self.workflow_token(identity_repository)?;
         let (_, sbom) = sigstack_pipeline::sbom(&registry, image).await?;
-        sigstack_pipeline::attest(&registry, &self.services()?, &token, image, "https://spdx.dev/Document", &sbom, Format::Cosign)
-            .await
+        sigstack_pipeline::attest(
+            &registry,
+            &self.services()?,
+            &token,
+            image,
+            "https://spdx.dev/Document",
+            &sbom,
+            Format::Cosign,
+        )
+        .await
     }
 
     /// Verifies `image`'s signatures offline with the stack's trusted root: signed by `identity`

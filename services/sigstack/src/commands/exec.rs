@@ -8,7 +8,9 @@ use anyhow::Context;
 use sigstack::embedded::{Ports, RegistryChoice, RunningStack, StackOptions};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  sigstack exec -- pytest tests/\n  sigstack exec --no-registry -- go test ./...\n  sigstack exec --keep -- sh -c 'cosign sign-blob --yes --bundle b.json --signing-config \"$SIGSTACK_SIGNING_CONFIG\" --trusted-root \"$SIGSTACK_TRUSTED_ROOT\" file'")]
+#[command(
+    after_help = "Examples:\n  sigstack exec -- pytest tests/\n  sigstack exec --no-registry -- go test ./...\n  sigstack exec --keep -- sh -c 'cosign sign-blob --yes --bundle b.json --signing-config \"$SIGSTACK_SIGNING_CONFIG\" --trusted-root \"$SIGSTACK_TRUSTED_ROOT\" file'"
+)]
 pub struct ExecArgs {
     /// State directory [default: a new temporary one, removed afterwards].
     #[arg(long, value_name = "DIR")]

@@ -39,4 +39,3 @@ pub struct FulcioArgs {
     #[arg(long, value_name = "FILE")]
     pub issuer_config: Option<std::path::PathBuf>,
 }
-
