@@ -10,6 +10,7 @@ SIGSTACK_CACHE=${SIGSTACK_CACHE:-$HOME/.cache/sigstack}
 COSIGN_V2_VERSION=${COSIGN_V2_VERSION:-v2.6.5}
 COSIGN_V3_VERSION=${COSIGN_V3_VERSION:-v3.1.3}
 REKOR_CLI_VERSION=${REKOR_CLI_VERSION:-v1.5.4}
+ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 SIGSTORE_PYTHON_SPEC=${SIGSTORE_PYTHON_SPEC:-sigstore>=4.5,<5}
 export SIGSTACK_ROOT SIGSTACK_CACHE
 mkdir -p "$SIGSTACK_CACHE/bin" "$SIGSTACK_CACHE/logs"
@@ -156,6 +157,19 @@ ensure_rekor_cli() {
   ok "rekor-cli $REKOR_CLI_VERSION"
 }
 rekor_cli_bin() { echo "$SIGSTACK_CACHE/bin/rekor-cli-$REKOR_CLI_VERSION"; }
+
+# actionlint, the linter of GitHub workflows and actions (go install; no replace directives).
+ensure_actionlint() {
+  local bin=$SIGSTACK_CACHE/bin/actionlint-$ACTIONLINT_VERSION
+  [ -x "$bin" ] && return 0
+  command -v go >/dev/null || die "go not found: needed to build actionlint $ACTIONLINT_VERSION"
+  step "Building actionlint $ACTIONLINT_VERSION with go install (cached in $SIGSTACK_CACHE/bin)"
+  local gobin; gobin=$(mktemp -d)
+  run_logged "$SIGSTACK_CACHE/logs/actionlint.log" env GOBIN="$gobin" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  mv "$gobin/actionlint" "$bin"; rmdir "$gobin"
+  ok "actionlint $ACTIONLINT_VERSION"
+}
+actionlint_bin() { echo "$SIGSTACK_CACHE/bin/actionlint-$ACTIONLINT_VERSION"; }
 
 cosign_bin() { case "$1" in v2) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V2_VERSION" ;; v3) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V3_VERSION" ;; esac; }
 

@@ -296,6 +296,47 @@ fn cold_start(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A stack per test: the test kit's in-process start and stop (fresh temporary directory each),
+/// and what `sigstack exec` adds to a command that does nothing, so a suite of 20 tests with a
+/// stack each can be costed.
+async fn stack_per_test(bin: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let mut starts = Vec::new();
+    for _ in 0..20 {
+        let start = Instant::now();
+        let stack = sigstack::testkit::Stack::builder().start().await?;
+        starts.push(start.elapsed().as_secs_f64() * 1000.0);
+        stack.stop().await?;
+    }
+    let started = median(starts.clone());
+    report.add(
+        "testkit_start_ms",
+        "test kit: Stack::builder().start() in-process, median of 20",
+        format!("{started:.0} ms"),
+        &format!("fresh keys each; 20 tests with a stack each: {:.1} s of starts", starts.iter().sum::<f64>() / 1000.0),
+        json!(started),
+    );
+    let time = |args: &[&str]| -> anyhow::Result<f64> {
+        let start = Instant::now();
+        let status = Command::new(args[0]).args(&args[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+        anyhow::ensure!(status.success(), "{args:?} failed");
+        Ok(start.elapsed().as_secs_f64() * 1000.0)
+    };
+    let bin = bin.to_str().unwrap_or_default();
+    let mut overheads = Vec::new();
+    for _ in 0..10 {
+        overheads.push(time(&[bin, "exec", "--no-registry", "--", "true"])? - time(&["true"])?);
+    }
+    let overhead = median(overheads);
+    report.add(
+        "exec_overhead_ms",
+        "sigstack exec --no-registry -- true, minus true, median of 10",
+        format!("{overhead:.0} ms"),
+        "start, environment, stop, temporary directory removed",
+        json!(overhead),
+    );
+    Ok(())
+}
+
 struct Load {
     rate: f64,
     p50: f64,
@@ -695,6 +736,7 @@ async fn main() -> anyhow::Result<()> {
     if !args.cluster_only {
         let (sign_rate, verify_rate) = crypto_limit(&mut report);
         cold_start(&args.sigstack, &mut report)?;
+        stack_per_test(&args.sigstack, &mut report).await?;
         services(&args, &mut report, sign_rate, verify_rate).await?;
         flow(&args, &mut report)?;
     }

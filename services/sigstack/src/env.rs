@@ -8,6 +8,24 @@ use crate::stack::StackDescription;
 /// cosign, sigstore-python and sigstore-js read, a ready identity token, and the GitHub Actions
 /// token-request variables (so clients fetch tokens exactly as in CI).
 pub fn stack_env(stack: &StackDescription) -> anyhow::Result<Vec<(String, String)>> {
+    stack_env_as(stack, &Identity::default())
+}
+
+/// The GitHub Actions workflow a stack's environment emulates: the repository, workflow file and
+/// ref of the ready token and of the tokens the ambient endpoint mints (sigstack-demo/app's
+/// release workflow on main by default).
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// `ORG/REPO`.
+    pub repository: Option<String>,
+    /// The workflow file, e.g. `.github/workflows/release.yml`.
+    pub workflow: Option<String>,
+    /// The git ref, e.g. `refs/heads/main`.
+    pub git_ref: Option<String>,
+}
+
+/// [`stack_env`] for tokens of `identity`'s workflow.
+pub fn stack_env_as(stack: &StackDescription, identity: &Identity) -> anyhow::Result<Vec<(String, String)>> {
     let issuer = open_recorded_issuer(&stack.state_dir)?;
     let mut lines = vec![("SIGSTACK_STATE_DIR".to_string(), stack.state_dir.display().to_string())];
     for (name, url) in &stack.services {
@@ -30,11 +48,28 @@ pub fn stack_env(stack: &StackDescription) -> anyhow::Result<Vec<(String, String
     }
     // A ready token (10 minutes) under the names clients read: cosign and sigstore-js take
     // SIGSTORE_ID_TOKEN, sigstore-python SIGSTORE_IDENTITY_TOKEN. Mint others with `sigstack token`.
-    let token = issuer.mint(&sigstack_oidc::TokenRequest::default())?;
+    let request = sigstack_oidc::TokenRequest {
+        repository: identity.repository.clone(),
+        workflow: identity.workflow.clone(),
+        git_ref: identity.git_ref.clone(),
+        ..Default::default()
+    };
+    let token = issuer.mint(&request)?;
     lines.push(("SIGSTORE_ID_TOKEN".into(), token.clone()));
     lines.push(("SIGSTORE_IDENTITY_TOKEN".into(), token));
     lines.push(("GITHUB_ACTIONS".into(), "true".into()));
-    lines.push(("ACTIONS_ID_TOKEN_REQUEST_URL".into(), issuer.actions_token_url()));
+    // The ambient endpoint takes the identity in its query; clients append `&audience=...`.
+    let mut request_url = issuer.actions_token_url();
+    for (name, value) in
+        [("repository", &identity.repository), ("workflow", &identity.workflow), ("ref", &identity.git_ref)]
+    {
+        if let Some(value) = value {
+            request_url.push('&');
+            request_url
+                .extend(form_urlencoded::Serializer::new(String::new()).append_pair(name, value).finish().chars());
+        }
+    }
+    lines.push(("ACTIONS_ID_TOKEN_REQUEST_URL".into(), request_url));
     lines.push(("ACTIONS_ID_TOKEN_REQUEST_TOKEN".into(), issuer.actions_request_token().to_string()));
     Ok(lines)
 }
