@@ -142,6 +142,24 @@ impl Cluster {
         Admission { allowed, object, message: stderr.trim().to_string() }
     }
 
+    /// The HTTP status the API server answers to a create of `object` (JSON) in `namespace`, as a
+    /// REST client sees it (kubectl does not print it).
+    pub fn create_status(&self, namespace: &str, object: &Value) -> u16 {
+        let kubeconfig = std::fs::read_to_string(&self.kubeconfig).unwrap();
+        let token = kubeconfig.lines().find_map(|l| l.trim().strip_prefix("token: ")).expect("admin token").to_string();
+        let server = self.description["server"].as_str().unwrap();
+        let plural = format!("{}s", object["kind"].as_str().unwrap_or("pod").to_ascii_lowercase());
+        let output = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(self.state_dir.join("cluster/pki/ca.crt"))
+            .args(["-H", &format!("Authorization: Bearer {token}"), "-H", "Content-Type: application/json"])
+            .args(["-X", "POST", "--data-binary", &object.to_string()])
+            .arg(format!("{server}/api/v1/namespaces/{namespace}/{plural}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0)
+    }
+
     /// A namespace carrying `labels`.
     pub fn namespace(&self, name: &str, labels: &[(&str, &str)]) {
         let labels: serde_json::Map<String, Value> =

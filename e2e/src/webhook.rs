@@ -93,7 +93,7 @@ impl Webhook {
         let response = &body["response"];
         assert_eq!(response["uid"], UID);
         if response["allowed"] != true {
-            assert_eq!(response["status"]["code"], 403, "{body}");
+            assert_eq!(response["status"]["status"], "Failure", "{body}");
             return Err(format!("/mutate: {}", response["status"]["message"].as_str().unwrap_or_default()));
         }
         let mutated = match response["patch"].as_str() {
@@ -109,7 +109,7 @@ impl Webhook {
         assert_eq!(status, 200, "/validate: {body}");
         let response = &body["response"];
         if response["allowed"] != true {
-            assert_eq!(response["status"]["code"], 403, "{body}");
+            assert_eq!(response["status"]["status"], "Failure", "{body}");
             return Err(format!("/validate: {}", response["status"]["message"].as_str().unwrap_or_default()));
         }
         Ok(mutated)

@@ -438,6 +438,19 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
             }
         }
     }
+    // What a REST client sees: the same HTTP status from both judges (201 created, 400 denied).
+    for (name, image, expected) in
+        [("status-signed", reg("acme/app", "v1"), 201), ("status-nginx", "nginx:latest".to_string(), 400)]
+    {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": image}]}});
+        for judge in ["kyverno", "sigstack"] {
+            let status = cluster.create_status(&namespace("main", judge), &pod);
+            if status != expected {
+                problems.push(format!("{name}: {judge} answered HTTP {status}, expected {expected}"));
+            }
+        }
+    }
     let signed = &rows[0];
     assert!(signed.kyverno.allowed, "the signed Pod is admitted: {}", signed.kyverno.message);
     assert_eq!(

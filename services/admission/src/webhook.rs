@@ -87,7 +87,11 @@ async fn review(State(state): State<WebhookState>, body: Result<Bytes, BytesReje
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("evaluation failed: {e}")),
     };
     let response = match (&decision.blocked, mutate) {
-        (Some(message), _) => json!({"uid": uid, "allowed": false, "status": {"code": 403, "message": message}}),
+        // Kyverno's denial: a Failure status without a code, which the API server answers with
+        // 400 Bad Request (what clients and the real Kyverno's users see).
+        (Some(message), _) => {
+            json!({"uid": uid, "allowed": false, "status": {"status": "Failure", "message": message}})
+        }
         (None, true) if !decision.patches.is_empty() => json!({
             "uid": uid, "allowed": true, "patchType": "JSONPatch",
             "patch": B64.encode(serde_json::to_vec(&decision.patches).unwrap_or_default())
