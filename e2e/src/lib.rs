@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod fuzz;
 pub mod rfc9162;
 pub mod services;
+pub mod tiles;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};

@@ -10,12 +10,19 @@ use x509_cert::request::CertReq;
 
 use crate::{FulcioError, oid};
 
+/// The kinds of public key the CA certifies and the logs accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyKind {
+#[non_exhaustive]
+pub enum KeyKind {
+    /// ECDSA on NIST P-256.
     P256,
+    /// ECDSA on NIST P-384.
     P384,
+    /// ECDSA on NIST P-521.
     P521,
+    /// RSA, 2048 to 4096 bits.
     Rsa,
+    /// Ed25519.
     Ed25519,
 }
 
@@ -79,6 +86,11 @@ impl SubjectKey {
     /// The key's DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki_der
+    }
+
+    /// What kind of key it is.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
     }
 
     pub(crate) fn key_bits(&self) -> &[u8] {

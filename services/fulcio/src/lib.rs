@@ -25,7 +25,7 @@ pub use ca::{CaMaterial, CertificateAuthority, IssuedChain};
 pub use error::{FulcioError, TokenError};
 pub use http::{MAX_BODY_BYTES, router};
 pub use identity::{Identity, IssuerKind, IssuerSpec, KeySource, OidcIssuer, Principal, TokenVerifier};
-pub use keys::{SubjectKey, Verifier, verify_csr};
+pub use keys::{KeyKind, SubjectKey, Verifier, verify_csr};
 pub use sct::{CtLog, precert_signed_data};
 pub use service::{Fulcio, KeyProof};
 pub use verify::{CertificateError, VerifiedLeaf, now, verify_embedded_sct, verify_leaf};

@@ -20,6 +20,12 @@ pub enum RekorError {
         /// UUID of the existing entry.
         uuid: String,
     },
+    /// The same canonical entry is already in the v2 log, at this index.
+    #[error("an equivalent entry already exists in the log at index {log_index}")]
+    Duplicate {
+        /// Index of the existing entry.
+        log_index: u64,
+    },
     /// No such entry.
     #[error("{0}")]
     NotFound(String),

@@ -342,6 +342,7 @@ impl IntoResponse for ApiError {
                         location = Some(format!("/api/v1/log/entries/{uuid}"));
                         StatusCode::CONFLICT
                     }
+                    RekorError::Duplicate { .. } => StatusCode::CONFLICT,
                     RekorError::NotFound(_) => StatusCode::NOT_FOUND,
                     RekorError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
                     RekorError::State(_) | RekorError::Internal(_) => {

@@ -4,6 +4,7 @@
 //! Rekor's server-side canonicalisation), the Rekor v1 REST API, checkpoints as signed notes and
 //! SETs, and durable storage in one append-only checksummed file: an entry is acknowledged only
 //! after the batch holding it is fsynced (group commit, one checkpoint signature per batch).
+//! [`v2`] is Rekor v2 (rekor-tiles) on the same storage and tree.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
@@ -14,6 +15,7 @@ mod index;
 mod log;
 pub mod merkle;
 mod storage;
+pub mod v2;
 
 pub use entries::{Canonical, canonical_json, canonicalize, canonicalize_entry, pae};
 pub use error::RekorError;

@@ -59,6 +59,12 @@ impl MerkleTree {
         self.levels.first().map_or(0, |l| l.len() as u64)
     }
 
+    /// The hashes of the complete subtrees of `2^level` leaves, left to right: what a tlog-tiles
+    /// tile at level `level / 8` holds.
+    pub fn level(&self, level: usize) -> &[Hash] {
+        self.levels.get(level).map_or(&[], Vec::as_slice)
+    }
+
     /// The leaf hash at `index`.
     pub fn leaf(&self, index: u64) -> Option<&Hash> {
         self.levels.first()?.get(index as usize)
