@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|node|cosign|rekor-cli|actionlint|kube|kyverno]`.
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|kube|kyverno]`.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -15,6 +15,7 @@ install_all() {
   ensure_cosign v3
   ensure_rekor_cli
   ensure_actionlint
+  ensure_sigstore_go
   # The real judges of admission: kube-apiserver, etcd, kubectl and Kyverno (long first builds).
   ensure_kube
   ensure_kyverno
@@ -28,7 +29,8 @@ case "${1:-all}" in
   cosign) ensure_cosign v2; ensure_cosign v3 ;;
   rekor-cli) ensure_rekor_cli ;;
   actionlint) ensure_actionlint ;;
+  sigstore-go) ensure_sigstore_go ;;
   kube) ensure_kube ;;
   kyverno) ensure_kyverno ;;
-  *) die "usage: $0 [all|rust|python|node|cosign|rekor-cli|actionlint|kube|kyverno]" ;;
+  *) die "usage: $0 [all|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|kube|kyverno]" ;;
 esac

@@ -11,6 +11,7 @@ COSIGN_V2_VERSION=${COSIGN_V2_VERSION:-v2.6.5}
 COSIGN_V3_VERSION=${COSIGN_V3_VERSION:-v3.1.3}
 REKOR_CLI_VERSION=${REKOR_CLI_VERSION:-v1.5.4}
 ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
+SIGSTORE_GO_VERSION=${SIGSTORE_GO_VERSION:-v1.3.0}
 SIGSTORE_PYTHON_SPEC=${SIGSTORE_PYTHON_SPEC:-sigstore>=4.5,<5}
 export SIGSTACK_ROOT SIGSTACK_CACHE
 mkdir -p "$SIGSTACK_CACHE/bin" "$SIGSTACK_CACHE/logs"
@@ -145,31 +146,33 @@ ensure_node_tools() {
   ok "sigstore-js: $("$prefix/node_modules/.bin/sigstore" --version 2>&1 | head -1)"
 }
 
-# rekor-cli, Rekor's own client, as a test peer of the log (go install; no replace directives).
-ensure_rekor_cli() {
-  local bin=$SIGSTACK_CACHE/bin/rekor-cli-$REKOR_CLI_VERSION
+# A tool built with `go install PACKAGE@VERSION` (no replace directives), cached as
+# $SIGSTACK_CACHE/bin/NAME-VERSION. $4: the binary go install writes, when it is not NAME.
+ensure_go_install() {
+  local name=$1 version=$2 package=$3 built=${4:-$1}
+  local bin=$SIGSTACK_CACHE/bin/$name-$version
   [ -x "$bin" ] && return 0
-  command -v go >/dev/null || die "go not found: needed to build rekor-cli $REKOR_CLI_VERSION"
-  step "Building rekor-cli $REKOR_CLI_VERSION with go install (a few minutes on first use; cached in $SIGSTACK_CACHE/bin)"
+  command -v go >/dev/null || die "go not found: needed to build $name $version"
+  step "Building $name $version with go install (a few minutes on first use; cached in $SIGSTACK_CACHE/bin)"
   local gobin; gobin=$(mktemp -d)
-  run_logged "$SIGSTACK_CACHE/logs/rekor-cli-$REKOR_CLI_VERSION.log" env GOBIN="$gobin" go install "github.com/sigstore/rekor/cmd/rekor-cli@$REKOR_CLI_VERSION"
-  mv "$gobin/rekor-cli" "$bin"; rmdir "$gobin"
-  ok "rekor-cli $REKOR_CLI_VERSION"
+  run_logged "$SIGSTACK_CACHE/logs/$name-$version.log" env GOBIN="$gobin" go install "$package@$version"
+  mv "$gobin/$built" "$bin"; rm -rf "$gobin"
+  ok "$name $version"
 }
+
+# rekor-cli, Rekor's own client, as a test peer of the log.
+ensure_rekor_cli() { ensure_go_install rekor-cli "$REKOR_CLI_VERSION" github.com/sigstore/rekor/cmd/rekor-cli; }
 rekor_cli_bin() { echo "$SIGSTACK_CACHE/bin/rekor-cli-$REKOR_CLI_VERSION"; }
 
-# actionlint, the linter of GitHub workflows and actions (go install; no replace directives).
-ensure_actionlint() {
-  local bin=$SIGSTACK_CACHE/bin/actionlint-$ACTIONLINT_VERSION
-  [ -x "$bin" ] && return 0
-  command -v go >/dev/null || die "go not found: needed to build actionlint $ACTIONLINT_VERSION"
-  step "Building actionlint $ACTIONLINT_VERSION with go install (cached in $SIGSTACK_CACHE/bin)"
-  local gobin; gobin=$(mktemp -d)
-  run_logged "$SIGSTACK_CACHE/logs/actionlint.log" env GOBIN="$gobin" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
-  mv "$gobin/actionlint" "$bin"; rmdir "$gobin"
-  ok "actionlint $ACTIONLINT_VERSION"
-}
+# actionlint, the linter of GitHub workflows and actions.
+ensure_actionlint() { ensure_go_install actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint; }
 actionlint_bin() { echo "$SIGSTACK_CACHE/bin/actionlint-$ACTIONLINT_VERSION"; }
+
+# sigstore-go's sigstore-conformance client (sign-bundle / verify-bundle): sigstore-go as a judge.
+ensure_sigstore_go() {
+  ensure_go_install sigstore-go-conformance "$SIGSTORE_GO_VERSION" github.com/sigstore/sigstore-go/test/conformance conformance
+}
+sigstore_go_bin() { echo "$SIGSTACK_CACHE/bin/sigstore-go-conformance-$SIGSTORE_GO_VERSION"; }
 
 cosign_bin() { case "$1" in v2) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V2_VERSION" ;; v3) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V3_VERSION" ;; esac; }
 

@@ -20,6 +20,7 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use clap::Parser;
 
 mod cluster;
+mod v2;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -45,6 +46,9 @@ struct Args {
     /// Run only the section of admission through the real API server.
     #[arg(long)]
     cluster_only: bool,
+    /// Run only the section of Rekor v2 and the timestamp authority.
+    #[arg(long)]
+    v2_only: bool,
     /// Instead of the benchmark: concurrency 256 against issuer, CA and log at once for this many
     /// seconds, reporting errors, resident memory and open file descriptors before and after.
     #[arg(long, value_name = "SECONDS")]
@@ -728,6 +732,10 @@ async fn main() -> anyhow::Result<()> {
         return combined_load(&args, seconds).await;
     }
     let mut report = Report::default();
+    if args.v2_only {
+        v2::rekor_v2_and_tsa(&args, &mut report).await?;
+        return Ok(());
+    }
     println!(
         "sigstack benchmark ({} cores, {} s per load run)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -738,6 +746,7 @@ async fn main() -> anyhow::Result<()> {
         cold_start(&args.sigstack, &mut report)?;
         stack_per_test(&args.sigstack, &mut report).await?;
         services(&args, &mut report, sign_rate, verify_rate).await?;
+        v2::rekor_v2_and_tsa(&args, &mut report).await?;
         flow(&args, &mut report)?;
     }
     cluster::real_admission(&args.sigstack, &mut report, args.admission_creates)?;

@@ -19,6 +19,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("csr", csr),
     ("policy", policy),
     ("admission_review", admission_review),
+    ("log_v2_http", log_v2_http),
+    ("timestamp", timestamp),
 ];
 
 fn request(method: Method, uri: &str, body: &[u8]) -> Option<Request<Body>> {
@@ -59,6 +61,29 @@ pub fn log_http(data: &[u8]) {
         _ => request(Method::POST, "/api/v1/index/retrieve", rest),
     };
     no_server_error(Service::Rekor, request);
+}
+
+/// Rekor v2's HTTP surface: entries (first byte even) or tile paths (odd).
+pub fn log_v2_http(data: &[u8]) {
+    let Some((selector, rest)) = data.split_first() else { return };
+    let request = match selector % 2 {
+        0 => request(Method::POST, "/api/v2/log/entries", rest),
+        _ => request(Method::GET, &format!("/tile/{}", String::from_utf8_lossy(rest)), b""),
+    };
+    no_server_error(Service::RekorV2, request);
+}
+
+/// Timestamp requests, DER (first byte even) or JSON (odd).
+pub fn timestamp(data: &[u8]) {
+    let Some((selector, rest)) = data.split_first() else { return };
+    let content_type = if selector % 2 == 0 { "application/timestamp-query" } else { "application/json" };
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/timestamp")
+        .header("content-type", content_type)
+        .body(Body::from(rest.to_vec()))
+        .ok();
+    no_server_error(Service::Tsa, request);
 }
 
 /// Certificate requests, v2 and v1 (JSON, base64 CSRs and keys, tokens).

@@ -63,17 +63,31 @@ enum Inner {
 impl Stack {
     /// Starts a stack in this process on `state_dir` with free ports (sticky across restarts on
     /// the same directory, as `sigstack up --ephemeral-ports`). `extra_args` takes `up`'s
-    /// `--no-registry` and `--registry URL`.
+    /// `--no-registry`, `--registry URL`, `--rekor v1|v2|both` and `--rekor-v2-dsse`.
     pub fn start(state_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Stack> {
+        use sigstack::assemble::RekorVersions;
         use sigstack::embedded::{Ports, RegistryChoice, RunningStack, StackOptions};
-        let registry = match extra_args {
-            [] => RegistryChoice::Start,
-            ["--no-registry"] => RegistryChoice::None,
-            ["--registry", url] => RegistryChoice::Url(url.to_string()),
-            other => bail!("Stack::start takes --no-registry or --registry URL, not {other:?} (use start_process)"),
-        };
+        let mut options = StackOptions { ports: Ports::Ephemeral, ..StackOptions::new(state_dir) };
+        let mut args = extra_args.iter();
+        while let Some(arg) = args.next() {
+            match *arg {
+                "--no-registry" => options.registry = RegistryChoice::None,
+                "--registry" => {
+                    options.registry = RegistryChoice::Url(args.next().context("--registry URL")?.to_string())
+                }
+                "--rekor" => {
+                    options.rekor = match args.next().copied() {
+                        Some("v1") => RekorVersions::V1,
+                        Some("v2") => RekorVersions::V2,
+                        Some("both") => RekorVersions::Both,
+                        other => bail!("--rekor v1|v2|both, not {other:?}"),
+                    }
+                }
+                "--rekor-v2-dsse" => options.rekor_v2_dsse = true,
+                other => bail!("Stack::start does not take {other:?} (use start_process)"),
+            }
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let options = StackOptions { ports: Ports::Ephemeral, registry, ..StackOptions::new(state_dir) };
         let stack = run_on(&runtime, RunningStack::start(options))?;
         let description = serde_json::to_value(&stack.description)?;
         Ok(Stack {
@@ -280,6 +294,12 @@ pub fn rekor_cli() -> PathBuf {
     installed_tool("SIGSTACK_REKOR_CLI", "rekor-cli-", "rekor-cli")
 }
 
+/// sigstore-go's sigstore-conformance client (`sign-bundle`, `verify-bundle`) as the scripts
+/// installed it (`$SIGSTACK_SIGSTORE_GO`, else the newest under `~/.cache/sigstack/bin`).
+pub fn sigstore_go() -> PathBuf {
+    installed_tool("SIGSTACK_SIGSTORE_GO", "sigstore-go-conformance-", "sigstore-go")
+}
+
 /// The cache directory of the scripts (`$SIGSTACK_CACHE`, else `~/.cache/sigstack`).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("SIGSTACK_CACHE")
@@ -323,13 +343,19 @@ pub fn node_prefix() -> PathBuf {
 /// Starts `sigstack serve rekor --port 0` on `state_dir` and returns it with its URL (read from
 /// its first line of output).
 pub fn serve_rekor(state_dir: &Path) -> (Child, String) {
+    serve(state_dir, "rekor")
+}
+
+/// Starts `sigstack serve SERVICE --port 0` on `state_dir` and returns it with its URL (read from
+/// its first line of output).
+pub fn serve(state_dir: &Path, service: &str) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = sigstack(state_dir)
-        .args(["serve", "rekor", "--port", "0"])
+        .args(["serve", service, "--port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn sigstack serve rekor");
+        .unwrap_or_else(|e| panic!("spawn sigstack serve {service}: {e}"));
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the first line");
     let url =

@@ -25,11 +25,23 @@ pub enum Service {
     Webhook,
     /// The TUF repository (static files).
     Tuf,
+    /// The Rekor v2 (tiles) log.
+    RekorV2,
+    /// The timestamp authority.
+    Tsa,
 }
 
 impl Service {
     /// All of them.
-    pub const ALL: [Service; 5] = [Service::Oidc, Service::Fulcio, Service::Rekor, Service::Webhook, Service::Tuf];
+    pub const ALL: [Service; 7] = [
+        Service::Oidc,
+        Service::Fulcio,
+        Service::Rekor,
+        Service::Webhook,
+        Service::Tuf,
+        Service::RekorV2,
+        Service::Tsa,
+    ];
 }
 
 /// A verifier for the webhook that finds nothing and never touches a network.
@@ -55,6 +67,8 @@ pub struct Routers {
     rekor: Router,
     webhook: Router,
     tuf: Router,
+    rekor_v2: Router,
+    tsa: Router,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -94,7 +108,15 @@ impl Routers {
             &[("trusted_root.json", b"{}"), ("signing_config.v0.2.json", b"{}")],
         ))?;
         let tuf = sigstack_tuf::router(&published.repo_dir);
-        Ok(Routers { _dir: dir, oidc, fulcio, rekor, webhook, tuf, runtime })
+        let rekor_v2 = sigstack_rekor::v2::router(sigstack_rekor::v2::TileLog::open(
+            &dir.path().join("rekor-v2"),
+            "rekor-v2.test",
+            Default::default(),
+        )?);
+        let tsa = sigstack_tsa::router(Arc::new(sigstack_tsa::TimestampAuthority::load_or_generate(
+            &dir.path().join("tsa"),
+        )?));
+        Ok(Routers { _dir: dir, oidc, fulcio, rekor, webhook, tuf, rekor_v2, tsa, runtime })
     }
 
     /// Sends `request` to `service`; returns the status and the body.
@@ -105,6 +127,8 @@ impl Routers {
             Service::Rekor => &self.rekor,
             Service::Webhook => &self.webhook,
             Service::Tuf => &self.tuf,
+            Service::RekorV2 => &self.rekor_v2,
+            Service::Tsa => &self.tsa,
         };
         self.runtime.block_on(async {
             let response = router.clone().oneshot(request).await.expect("routers are infallible");

@@ -67,6 +67,23 @@ pub fn parse_bundle(bundle: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(entries)
 }
 
+/// Every entry of a tree of `size` leaves, from its entry bundles.
+pub fn entries(size: u64, fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>, String>) -> Result<Vec<Vec<u8>>, String> {
+    let mut all = Vec::new();
+    for path in entry_paths(size) {
+        all.extend(parse_bundle(&fetch(&path)?)?);
+    }
+    if all.len() as u64 != size {
+        return Err(format!("the entry bundles hold {} entries for a tree of {size}", all.len()));
+    }
+    Ok(all)
+}
+
+/// The root of the first `size` leaves (RFC 6962 MTH), for checking older checkpoints.
+pub fn root_of(leaves: &[Hash]) -> Hash {
+    mth(leaves)
+}
+
 /// Rebuilds the tree of `size` leaves through `fetch` (tile path → bytes) and returns its root,
 /// checking on the way that the entry bundles hash to the level-0 tiles and that each level-1
 /// hash is the root of its 256 leaves.
@@ -82,12 +99,7 @@ pub fn rebuild_root(size: u64, fetch: &mut dyn FnMut(&str) -> Result<Vec<u8>, St
     if leaves.len() as u64 != size {
         return Err(format!("level-0 tiles hold {} hashes for a tree of {size}", leaves.len()));
     }
-    let mut from_entries = Vec::new();
-    for path in entry_paths(size) {
-        for entry in parse_bundle(&fetch(&path)?)? {
-            from_entries.push(leaf_hash(&entry));
-        }
-    }
+    let from_entries: Vec<Hash> = entries(size, fetch)?.iter().map(|e| leaf_hash(e)).collect();
     if from_entries != leaves {
         return Err("the entry bundles do not hash to the level-0 tiles".into());
     }

@@ -59,6 +59,8 @@ fn cases() -> Vec<Case> {
         (Service::Rekor, "/api/v1/index/retrieve"),
         (Service::Webhook, "/mutate"),
         (Service::Webhook, "/validate"),
+        (Service::RekorV2, "/api/v2/log/entries"),
+        (Service::Tsa, "/api/v1/timestamp"),
     ];
     for (service, path) in posts {
         for (category, body) in json_garbage() {
@@ -78,6 +80,8 @@ fn cases() -> Vec<Case> {
         (Service::Rekor, "/api/v1/log/entries", sigstack_rekor::MAX_BODY_BYTES),
         (Service::Rekor, "/api/v1/log/entries/retrieve", sigstack_rekor::MAX_BODY_BYTES),
         (Service::Webhook, "/mutate", sigstack_admission::webhook::MAX_BODY_BYTES),
+        (Service::RekorV2, "/api/v2/log/entries", sigstack_rekor::v2::MAX_BODY_BYTES),
+        (Service::Tsa, "/api/v1/timestamp", sigstack_tsa::MAX_BODY_BYTES),
     ] {
         cases.push(case(service, "body over the limit", Method::POST, path, over_limit(limit)));
     }
@@ -99,6 +103,9 @@ fn cases() -> Vec<Case> {
         (Service::Webhook, "/healthz"),
         (Service::Tuf, "/timestamp.json"),
         (Service::Tuf, "/1.root.json"),
+        (Service::RekorV2, "/checkpoint"),
+        (Service::RekorV2, "/tile/0/000.p/1"),
+        (Service::Tsa, "/api/v1/timestamp/certchain"),
     ] {
         cases.push(case(service, "wrong method", Method::POST, path, "{}"));
         cases.push(case(service, "wrong method", Method::DELETE, path, ""));
@@ -236,6 +243,67 @@ fn cases() -> Vec<Case> {
         cases.push(case(Service::Rekor, "bad index search", Method::POST, "/api/v1/index/retrieve", body.to_string()));
     }
 
+    // Rekor v2: requests rekor-tiles refuses, tile paths that are not tiles or not there yet.
+    let v2 = |verifier: Value, digest: &str| {
+        json!({"hashedRekordRequestV002": {"digest": digest, "signature": {"content": "MEUCIQ==", "verifier": verifier}}})
+            .to_string()
+    };
+    let p256 = json!({"publicKey": {"rawBytes": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"});
+    for body in [
+        v2(p256.clone(), "!!"),
+        v2(p256.clone(), "AAAA"),
+        v2(json!({"keyDetails": "PKIX_ECDSA_P256_SHA_256"}), "AAAA"),
+        v2(json!({"publicKey": {"rawBytes": 5}, "keyDetails": "PKIX_ED25519"}), "AAAA"),
+        v2(json!({"x509Certificate": {"rawBytes": "bm90IGRlcg=="}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"}), "AAAA"),
+        v2(json!({"publicKey": {"rawBytes": "bm90IGRlcg=="}, "keyDetails": "NOT_A_KEY_DETAIL"}), "AAAA"),
+        json!({"hashedRekordRequestV002": {"digest": "AAAA"}}).to_string(),
+        json!({"hashedRekordRequestV002": null}).to_string(),
+        json!({"dsseRequestV002": {"envelope": {"payload": "e30=", "payloadType": "x", "signatures": []}, "verifiers": []}}).to_string(),
+        json!({"hashedRekordRequestV002": {}, "dsseRequestV002": {}}).to_string(),
+    ] {
+        cases.push(case(Service::RekorV2, "invalid entry", Method::POST, "/api/v2/log/entries", body));
+    }
+    for path in [
+        "/tile/0/001",
+        "/tile/0/x000/001",
+        "/tile/0/001.p/0",
+        "/tile/0/001.p/256",
+        "/tile/64/000",
+        "/tile/-1/000",
+        "/tile/entries/1",
+        "/tile/entries/000.p/9",
+        "/tile/0/x18446744073709551616/000",
+        "/tile/0/..%2F..%2Fkey.json",
+        "/api/v2/tile/0/00a",
+        "/tile/0",
+    ] {
+        cases.push(case(Service::RekorV2, "bad or missing tile", Method::GET, path, ""));
+    }
+    // The TSA: DER that is not a TimeStampReq, SHA-1, JSON of the wrong shape.
+    for (content_type, body) in [
+        ("application/timestamp-query", b"\x30\x03\x02\x01\x01".to_vec()),
+        ("application/timestamp-query", b"not DER at all".to_vec()),
+        ("application/timestamp-query", Vec::new()),
+        ("application/json", json!({"artifactHash": "AAAA", "hashAlgorithm": "sha1"}).to_string().into_bytes()),
+        ("application/json", json!({"artifactHash": "!!", "hashAlgorithm": "sha256"}).to_string().into_bytes()),
+        ("application/json", json!({"artifactHash": "AAAA", "hashAlgorithm": "sha256"}).to_string().into_bytes()),
+        ("application/json", json!({"artifactHash": 5}).to_string().into_bytes()),
+        (
+            "application/json",
+            json!({"artifactHash": "AAAA", "hashAlgorithm": "sha256", "nonce": -1}).to_string().into_bytes(),
+        ),
+        (
+            "application/json",
+            json!({"artifactHash": "AAAA", "hashAlgorithm": "sha256", "tsaPolicyOID": "not an oid"})
+                .to_string()
+                .into_bytes(),
+        ),
+    ] {
+        let mut bad = case(Service::Tsa, "invalid timestamp request", Method::POST, "/api/v1/timestamp", body);
+        bad.content_type = content_type;
+        cases.push(bad);
+    }
+
     // The webhook: wrong API versions and kinds, missing request parts, objects of the wrong shape.
     let review =
         |request: Value| json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
@@ -292,6 +360,8 @@ fn every_endpoint_refuses_bad_input_with_a_4xx_json_error_and_keeps_serving() {
         (Service::Rekor, "/api/v1/log"),
         (Service::Webhook, "/healthz"),
         (Service::Tuf, "/timestamp.json"),
+        (Service::RekorV2, "/checkpoint"),
+        (Service::Tsa, "/api/v1/timestamp/certchain"),
     ] {
         let (status, _) = routers.call(service, Request::get(path).body(Body::empty()).unwrap());
         assert_eq!(status, StatusCode::OK, "{service:?} stopped serving");

@@ -137,17 +137,12 @@ pub async fn sign(
             "predicateType": crate::bundle::COSIGN_SIGN_PREDICATE,
             "predicate": {}
         });
-        let (logged, referrer) =
+        let (log_index, referrer) =
             attest_bundle(registry, services, &http, &signer, &repository, &digest, &statement).await?;
         let signatures = crate::bundle::attached(registry, &repository, &digest).await.map(|b| b.len()).unwrap_or(1);
-        return Ok(SignOutcome {
-            digest,
-            tag: referrer,
-            identity: signer.identity,
-            log_index: logged.log_index,
-            signatures,
-        });
+        return Ok(SignOutcome { digest, tag: referrer, identity: signer.identity, log_index, signatures });
     }
+    services.require_v1()?;
     // cosign's simple-signing payload (pkg/signature/payload.go).
     let payload = serde_json::to_vec(&json!({
         "critical": {
@@ -198,16 +193,17 @@ pub async fn attest(
             "predicateType": predicate_type,
             "predicate": predicate
         });
-        let (logged, referrer) =
+        let (log_index, referrer) =
             attest_bundle(registry, services, &http, &signer, &repository, &digest, &statement).await?;
         return Ok(AttestOutcome {
             digest,
             tag: referrer,
             identity: signer.identity,
-            log_index: logged.log_index,
+            log_index,
             predicate_type: predicate_type.into(),
         });
     }
+    services.require_v1()?;
     let statement = serde_json::to_vec(&json!({
         "_type": "https://in-toto.io/Statement/v0.1",
         "predicateType": predicate_type,
@@ -236,8 +232,9 @@ pub async fn attest(
     })
 }
 
-/// Signs `statement` in a DSSE envelope, logs a `dsse` entry, and attaches the Sigstore bundle as
-/// an OCI referrer of `digest`; returns the log entry and the referrer's digest.
+/// Signs `statement` in a DSSE envelope, logs it (a `dsse` entry on Rekor v1; on Rekor v2 a
+/// `hashedrekord` over the PAE, with a signed timestamp), and attaches the Sigstore bundle as an
+/// OCI referrer of `digest`; returns the log index and the referrer's digest.
 async fn attest_bundle(
     registry: &Registry,
     services: &Services,
@@ -246,20 +243,14 @@ async fn attest_bundle(
     repository: &str,
     digest: &str,
     statement: &Value,
-) -> anyhow::Result<(LoggedEntry, String)> {
+) -> anyhow::Result<(u64, String)> {
     let statement_bytes = serde_json::to_vec(statement)?;
-    let signature = signer.sign(&sigstack_rekor::pae(IN_TOTO, &statement_bytes))?;
-    let envelope = json!({
-        "payload": B64.encode(&statement_bytes),
-        "payloadType": IN_TOTO,
-        "signatures": [{"sig": B64.encode(&signature)}]
-    });
-    let proposed = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {
-        "envelope": envelope.to_string(), "verifiers": [B64.encode(&signer.leaf_pem)]}}});
-    let logged = log_entry(http, &services.rekor, &proposed).await?;
-    let leaf_der = pem::parse(&signer.leaf_pem)?.into_contents();
-    let bundle = crate::bundle::dsse_bundle(&leaf_der, &envelope, &logged)?;
+    let bundle = crate::sigstore_bundle::bundle_with(http, signer, &services.signing(), &statement_bytes, true).await?;
+    let log_index = bundle["verificationMaterial"]["tlogEntries"][0]["logIndex"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .unwrap_or_default();
     let predicate_type = statement["predicateType"].as_str().unwrap_or_default();
     let referrer = crate::bundle::attach(registry, repository, digest, &bundle, predicate_type).await?;
-    Ok((logged, referrer))
+    Ok((log_index, referrer))
 }

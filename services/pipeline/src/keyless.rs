@@ -10,17 +10,58 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 /// Where the stack's CA and log are.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Services {
     /// CA base URL.
     pub fulcio: String,
-    /// Log base URL.
+    /// Rekor v1 base URL (empty when the stack runs only a v2 log).
     pub rekor: String,
+    /// Rekor v2 base URL: bundles are logged there when there is one.
+    pub rekor_v2: Option<String>,
+    /// Timestamp authority base URL.
+    pub tsa: Option<String>,
+}
+
+impl Services {
+    /// The services of a stack from its `stack.json` map (`fulcio`, `rekor`, `rekor-v2`, `tsa`).
+    pub fn from_stack(services: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Services> {
+        let fulcio = services.get("fulcio").cloned().context("the stack has no CA (fulcio)")?;
+        anyhow::ensure!(
+            services.contains_key("rekor") || services.contains_key("rekor-v2"),
+            "the stack has no transparency log"
+        );
+        Ok(Services {
+            fulcio,
+            rekor: services.get("rekor").cloned().unwrap_or_default(),
+            rekor_v2: services.get("rekor-v2").cloned(),
+            tsa: services.get("tsa").cloned(),
+        })
+    }
+
+    /// Where bundles go: the v2 log when there is one (with the TSA), else v1.
+    pub(crate) fn signing(&self) -> crate::sigstore_bundle::SigningServices {
+        let tsa = self.tsa.as_ref().map(|url| format!("{}/api/v1/timestamp", url.trim_end_matches('/')));
+        let rekor = match &self.rekor_v2 {
+            Some(url) => (url.clone(), 2),
+            None => (self.rekor.clone(), 1),
+        };
+        crate::sigstore_bundle::SigningServices { fulcio: self.fulcio.clone(), rekor, tsa }
+    }
+
+    /// The cosign format's signatures carry a Rekor v1 SET: refused plainly without a v1 log.
+    pub(crate) fn require_v1(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.rekor.is_empty(),
+            "this stack runs no Rekor v1 log (started with --rekor v2): the cosign format needs v1's signed entry \
+             timestamp; use --format bundle (a v2 entry and a signed timestamp), or start the stack with --rekor both"
+        );
+        Ok(())
+    }
 }
 
 /// What verification trusts: the stack's `trusted_root.json`, or the inline material of a Kyverno
 /// attestor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Trust {
     /// CA certificates above leaves, issuer first, root last (DER): the chain to build when a
     /// signature carries none.
@@ -28,10 +69,25 @@ pub struct Trust {
     /// Certificates a chain may end in, any of them (DER): each CA's root of a trusted root, or
     /// every certificate of a Kyverno `roots` bundle.
     pub anchors: Vec<Vec<u8>>,
-    /// The log key (DER SPKI).
+    /// The Rekor v1 log key (DER SPKI); empty when only v2 logs are trusted.
     pub rekor_key: Vec<u8>,
     /// The CT log key (DER SPKI).
     pub ctlog_key: Vec<u8>,
+    /// Rekor v2 logs.
+    pub rekor_v2: Vec<TileLogKey>,
+    /// Timestamp authorities, each chain leaf first and root last (DER).
+    pub timestamp_authorities: Vec<Vec<Vec<u8>>>,
+}
+
+/// A Rekor v2 log as a verifier knows it.
+#[derive(Debug, Clone)]
+pub struct TileLogKey {
+    /// The checkpoint key ID (`logId.keyId`).
+    pub key_id: Vec<u8>,
+    /// The 32-byte Ed25519 checkpoint key.
+    pub public_key: Vec<u8>,
+    /// The checkpoints' name: the bare host of the log's base URL, as sigstore-go takes it.
+    pub origin: String,
 }
 
 impl Trust {
@@ -46,11 +102,32 @@ impl Trust {
             .iter()
             .map(|ca| ca.cert_chain.certificates.iter().map(|c| decode(&c.raw_bytes)).collect())
             .collect::<anyhow::Result<Vec<Vec<Vec<u8>>>>>()?;
+        anyhow::ensure!(!root.tlogs.is_empty(), "the trusted root has no log");
+        let (v2, v1): (Vec<_>, Vec<_>) =
+            root.tlogs.iter().partition(|log| log.public_key.key_details == "PKIX_ED25519");
+        let rekor_v2 = v2
+            .iter()
+            .map(|log| {
+                let spki = decode(&log.public_key.raw_bytes)?;
+                anyhow::ensure!(spki.len() >= 32, "the v2 log key of {} is too short", log.base_url);
+                Ok(TileLogKey {
+                    key_id: decode(&log.log_id.key_id)?,
+                    public_key: spki[spki.len() - 32..].to_vec(),
+                    origin: sigstack_wire::url_hostname(&log.base_url).to_string(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(Trust {
             anchors: chains.iter().filter_map(|chain| chain.last().cloned()).collect(),
             ca_chain: chains.into_iter().next().context("the trusted root has no CA")?,
-            rekor_key: decode(&root.tlogs.first().context("the trusted root has no log")?.public_key.raw_bytes)?,
+            rekor_key: v1.first().map(|log| decode(&log.public_key.raw_bytes)).transpose()?.unwrap_or_default(),
             ctlog_key: decode(&root.ctlogs.first().context("the trusted root has no CT log")?.public_key.raw_bytes)?,
+            rekor_v2,
+            timestamp_authorities: root
+                .timestamp_authorities
+                .iter()
+                .map(|tsa| tsa.cert_chain.certificates.iter().map(|c| decode(&c.raw_bytes)).collect())
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }

@@ -13,14 +13,16 @@ mod image;
 mod keyless;
 mod oci;
 mod sbom;
+mod sigstore_bundle;
 mod verify;
 
 pub use bundle::verify_bundles;
 pub use cosign::{AttestOutcome, Format, SignOutcome, attest, sign};
 pub use image::{BuildOutcome, ImageSource, build};
-pub use keyless::{Services, Trust};
+pub use keyless::{Services, TileLogKey, Trust};
 pub use oci::Registry;
 pub use sbom::sbom;
+pub use sigstore_bundle::{Artifact, SigningServices, sign_bundle, verify_bundle};
 pub use verify::{
     Checks, IdentityPolicy, Verified, VerifyError, verify_attestation, verify_attestations, verify_signature,
 };

@@ -168,3 +168,22 @@ impl MerkleTree {
         }
     }
 }
+
+/// Whether `proof` (leaf to root, as [`MerkleTree::inclusion_proof`] writes it) shows `leaf` at
+/// `index` in the tree of `size` leaves whose root is `root`: the root is recomputed along the
+/// same RFC 6962 splits the proof was made on, the top split's sibling being the proof's last hash.
+pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash) -> bool {
+    fn root_from(index: u64, size: u64, leaf: &Hash, proof: &[Hash]) -> Option<Hash> {
+        if size == 1 {
+            return proof.is_empty().then_some(*leaf);
+        }
+        let (sibling, below) = proof.split_last()?;
+        let k = split(size);
+        Some(if index < k {
+            node_hash(&root_from(index, k, leaf, below)?, sibling)
+        } else {
+            node_hash(sibling, &root_from(index - k, size - k, leaf, below)?)
+        })
+    }
+    index < size && root_from(index, size, leaf, proof).is_some_and(|r| r == *root)
+}

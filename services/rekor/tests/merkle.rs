@@ -83,3 +83,23 @@ fn consistency_proofs_for_every_pair_up_to_64() {
     assert!(tree.consistency_proof(10, 9).is_none());
     assert!(tree.consistency_proof(1, 65).is_none());
 }
+
+#[test]
+fn the_log_verifier_agrees_with_the_independent_one() {
+    let (tree, leaves) = tree(70);
+    for size in 1..=70u64 {
+        let root = tree.root(size).unwrap();
+        for index in 0..size {
+            let proof = tree.inclusion_proof(index, size).unwrap();
+            let leaf = &leaves[index as usize];
+            assert!(sigstack_rekor::merkle::verify_inclusion(index, size, leaf, &proof, &root));
+            assert!(verify_inclusion(index, size, leaf, &proof, &root));
+            let wrong = [0u8; 32];
+            assert!(!sigstack_rekor::merkle::verify_inclusion(index, size, &wrong, &proof, &root));
+            if !proof.is_empty() {
+                assert!(!sigstack_rekor::merkle::verify_inclusion(index, size, leaf, &proof[1..], &root));
+            }
+            assert!(!sigstack_rekor::merkle::verify_inclusion(size, size, leaf, &proof, &root));
+        }
+    }
+}

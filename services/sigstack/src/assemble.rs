@@ -20,6 +20,35 @@ pub const DEFAULT_REKOR_PORT: u16 = 8093;
 pub const DEFAULT_TUF_PORT: u16 = 8094;
 /// Default port of the registry.
 pub const DEFAULT_REGISTRY_PORT: u16 = 8095;
+/// Default port of the timestamp authority.
+pub const DEFAULT_TSA_PORT: u16 = 8096;
+/// Default port of the Rekor v2 log.
+pub const DEFAULT_REKOR_V2_PORT: u16 = 8097;
+
+/// Which transparency logs a stack runs. A timestamp authority runs whenever a v2 log does: v2
+/// entries carry no signed time, and cosign v3 refuses to sign to a v2 log without a TSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RekorVersions {
+    /// Rekor v1 only: what production's default signing config lists.
+    #[default]
+    V1,
+    /// Rekor v2 (tiles) and a timestamp authority only.
+    V2,
+    /// Both logs and the TSA; v2-capable clients sign to v2, others to v1, and v1 stays readable.
+    Both,
+}
+
+impl RekorVersions {
+    /// Whether a Rekor v1 log runs.
+    pub fn v1(self) -> bool {
+        matches!(self, RekorVersions::V1 | RekorVersions::Both)
+    }
+
+    /// Whether a Rekor v2 log (and so a TSA) runs.
+    pub fn v2(self) -> bool {
+        matches!(self, RekorVersions::V2 | RekorVersions::Both)
+    }
+}
 
 const ISSUER_CONFIG_FILE: &str = "oidc/issuer.json";
 
@@ -82,13 +111,28 @@ pub fn open_fulcio(
 /// `— <host> ...`), as Rekor signs under its hostname: @sigstore/verify 3 accepts a checkpoint
 /// signature only if its name matches the log's `baseUrl` in the trusted root.
 pub fn open_rekor(state_dir: &Path, public_url: &str) -> anyhow::Result<sigstack_rekor::TransparencyLog> {
-    let without_scheme = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
-    let authority = without_scheme.split('/').next().unwrap_or(without_scheme);
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(v6),
-        None => authority.rsplit_once(':').map_or(authority, |(host, _port)| host),
-    };
-    sigstack_rekor::TransparencyLog::open(&state_dir.join("rekor"), host).context("open the transparency log")
+    sigstack_rekor::TransparencyLog::open(&state_dir.join("rekor"), sigstack_wire::url_hostname(public_url))
+        .context("open the transparency log")
+}
+
+/// Opens the Rekor v2 log of `state_dir`, reachable at `public_url`. Its checkpoints are named
+/// by the bare host of that URL: sigstore-go verifies them under `url.Hostname()` of the log's
+/// `baseUrl`, port dropped.
+pub fn open_rekor_v2(
+    state_dir: &Path,
+    public_url: &str,
+    options: sigstack_rekor::v2::TileLogOptions,
+) -> anyhow::Result<sigstack_rekor::v2::TileLog> {
+    sigstack_rekor::v2::TileLog::open(&state_dir.join("rekor-v2"), sigstack_wire::url_hostname(public_url), options)
+        .context("open the Rekor v2 log")
+}
+
+/// Opens the timestamp authority of `state_dir`.
+pub fn open_tsa(state_dir: &Path) -> anyhow::Result<Arc<sigstack_tsa::TimestampAuthority>> {
+    Ok(Arc::new(
+        sigstack_tsa::TimestampAuthority::load_or_generate(&state_dir.join("tsa"))
+            .context("open the timestamp authority")?,
+    ))
 }
 
 /// The URLs a stack's clients use.
@@ -97,8 +141,12 @@ pub struct StackUrls<'a> {
     pub oidc: &'a str,
     /// The CA.
     pub fulcio: &'a str,
-    /// The log.
-    pub rekor: &'a str,
+    /// The Rekor v1 log, if the stack runs one.
+    pub rekor: Option<&'a str>,
+    /// The Rekor v2 log, if the stack runs one.
+    pub rekor_v2: Option<&'a str>,
+    /// The timestamp authority's base URL, if the stack runs one.
+    pub tsa: Option<&'a str>,
 }
 
 /// What the CA publishes for the trust writer: `STATE/public/fulcio.json`.
@@ -130,6 +178,38 @@ fn b64(bytes: &[u8]) -> String {
 fn unb64(field: &str, text: &str) -> anyhow::Result<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(text).with_context(|| format!("{field} is not base64"))
+}
+
+/// What the v2 log publishes: `STATE/public/rekor-v2.json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RekorV2Public {
+    /// Ed25519 checkpoint key, base64 DER SPKI.
+    key: String,
+    /// Checkpoint key ID, base64.
+    key_id: String,
+}
+
+/// What the TSA publishes: `STATE/public/tsa.json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TsaPublic {
+    /// Leaf to root, base64 DER.
+    chain: Vec<String>,
+    valid_from: String,
+}
+
+/// Writes the v2 log's public part for the trust writer.
+pub fn publish_rekor_v2(state_dir: &Path, log: &sigstack_rekor::v2::TileLog) -> anyhow::Result<()> {
+    let public = RekorV2Public { key: b64(&log.public_key_der()?), key_id: b64(&log.key_id()) };
+    sigstack_state::write_public(&state_dir.join("public/rekor-v2.json"), &serde_json::to_vec_pretty(&public)?)?;
+    Ok(())
+}
+
+/// Writes the TSA's public part for the trust writer.
+pub fn publish_tsa(state_dir: &Path, tsa: &sigstack_tsa::TimestampAuthority) -> anyhow::Result<()> {
+    let public =
+        TsaPublic { chain: tsa.chain_der().iter().map(|der| b64(der)).collect(), valid_from: tsa.valid_from()? };
+    sigstack_state::write_public(&state_dir.join("public/tsa.json"), &serde_json::to_vec_pretty(&public)?)?;
+    Ok(())
 }
 
 /// Writes the CA's public part for the trust writer.
@@ -177,18 +257,40 @@ pub fn write_trust(
     wait: std::time::Duration,
 ) -> anyhow::Result<std::path::PathBuf> {
     let fulcio: FulcioPublic = read_public(&state_dir.join("public/fulcio.json"), wait)?;
-    let rekor: RekorPublic = read_public(&state_dir.join("public/rekor.json"), wait)?;
     let ca_chain = fulcio.ca_chain.iter().map(|c| unb64("ca_chain", c)).collect::<anyhow::Result<Vec<_>>>()?;
     let ca_chain: Vec<&[u8]> = ca_chain.iter().map(Vec::as_slice).collect();
     let ctlog_key = unb64("ctlog_key", &fulcio.ctlog_key)?;
-    let rekor_key = unb64("key", &rekor.key)?;
+    let rekor_key = match urls.rekor {
+        Some(_) => Some(unb64("key", &read_public::<RekorPublic>(&state_dir.join("public/rekor.json"), wait)?.key)?),
+        None => None,
+    };
+    let rekor_v2 = match urls.rekor_v2 {
+        Some(_) => {
+            let public: RekorV2Public = read_public(&state_dir.join("public/rekor-v2.json"), wait)?;
+            Some((unb64("key", &public.key)?, unb64("key_id", &public.key_id)?))
+        }
+        None => None,
+    };
+    let tsa = match urls.tsa {
+        Some(url) => {
+            let public: TsaPublic = read_public(&state_dir.join("public/tsa.json"), wait)?;
+            let chain = public.chain.iter().map(|c| unb64("chain", c)).collect::<anyhow::Result<Vec<_>>>()?;
+            Some((format!("{}/api/v1/timestamp", url.trim_end_matches('/')), chain, public.valid_from))
+        }
+        None => None,
+    };
+    let tsa_chain: Vec<&[u8]> = tsa.iter().flat_map(|(_, chain, _)| chain.iter().map(Vec::as_slice)).collect();
     let files = sigstack_trust::TrustFiles {
         oidc_url: urls.oidc,
         fulcio_url: urls.fulcio,
-        rekor_url: urls.rekor,
+        rekor: urls.rekor.zip(rekor_key.as_deref()).map(|(url, spki)| sigstack_trust::LogKey { url, spki }),
+        rekor_v2: urls.rekor_v2.zip(rekor_v2.as_ref()).map(|(url, (spki, key_id))| sigstack_trust::V2LogKey {
+            log: sigstack_trust::LogKey { url, spki },
+            key_id,
+        }),
+        tsa: tsa.as_ref().map(|(url, _, valid_from)| sigstack_trust::TsaKey { url, chain: &tsa_chain, valid_from }),
         ca_chain: &ca_chain,
         ctlog_key: &ctlog_key,
-        rekor_key: &rekor_key,
         valid_from: &fulcio.valid_from,
     };
     let dir = state_dir.join("trust");

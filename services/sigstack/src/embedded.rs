@@ -9,8 +9,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::assemble::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, StackUrls,
-    local_issuers, open_fulcio, open_issuer, open_rekor, publish_fulcio, publish_rekor, publish_tuf, write_trust,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT, DEFAULT_REKOR_V2_PORT,
+    DEFAULT_TSA_PORT, DEFAULT_TUF_PORT, RekorVersions, StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor,
+    open_rekor_v2, open_tsa, publish_fulcio, publish_rekor, publish_rekor_v2, publish_tsa, publish_tuf, write_trust,
 };
 use crate::registry::Registry;
 use crate::server::{BoundService, Servers};
@@ -33,6 +34,10 @@ pub enum Ports {
         tuf: u16,
         /// The registry started beside the stack.
         registry: u16,
+        /// The timestamp authority (when a v2 log runs).
+        tsa: u16,
+        /// The Rekor v2 log (when it runs).
+        rekor_v2: u16,
     },
 }
 
@@ -44,6 +49,8 @@ impl Default for Ports {
             rekor: DEFAULT_REKOR_PORT,
             tuf: DEFAULT_TUF_PORT,
             registry: DEFAULT_REGISTRY_PORT,
+            tsa: DEFAULT_TSA_PORT,
+            rekor_v2: DEFAULT_REKOR_V2_PORT,
         }
     }
 }
@@ -75,6 +82,10 @@ pub struct StackOptions {
     pub github_issuer: String,
     /// Extra OIDC issuers the CA trusts (a JSON file).
     pub issuer_config: Option<PathBuf>,
+    /// Which transparency logs run (a TSA runs with a v2 log).
+    pub rekor: RekorVersions,
+    /// Let the v2 log take deprecated `dsseRequestV002` entries (sigstore-js still sends them).
+    pub rekor_v2_dsse: bool,
 }
 
 impl StackOptions {
@@ -87,6 +98,8 @@ impl StackOptions {
             registry: RegistryChoice::default(),
             github_issuer: sigstack_oidc::DEFAULT_GITHUB_ISSUER.to_string(),
             issuer_config: None,
+            rekor: RekorVersions::default(),
+            rekor_v2_dsse: false,
         }
     }
 }
@@ -138,25 +151,43 @@ impl RunningStack {
         };
         let oidc = bind("oidc", fixed(|p| port_of(p, 0))).await?;
         let fulcio = bind("fulcio", fixed(|p| port_of(p, 1))).await?;
-        let rekor = bind("rekor", fixed(|p| port_of(p, 2))).await?;
+        let rekor = match options.rekor.v1() {
+            true => Some(bind("rekor", fixed(|p| port_of(p, 2))).await?),
+            false => None,
+        };
         let tuf = bind("tuf", fixed(|p| port_of(p, 3))).await?;
+        let (tsa, rekor_v2) = match options.rekor.v2() {
+            true => (
+                Some(bind("tsa", fixed(|p| port_of(p, 5))).await?),
+                Some(bind("rekor-v2", fixed(|p| port_of(p, 6))).await?),
+            ),
+            false => (None, None),
+        };
         // The registry is a child process: pick its port by binding and releasing it.
         let registry_port = if options.registry == RegistryChoice::Start {
             Some(bind("registry", fixed(|p| port_of(p, 4))).await?.addr.port())
         } else {
             None
         };
-        let ports: BTreeMap<&str, u16> = [
-            ("oidc", oidc.addr.port()),
-            ("fulcio", fulcio.addr.port()),
-            ("rekor", rekor.addr.port()),
-            ("tuf", tuf.addr.port()),
-        ]
-        .into_iter()
-        .chain(registry_port.map(|port| ("registry", port)))
-        .collect();
+        let bound: Vec<&BoundService> =
+            [Some(&oidc), Some(&fulcio), rekor.as_ref(), Some(&tuf), tsa.as_ref(), rekor_v2.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect();
+        let ports: BTreeMap<&str, u16> = bound
+            .iter()
+            .map(|service| (service.name, service.addr.port()))
+            .chain(registry_port.map(|port| ("registry", port)))
+            .collect();
         sigstack_state::write_public(&state_dir.join(PORTS_FILE), &serde_json::to_vec(&ports)?)?;
-        let log = open_rekor(&state_dir, &rekor.url())?;
+        let mut services = BTreeMap::new();
+        for service in &bound {
+            services.insert(service.name.to_string(), service.url());
+        }
+        let log = rekor.as_ref().map(|rekor| open_rekor(&state_dir, &rekor.url())).transpose()?;
+        let v2_options = sigstack_rekor::v2::TileLogOptions { accept_dsse: options.rekor_v2_dsse };
+        let log_v2 = rekor_v2.as_ref().map(|v2| open_rekor_v2(&state_dir, &v2.url(), v2_options)).transpose()?;
+        let timestamps = tsa.as_ref().map(|_| open_tsa(&state_dir)).transpose()?;
         let issuer = open_issuer(&state_dir, oidc.url(), &options.github_issuer)?;
         // The CA knows the local issuer's keys in-process: no network, no discovery.
         let keys = sigstack_fulcio::KeySource::Jwks(issuer.jwks());
@@ -166,9 +197,25 @@ impl RunningStack {
             options.issuer_config.as_deref(),
         )?;
 
-        let urls = StackUrls { oidc: &oidc.url(), fulcio: &fulcio.url(), rekor: &rekor.url() };
+        let (rekor_url, rekor_v2_url, tsa_url) =
+            (rekor.as_ref().map(|s| s.url()), rekor_v2.as_ref().map(|s| s.url()), tsa.as_ref().map(|s| s.url()));
+        let urls = StackUrls {
+            oidc: &oidc.url(),
+            fulcio: &fulcio.url(),
+            rekor: rekor_url.as_deref(),
+            rekor_v2: rekor_v2_url.as_deref(),
+            tsa: tsa_url.as_deref(),
+        };
         publish_fulcio(&state_dir, &ca)?;
-        publish_rekor(&state_dir, &log)?;
+        if let Some(log) = &log {
+            publish_rekor(&state_dir, log)?;
+        }
+        if let Some(log) = &log_v2 {
+            publish_rekor_v2(&state_dir, log)?;
+        }
+        if let Some(tsa) = &timestamps {
+            publish_tsa(&state_dir, tsa)?;
+        }
         let trust_dir = write_trust(&state_dir, &urls, std::time::Duration::ZERO)?;
         let published = publish_tuf(&state_dir, &trust_dir).await?;
 
@@ -189,19 +236,24 @@ impl RunningStack {
             _ => (None, None),
         };
 
-        let mut services = BTreeMap::new();
-        for service in [&oidc, &fulcio, &rekor, &tuf] {
-            services.insert(service.name.to_string(), service.url());
-        }
         if let Some(url) = &registry_url {
             services.insert("registry".to_string(), url.clone());
         }
-        let servers = Servers::spawn(vec![
+        let mut routers = vec![
             (oidc, sigstack_oidc::router(issuer)),
             (fulcio, sigstack_fulcio::router(ca)),
-            (rekor, sigstack_rekor::router(log)),
             (tuf, sigstack_tuf::router(&published.repo_dir)),
-        ]);
+        ];
+        if let (Some(service), Some(log)) = (rekor, log) {
+            routers.push((service, sigstack_rekor::router(log)));
+        }
+        if let (Some(service), Some(log)) = (rekor_v2, log_v2) {
+            routers.push((service, sigstack_rekor::v2::router(log)));
+        }
+        if let (Some(service), Some(tsa)) = (tsa, timestamps) {
+            routers.push((service, sigstack_tsa::router(tsa)));
+        }
+        let servers = Servers::spawn(routers);
         let description =
             StackDescription { services, trust_dir, state_dir: state_dir.clone(), pid: std::process::id() };
         description.write(&state_dir)?;
@@ -239,7 +291,9 @@ impl RunningStack {
 
 fn port_of(ports: &Ports, which: usize) -> u16 {
     match ports {
-        Ports::Fixed { oidc, fulcio, rekor, tuf, registry } => [*oidc, *fulcio, *rekor, *tuf, *registry][which],
+        Ports::Fixed { oidc, fulcio, rekor, tuf, registry, tsa, rekor_v2 } => {
+            [*oidc, *fulcio, *rekor, *tuf, *registry, *tsa, *rekor_v2][which]
+        }
         Ports::Ephemeral => 0,
     }
 }

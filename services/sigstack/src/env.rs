@@ -29,15 +29,18 @@ pub fn stack_env_as(stack: &StackDescription, identity: &Identity) -> anyhow::Re
     let issuer = open_recorded_issuer(&stack.state_dir)?;
     let mut lines = vec![("SIGSTACK_STATE_DIR".to_string(), stack.state_dir.display().to_string())];
     for (name, url) in &stack.services {
-        lines.push((format!("SIGSTACK_{}_URL", name.to_ascii_uppercase()), url.clone()));
+        lines.push((format!("SIGSTACK_{}_URL", name.to_ascii_uppercase().replace('-', "_")), url.clone()));
     }
     // What a GitHub Actions job with `id-token: write` has: cosign, sigstore-python (`id`) and
     // sigstore-js fetch their token from here exactly as they do in CI.
     let trust = &stack.trust_dir;
+    // cosign v2 without TUF takes a v1 log's key; a v2-only stack has none.
+    if trust.join("rekor.pub").exists() {
+        lines.push(("SIGSTORE_REKOR_PUBLIC_KEY".into(), trust.join("rekor.pub").display().to_string()));
+    }
     for (name, file) in [
         // cosign v2 without TUF (also in trust/cosign.env).
         ("SIGSTORE_ROOT_FILE", "fulcio-chain.pem"),
-        ("SIGSTORE_REKOR_PUBLIC_KEY", "rekor.pub"),
         ("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", "ctlog.pub"),
         // cosign v3 --trusted-root/--signing-config, sigstore-python --trust-config.
         ("SIGSTACK_TRUSTED_ROOT", "trusted_root.json"),

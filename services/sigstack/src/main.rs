@@ -57,6 +57,12 @@ enum Command {
     Verify(commands::pipeline::VerifyArgs),
     /// Verify an image's attestations offline against the stack's trust files.
     VerifyAttestation(commands::pipeline::VerifyAttestationArgs),
+    /// Sign a file into a Sigstore bundle through the signing config's CA, log (v1 or v2) and TSA
+    /// (sigstore-conformance's argument order).
+    SignBundle(commands::bundle::SignBundleArgs),
+    /// Verify a Sigstore bundle of a file (or sha256:DIGEST) made by any client, offline against a
+    /// trusted root; exit non-zero with the reason (sigstore-conformance's argument order).
+    VerifyBundle(commands::bundle::VerifyBundleArgs),
     /// Kyverno policies for the stack.
     #[command(subcommand)]
     Policy(commands::admission::PolicyCommand),
@@ -85,6 +91,8 @@ fn main() -> ExitCode {
         Command::Attest(args) => commands::pipeline::attest(args),
         Command::Verify(args) => commands::pipeline::verify(args),
         Command::VerifyAttestation(args) => commands::pipeline::verify_attestation(args),
+        Command::SignBundle(args) => commands::bundle::sign_bundle(args),
+        Command::VerifyBundle(args) => commands::bundle::verify_bundle(args),
         Command::Policy(command) => commands::admission::policy(command),
         Command::Apply(args) => commands::admission::apply(args),
         Command::Webhook(args) => commands::webhook::run(args),

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sigstack_pipeline::{Checks, Format, IdentityPolicy, ImageSource, Registry, Services, Trust, Verified};
 
+pub use crate::assemble::RekorVersions;
 use crate::embedded::{Ports, RegistryChoice, RunningStack, StackOptions};
 use crate::stack::StackDescription;
 
@@ -38,12 +39,19 @@ pub struct StackBuilder {
     registry: bool,
     state_dir: Option<PathBuf>,
     github_issuer: String,
+    rekor: RekorVersions,
 }
 
 impl StackBuilder {
     /// Start Debian's docker-registry beside the stack (default: no).
     pub fn registry(mut self, on: bool) -> Self {
         self.registry = on;
+        self
+    }
+
+    /// Which transparency logs run: Rekor v1 (default), v2 with a timestamp authority, or both.
+    pub fn rekor(mut self, versions: RekorVersions) -> Self {
+        self.rekor = versions;
         self
     }
 
@@ -73,6 +81,7 @@ impl StackBuilder {
             ports: Ports::Ephemeral,
             registry: if self.registry { RegistryChoice::Start } else { RegistryChoice::None },
             github_issuer: self.github_issuer,
+            rekor: self.rekor,
             ..StackOptions::new(&state_dir)
         };
         let running = RunningStack::start(options).await?;
@@ -92,7 +101,12 @@ pub struct Stack {
 impl Stack {
     /// A builder: no registry, a temporary state directory, GitHub's issuer.
     pub fn builder() -> StackBuilder {
-        StackBuilder { registry: false, state_dir: None, github_issuer: sigstack_oidc::DEFAULT_GITHUB_ISSUER.into() }
+        StackBuilder {
+            registry: false,
+            state_dir: None,
+            github_issuer: sigstack_oidc::DEFAULT_GITHUB_ISSUER.into(),
+            rekor: RekorVersions::default(),
+        }
     }
 
     fn description(&self) -> &StackDescription {
@@ -135,7 +149,7 @@ impl Stack {
     }
 
     fn services(&self) -> anyhow::Result<Services> {
-        Ok(Services { fulcio: self.url("fulcio")?.to_string(), rekor: self.url("rekor")?.to_string() })
+        Services::from_stack(&self.description().services)
     }
 
     /// Builds the demo app (`version` makes a distinct image) and pushes it as

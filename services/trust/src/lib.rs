@@ -11,7 +11,7 @@
 mod files;
 mod model;
 
-pub use files::{TRUST_FILES, TrustFiles, write_trust_dir};
+pub use files::{LogKey, TRUST_FILES, TrustFiles, TsaKey, V2LogKey, write_trust_dir};
 pub use model::{
     CLIENT_TRUST_CONFIG_MEDIA_TYPE, CertificateAuthority, CertificateChain, ClientTrustConfig, DistinguishedName,
     LogId, PublicKey, RawCertificate, SIGNING_CONFIG_MEDIA_TYPE, Selector, Service, ServiceSelector, SigningConfig,

@@ -19,9 +19,9 @@ pub struct TrustedRoot {
     pub certificate_authorities: Vec<CertificateAuthority>,
     /// Certificate transparency logs (the CT key of the CA).
     pub ctlogs: Vec<TransparencyLogInstance>,
-    /// Timestamp authorities (none).
+    /// Timestamp authorities: the same message as a CA, its chain leaf first and root last.
     #[serde(default)]
-    pub timestamp_authorities: Vec<serde_json::Value>,
+    pub timestamp_authorities: Vec<CertificateAuthority>,
 }
 
 /// `TransparencyLogInstance`.
@@ -34,8 +34,11 @@ pub struct TransparencyLogInstance {
     pub hash_algorithm: String,
     /// The log's key.
     pub public_key: PublicKey,
-    /// `SHA-256(DER SPKI)`.
+    /// `SHA-256(DER SPKI)` for v1 logs; the checkpoint key ID for v2 logs.
     pub log_id: LogId,
+    /// The checkpoint key ID of a v2 log (the same value as `log_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_key_id: Option<LogId>,
 }
 
 /// `PublicKey`.

@@ -95,9 +95,29 @@ pub fn body_rejection(rejection: &axum::extract::rejection::BytesRejection) -> (
     (rejection.status(), format!("request body: {}", rejection.body_text()))
 }
 
+/// The bare host of a URL as Go's `url.Hostname()` gives it (no port, no IPv6 brackets): the name
+/// sigstore-go verifies log checkpoints under.
+pub fn url_hostname(url: &str) -> &str {
+    let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = without_scheme.split(['/', '?', '#']).next().unwrap_or(without_scheme);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _port)| host),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostnames_as_go_gives_them() {
+        assert_eq!(url_hostname("http://127.0.0.1:8097"), "127.0.0.1");
+        assert_eq!(url_hostname("https://log2025-1.rekor.sigstore.dev/api/v2"), "log2025-1.rekor.sigstore.dev");
+        assert_eq!(url_hostname("http://[::1]:80/x"), "::1");
+        assert_eq!(url_hostname("http://user@host:1"), "host");
+    }
     use axum::body::Body;
     use axum::routing::get;
     use http_body_util::BodyExt;

@@ -14,7 +14,7 @@ use super::{TileLog, TilePath};
 use crate::RekorError;
 
 /// Largest request body accepted (rekor-tiles' default is 4 MiB too).
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// The v2 log's routes. Reads are served both at the root (as the tiles of a static bucket, where
 /// clients look) and under `/api/v2` (the gateway's paths).

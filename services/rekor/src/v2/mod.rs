@@ -12,7 +12,7 @@ pub use entry::{
     CreateEntryRequest, DsseRequestV002, EntryV2, Envelope, EnvelopeSignature, HashedRekordRequestV002, RawBytes,
     Signature, Verifier, create_entry,
 };
-pub use http::router;
+pub use http::{MAX_BODY_BYTES, router};
 pub use log::{Checkpoint, InclusionProof, KindVersion, LogId, TileLog, TileLogOptions, TransparencyLogEntry};
 pub use note::{VerifiedCheckpoint, note_key_id, verify_checkpoint};
 pub use tiles::{TILE_WIDTH, TilePath, encode_index, entry_bundle, hash_tile};

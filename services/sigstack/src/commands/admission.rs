@@ -48,10 +48,20 @@ pub fn policy(command: PolicyCommand) -> anyhow::Result<()> {
     let registry = stack.services.get("registry").context("the stack has no registry")?;
     let read =
         |file: &str| std::fs::read_to_string(stack.trust_dir.join(file)).with_context(|| format!("read trust/{file}"));
+    // A stack with only a Rekor v2 log: its URL and Ed25519 key fill `rekor` (Kyverno's policy
+    // validation wants one); type SigstoreBundle takes the logs from the trusted root anyway, and
+    // type Cosign cannot verify v2 entries, which carry no SET.
+    let (rekor_url, rekor_pem) = match stack.services.get("rekor") {
+        Some(url) => (url.clone(), read("rekor.pub")?),
+        None => (
+            stack.services.get("rekor-v2").cloned().context("the stack has no transparency log")?,
+            read("rekor-v2.pub")?,
+        ),
+    };
     let trust = sigstack_admission::StackTrust {
         roots_pem: read("fulcio-chain.pem")?,
-        rekor_url: stack.services.get("rekor").cloned().context("stack has no rekor")?,
-        rekor_pem: read("rekor.pub")?,
+        rekor_url,
+        rekor_pem,
         ctlog_pem: read("ctlog.pub")?,
     };
     let rendered = sigstack_admission::render(&source, &args.org, registry.trim_start_matches("http://"), &trust);
@@ -310,7 +320,7 @@ impl PipelineVerifier {
         if let Some(public_key) = check.public_key {
             let key = first(public_key, "keys.publicKeys")?;
             let checks = Checks { tlog, sct: false, public_key: Some(key) };
-            let trust = Trust { ca_chain: Vec::new(), anchors: Vec::new(), rekor_key, ctlog_key: Vec::new() };
+            let trust = Trust { rekor_key, ..Trust::default() };
             return Ok((trust, checks));
         }
         let ctlog_key = match check.ctlog.and_then(|c| c.pubkey.as_deref()) {
@@ -320,7 +330,7 @@ impl PipelineVerifier {
         };
         let roots = check.roots.ok_or_else(|| missing("keyless.roots"))?;
         let roots = der(roots, "roots")?;
-        let trust = Trust { ca_chain: roots.clone(), anchors: roots, rekor_key, ctlog_key };
+        let trust = Trust { ca_chain: roots.clone(), anchors: roots, rekor_key, ctlog_key, ..Trust::default() };
         Ok((trust, Checks { tlog, sct, public_key: None }))
     }
 

@@ -43,9 +43,7 @@ impl Target {
 
 impl Context2 {
     fn services(&self) -> anyhow::Result<Services> {
-        let url =
-            |name: &str| self.stack.services.get(name).cloned().with_context(|| format!("stack.json has no {name}"));
-        Ok(Services { fulcio: url("fulcio")?, rekor: url("rekor")? })
+        Services::from_stack(&self.stack.services)
     }
 
     fn trust(&self) -> anyhow::Result<Trust> {
@@ -109,7 +107,7 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
-    fn checks(&self) -> anyhow::Result<Checks> {
+    pub(crate) fn checks(&self) -> anyhow::Result<Checks> {
         let public_key = match &self.key {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
@@ -123,7 +121,13 @@ impl PolicyArgs {
         Ok(Checks { tlog: !self.insecure_ignore_tlog, sct: !self.insecure_ignore_sct, public_key })
     }
 
-    fn policy(&self) -> anyhow::Result<IdentityPolicy> {
+    /// Whether an identity (exact or regexp) was asked for.
+    pub(crate) fn has_identity(&self) -> bool {
+        (self.certificate_identity.is_some() || self.certificate_identity_regexp.is_some())
+            && (self.certificate_oidc_issuer.is_some() || self.certificate_oidc_issuer_regexp.is_some())
+    }
+
+    pub(crate) fn policy(&self) -> anyhow::Result<IdentityPolicy> {
         if self.key.is_some() {
             return Ok(IdentityPolicy::default());
         }
@@ -199,9 +203,9 @@ pub struct SignArgs {
     target: Target,
     #[command(flatten)]
     token: TokenArgs,
-    /// How to attach the signature.
-    #[arg(long, value_enum, default_value = "cosign")]
-    format: FormatArg,
+    /// How to attach the signature [default: cosign; bundle on a stack without Rekor v1].
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// Image to sign; a tag is resolved to its digest first.
     image: String,
 }
@@ -224,9 +228,9 @@ pub struct AttestArgs {
     /// Predicate type: spdxjson, cyclonedx, slsaprovenance, slsaprovenance1, or a URI.
     #[arg(long = "type", default_value = "spdxjson")]
     predicate_type: String,
-    /// How to attach the attestation.
-    #[arg(long, value_enum, default_value = "cosign")]
-    format: FormatArg,
+    /// How to attach the attestation [default: cosign; bundle on a stack without Rekor v1].
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -298,16 +302,22 @@ pub fn sbom(args: SbomArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// cosign's format unless the stack has no Rekor v1 log to give it a SET.
+fn default_format(format: Option<FormatArg>, services: &Services) -> sigstack_pipeline::Format {
+    match format {
+        Some(format) => format.into(),
+        None if services.rekor.is_empty() => sigstack_pipeline::Format::Bundle,
+        None => sigstack_pipeline::Format::Cosign,
+    }
+}
+
 pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     let ctx = args.target.open()?;
     let token = args.token.token(&ctx.stack.state_dir)?;
-    let outcome = runtime()?.block_on(sigstack_pipeline::sign(
-        &ctx.registry,
-        &ctx.services()?,
-        &token,
-        &args.image,
-        args.format.into(),
-    ))?;
+    let services = ctx.services()?;
+    let format = default_format(args.format, &services);
+    let outcome =
+        runtime()?.block_on(sigstack_pipeline::sign(&ctx.registry, &services, &token, &args.image, format))?;
     eprintln!(
         "signed {} as {} (log index {}); {} signature(s) under tag {}",
         outcome.digest, outcome.identity, outcome.log_index, outcome.signatures, outcome.tag
@@ -332,14 +342,16 @@ pub fn attest(args: AttestArgs) -> anyhow::Result<()> {
         }
         None => anyhow::bail!("give --predicate FILE for predicate type {predicate_type}"),
     };
+    let services = ctx.services()?;
+    let format = default_format(args.format, &services);
     let outcome = runtime.block_on(sigstack_pipeline::attest(
         &ctx.registry,
-        &ctx.services()?,
+        &services,
         &token,
         &args.image,
         &predicate_type,
         &predicate,
-        args.format.into(),
+        format,
     ))?;
     eprintln!(
         "attested {} ({}) as {} (log index {}) under tag {}",
@@ -416,7 +428,7 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()> {
 }
 
 /// What was checked, one line each, in words a person new to Sigstore can follow.
-fn describe(v: &sigstack_pipeline::Verified, checks: &Checks) -> String {
+pub(crate) fn describe(v: &sigstack_pipeline::Verified, checks: &Checks) -> String {
     let mut lines = Vec::new();
     match &checks.public_key {
         Some(_) => lines.push("  signature   verifies with the given public key".to_string()),
@@ -436,6 +448,10 @@ fn describe(v: &sigstack_pipeline::Verified, checks: &Checks) -> String {
         (Some(index), Some(time)) => format!(
             "  log         entry {index} of the transparency log (Rekor-style), logged {}: its Signed Entry Timestamp (SET) verifies",
             jiff::Timestamp::from_second(time).map(|t| t.to_string()).unwrap_or_else(|_| time.to_string())
+        ),
+        (Some(index), None) => format!(
+            "  log         entry {index} of the Rekor v2 log: its inclusion proof checks against a checkpoint the log signed\n  \
+             time        from a signed RFC 3161 timestamp of the stack's timestamp authority (v2 entries carry no time)"
         ),
         _ => "  log         NOT checked (--insecure-ignore-tlog)".into(),
     });

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs,
-    StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor, publish_fulcio, publish_rekor, publish_tuf,
-    write_trust,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REKOR_PORT, DEFAULT_REKOR_V2_PORT, DEFAULT_TSA_PORT,
+    DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs, RekorVersions, StackUrls, local_issuers, open_fulcio,
+    open_issuer, open_rekor, open_rekor_v2, open_tsa, publish_fulcio, publish_rekor, publish_rekor_v2, publish_tsa,
+    publish_tuf, write_trust,
 };
 use crate::server::{BoundService, serve_all};
 use crate::stack::open_state_dir;
@@ -21,6 +22,11 @@ pub enum ServeCommand {
     Fulcio(ServeFulcioArgs),
     /// The transparency log alone.
     Rekor(ServeRekorArgs),
+    /// The Rekor v2 (tiles) log alone.
+    #[command(name = "rekor-v2")]
+    RekorV2(ServeRekorV2Args),
+    /// The timestamp authority alone.
+    Tsa(ServeTsaArgs),
     /// Writes the trust files once the CA and the log have published their keys, then serves the TUF repository.
     Tuf(ServeTufArgs),
 }
@@ -72,6 +78,21 @@ pub struct ServeRekorArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ServeRekorV2Args {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// Take the deprecated dsseRequestV002 (sigstore-js 4 still sends it).
+    #[arg(long)]
+    dsse: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeTsaArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ServeTufArgs {
     #[command(flatten)]
     service: ServiceArgs,
@@ -81,9 +102,18 @@ pub struct ServeTufArgs {
     /// The CA's URL as clients reach it.
     #[arg(long, default_value = "http://127.0.0.1:8092", value_name = "URL")]
     fulcio_url: String,
+    /// Which logs the stack runs (as `up --rekor`): the trust files list those.
+    #[arg(long, value_enum, default_value_t = RekorVersions::V1, value_name = "VERSIONS")]
+    rekor: RekorVersions,
     /// The log's URL as clients reach it.
     #[arg(long, default_value = "http://127.0.0.1:8093", value_name = "URL")]
     rekor_url: String,
+    /// The Rekor v2 log's URL as clients reach it.
+    #[arg(long, default_value = "http://127.0.0.1:8097", value_name = "URL")]
+    rekor_v2_url: String,
+    /// The timestamp authority's base URL as clients reach it.
+    #[arg(long, default_value = "http://127.0.0.1:8096", value_name = "URL")]
+    tsa_url: String,
     /// How long to wait for the CA and the log to publish their keys.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     wait: u64,
@@ -95,6 +125,8 @@ pub fn run(command: ServeCommand) -> anyhow::Result<()> {
             ServeCommand::Oidc(args) => serve_oidc(args).await,
             ServeCommand::Fulcio(args) => serve_fulcio(args).await,
             ServeCommand::Rekor(args) => serve_rekor(args).await,
+            ServeCommand::RekorV2(args) => serve_rekor_v2(args).await,
+            ServeCommand::Tsa(args) => serve_tsa(args).await,
             ServeCommand::Tuf(args) => serve_tuf(args).await,
         }
     })
@@ -142,9 +174,31 @@ async fn serve_rekor(args: ServeRekorArgs) -> anyhow::Result<()> {
     serve_all(vec![(service, sigstack_rekor::router(log))]).await
 }
 
+async fn serve_rekor_v2(args: ServeRekorV2Args) -> anyhow::Result<()> {
+    let (service, state_dir, url) = bind("rekor-v2", &args.service, DEFAULT_REKOR_V2_PORT).await?;
+    let log = open_rekor_v2(&state_dir, &url, sigstack_rekor::v2::TileLogOptions { accept_dsse: args.dsse })?;
+    publish_rekor_v2(&state_dir, &log)?;
+    println!("sigstack rekor-v2 listening on {} ({} entries, origin {})", service.url(), log.size()?, log.origin());
+    serve_all(vec![(service, sigstack_rekor::v2::router(log))]).await
+}
+
+async fn serve_tsa(args: ServeTsaArgs) -> anyhow::Result<()> {
+    let (service, state_dir, _) = bind("tsa", &args.service, DEFAULT_TSA_PORT).await?;
+    let tsa = open_tsa(&state_dir)?;
+    publish_tsa(&state_dir, &tsa)?;
+    println!("sigstack tsa listening on {}", service.url());
+    serve_all(vec![(service, sigstack_tsa::router(tsa))]).await
+}
+
 async fn serve_tuf(args: ServeTufArgs) -> anyhow::Result<()> {
     let (service, state_dir, _) = bind("tuf", &args.service, DEFAULT_TUF_PORT).await?;
-    let urls = StackUrls { oidc: &args.oidc_url, fulcio: &args.fulcio_url, rekor: &args.rekor_url };
+    let urls = StackUrls {
+        oidc: &args.oidc_url,
+        fulcio: &args.fulcio_url,
+        rekor: args.rekor.v1().then_some(args.rekor_url.as_str()),
+        rekor_v2: args.rekor.v2().then_some(args.rekor_v2_url.as_str()),
+        tsa: args.rekor.v2().then_some(args.tsa_url.as_str()),
+    };
     let wait = Duration::from_secs(args.wait);
     let trust_dir = tokio::task::block_in_place(|| write_trust(&state_dir, &urls, wait))?;
     let published = publish_tuf(&state_dir, &trust_dir).await?;

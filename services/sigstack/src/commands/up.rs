@@ -2,8 +2,8 @@ use sigstack::embedded::{Ports, RegistryChoice, RunningStack, StackOptions};
 
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT, DEFAULT_TUF_PORT, FulcioArgs,
-    ListenArgs, OidcArgs,
+    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT, DEFAULT_REKOR_V2_PORT,
+    DEFAULT_TSA_PORT, DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs, RekorVersions,
 };
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +31,21 @@ pub struct UpArgs {
     /// Port of the registry started beside the stack.
     #[arg(long, default_value_t = DEFAULT_REGISTRY_PORT, conflicts_with = "ephemeral_ports")]
     registry_port: u16,
+    /// Which transparency logs to run: v1 (Rekor v1, what production's default signing config
+    /// lists), v2 (Rekor v2 tiles and a timestamp authority) or both (v2-capable clients sign to
+    /// v2, the others to v1).
+    #[arg(long, value_enum, default_value_t = RekorVersions::V1, value_name = "VERSIONS")]
+    pub(crate) rekor: RekorVersions,
+    /// Port of the Rekor v2 log (with --rekor v2 or both).
+    #[arg(long, default_value_t = DEFAULT_REKOR_V2_PORT, conflicts_with = "ephemeral_ports")]
+    rekor_v2_port: u16,
+    /// Port of the timestamp authority (with --rekor v2 or both).
+    #[arg(long, default_value_t = DEFAULT_TSA_PORT, conflicts_with = "ephemeral_ports")]
+    tsa_port: u16,
+    /// Let the v2 log take the deprecated dsseRequestV002 (Rekor v2.0-2.2 did; v2.3 and
+    /// sigstore-go refuse it; sigstore-js 4 still sends it).
+    #[arg(long)]
+    pub(crate) rekor_v2_dsse: bool,
     /// Use this registry instead of starting Debian's docker-registry beside the stack.
     #[arg(long, value_name = "URL")]
     registry: Option<String>,
@@ -58,6 +73,8 @@ impl UpArgs {
                     rekor: self.rekor_port,
                     tuf: self.tuf_port,
                     registry: self.registry_port,
+                    tsa: self.tsa_port,
+                    rekor_v2: self.rekor_v2_port,
                 }
             },
             registry: match (&self.registry, self.no_registry) {
@@ -67,6 +84,8 @@ impl UpArgs {
             },
             github_issuer: self.oidc.github_issuer.clone(),
             issuer_config: self.fulcio.issuer_config.clone(),
+            rekor: self.rekor,
+            rekor_v2_dsse: self.rekor_v2_dsse,
         }
     }
 }
