@@ -31,7 +31,9 @@ cleanup() {
 trap cleanup EXIT
 wait_for_stack "$STATE_DIR" "$STACK_PID"
 eval "$("$SIGSTACK" env --state-dir "$STATE_DIR")"
+ok "watch it live in a browser: $SIGSTACK_EXPLORER_URL (the explorer: log, certificates, registry, admission; it updates as the demo runs)"
 cat <<EOF
+      explorer     $SIGSTACK_EXPLORER_URL    a web page of the whole chain, served by the stack, no network needed
       OIDC issuer  $SIGSTACK_OIDC_URL    mints the identity tokens a GitHub Actions job gets
       CA           $SIGSTACK_FULCIO_URL    Fulcio-style: turns a token into a 10-minute signing certificate
       log          $SIGSTACK_REKOR_URL    Rekor-style transparency log: every signature is recorded, append-only
@@ -159,4 +161,9 @@ else
   step "Not shown: the real Kubernetes API server and Kyverno would refuse nginx:latest and admit the signed image pinned to its digest (build them once with scripts/install.sh kube kyverno, about half an hour; scripts/test.sh builds them)"
 fi
 
-step "Done: the stack stops now (run \`sigstack up\` yourself to keep one running)"
+if [ -t 0 ] && [ -t 1 ]; then
+  step "Done. The explorer ($SIGSTACK_EXPLORER_URL) shows everything that happened; press Enter to stop the stack"
+  read -r _
+else
+  step "Done: the stack stops now (run \`sigstack up\` yourself to keep one running)"
+fi

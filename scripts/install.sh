@@ -7,8 +7,8 @@ install_all() {
   check_prerequisites rust go python node
   # docker-registry: the real registry beside the stack; skopeo: a second registry client in tests;
   # docker-compose validates compose.yaml against the Compose schema (no engine needed);
-  # and the linter of the scripts.
-  ensure_apt docker-registry skopeo docker-compose shellcheck
+  # the linter of the scripts; and Chromium, the browser the explorer is tested in.
+  ensure_apt docker-registry skopeo docker-compose shellcheck chromium fonts-dejavu-core
   ensure_python_tools
   ensure_node_tools
   ensure_cosign v2

@@ -131,8 +131,9 @@ ensure_cosign() {
 }
 
 # sigstore-js (the `sigstore` library and the @sigstore/cli CLI) in a prefix the scripts own. Pinned
-# to versions that run on Node 20 (the newest @sigstore/cli needs Node 22).
-SIGSTORE_JS_PACKAGES=${SIGSTORE_JS_PACKAGES:-"@sigstore/cli@0.8.1 sigstore@4.1.1 @sigstore/mock@0.12.1"}
+# to versions that run on Node 20 (the newest @sigstore/cli needs Node 22). playwright-core drives
+# Debian's Chromium in the explorer's browser test (no browser download).
+SIGSTORE_JS_PACKAGES=${SIGSTORE_JS_PACKAGES:-"@sigstore/cli@0.8.1 sigstore@4.1.1 @sigstore/mock@0.12.1 playwright-core@1.65.1"}
 ensure_node_tools() {
   local prefix=$SIGSTACK_CACHE/node stamp=$SIGSTACK_CACHE/node/.sigstack-stamp
   if [ -x "$prefix/node_modules/.bin/sigstore" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$SIGSTORE_JS_PACKAGES" ]; then return 0; fi

@@ -52,6 +52,15 @@ pub(crate) async fn rekor_v2_and_tsa(args: &Args, report: &mut Report) -> anyhow
     println!("Rekor v2 and the timestamp authority (stack with --rekor both)");
 
     let per_run = 40_000;
+    let v1 = Arc::new(crate::log_requests(per_run));
+    let l = load(&client, &format!("{}/api/v1/log/entries", url("rekor")), v1, 64, args.seconds, true).await;
+    report.add(
+        "log_v1_beside_v2_appends_per_s_c64",
+        "Rekor v1 durable appends/s in the same stack, concurrency 64 (p50 / p99 ms)",
+        format!("{:.0}/s ({:.2} / {:.2})", l.rate, l.p50, l.p99),
+        &format!("errors {}", l.errors),
+        json!({"rate": l.rate, "p50_ms": l.p50, "p99_ms": l.p99, "errors": l.errors}),
+    );
     let entries = v2_requests(2 * per_run);
     for (run, c) in [16, 64].into_iter().enumerate() {
         let slice = Arc::new(entries[run * per_run..(run + 1) * per_run].to_vec());

@@ -57,7 +57,7 @@ pub struct Stack {
 
 enum Inner {
     Process(Child),
-    InProcess { runtime: Option<tokio::runtime::Runtime>, stack: Option<sigstack::embedded::RunningStack> },
+    InProcess { runtime: Option<tokio::runtime::Runtime>, stack: Option<Box<sigstack::embedded::RunningStack>> },
 }
 
 impl Stack {
@@ -91,7 +91,7 @@ impl Stack {
         let stack = run_on(&runtime, RunningStack::start(options))?;
         let description = serde_json::to_value(&stack.description)?;
         Ok(Stack {
-            inner: Inner::InProcess { runtime: Some(runtime), stack: Some(stack) },
+            inner: Inner::InProcess { runtime: Some(runtime), stack: Some(Box::new(stack)) },
             state_dir: state_dir.to_path_buf(),
             description,
         })
@@ -174,7 +174,7 @@ impl Stack {
         match &mut self.inner {
             Inner::InProcess { runtime, stack } => {
                 if let (Some(runtime), Some(stack)) = (runtime.as_ref(), stack.take()) {
-                    run_on(runtime, stack.stop())?;
+                    run_on(runtime, (*stack).stop())?;
                 }
                 use std::os::unix::process::ExitStatusExt;
                 Ok(std::process::ExitStatus::from_raw(0))

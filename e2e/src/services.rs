@@ -100,6 +100,7 @@ impl Routers {
         let webhook = sigstack_admission::webhook::router(sigstack_admission::webhook::WebhookState {
             policies: Arc::new(policies),
             verifier: Arc::new(NothingSigned),
+            decisions: None,
         });
         let oidc = sigstack_oidc::router(Arc::new(issuer));
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

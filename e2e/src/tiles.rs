@@ -23,7 +23,7 @@ fn index_path(index: u64) -> String {
 pub fn tile_paths(level: u32, size: u64) -> Vec<String> {
     let nodes = size >> (8 * level);
     let mut paths: Vec<String> = (0..nodes / 256).map(|n| format!("tile/{level}/{}", index_path(n))).collect();
-    if nodes % 256 > 0 {
+    if !nodes.is_multiple_of(256) {
         paths.push(format!("tile/{level}/{}.p/{}", index_path(nodes / 256), nodes % 256));
     }
     paths

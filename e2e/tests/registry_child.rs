@@ -50,7 +50,7 @@ fn up_stops_a_registry_an_earlier_run_left_behind() {
     Stack::start_process(dir.path(), &[]).unwrap().stop().unwrap();
     // What an older sigstack left after kill -9: the registry still serving this state directory,
     // in its own session, its pid recorded.
-    let orphan = Command::new("setsid")
+    let mut orphan = Command::new("setsid")
         .args(["docker-registry", "serve", &config])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -63,6 +63,7 @@ fn up_stops_a_registry_an_earlier_run_left_behind() {
     let stack = Stack::start_process(dir.path(), &[]).unwrap();
     let running = processes_with(&config);
     assert!(!running.contains(&orphan_pid), "the orphan was stopped");
+    orphan.wait().unwrap();
     assert_eq!(running.len(), 1, "only the new stack's registry serves the state directory");
     let registry = stack.url("registry");
     let answer = Command::new("curl").args(["-fsS", &format!("{registry}/v2/")]).output().unwrap();

@@ -17,6 +17,9 @@ use serde_json::{Value, json};
 use sigstack_e2e::rfc9162::{Hash, leaf_hash};
 use sigstack_e2e::{serve, tiles};
 
+/// Entries the log acknowledged: (log index, the leaf body sent).
+type Acknowledged = Vec<(u64, Vec<u8>)>;
+
 fn cycles() -> u32 {
     std::env::var("SIGSTACK_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(4)
 }
@@ -40,7 +43,7 @@ async fn acknowledged_v2_entries_survive_kill_9() {
     let spki = B64.encode(key.public_key().as_der().unwrap().as_ref());
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     // Acknowledged (index, canonical body), and every checkpoint returned: size -> root.
-    let acknowledged: Arc<Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
+    let acknowledged: Arc<Mutex<Acknowledged>> = Arc::default();
     let checkpoints: Arc<Mutex<BTreeMap<u64, Hash>>> = Arc::default();
     let mut acknowledged_before = 0;
     for cycle in 0..cycles() {

@@ -394,6 +394,7 @@ fn validate_verified_images(
     }
 }
 
+#[expect(clippy::too_many_arguments, reason = "the rule's inputs and the three outputs a mutating pass accumulates")]
 fn verify_rule(
     rule: &Rule,
     rule_name: &str,

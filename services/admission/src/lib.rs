@@ -15,6 +15,7 @@ mod engine;
 mod image;
 mod pattern;
 mod policy;
+mod record;
 mod render;
 mod verify_images;
 pub mod webhook;
@@ -27,6 +28,7 @@ pub use policy::{
     AttestorSet, CtLogSettings, FailureAction, FailurePolicy, KeylessAttestor, Policy, PolicyError, RekorSettings,
     StaticKeyAttestor, load_policies,
 };
+pub use record::{AdmissionRecord, DecisionLog, RecordedRule, resource_images};
 pub use render::{SOURCE_ORG, SOURCE_REGISTRY, StackTrust, render, without_trust};
 pub use verify_images::{ImageVerifier, SignatureCheck, VerifiedSignature, VerifyFailure};
 pub use wildcard::matches as wildcard_match;

@@ -246,6 +246,7 @@ fn verify_attestor_set(
 
 /// Kyverno's attestation checks for one attestor entry: every verified attestation of the type
 /// must match the identity; there must be one; every statement must satisfy the conditions.
+#[expect(clippy::too_many_arguments, reason = "one attestation's inputs as Kyverno's verifier takes them")]
 fn verify_attestation_entry(
     attestation: &crate::policy::Attestation,
     predicate: &str,

@@ -28,6 +28,8 @@ pub struct WebhookState {
     pub policies: Arc<Vec<Policy>>,
     /// Signature verification.
     pub verifier: Arc<dyn ImageVerifier + Send + Sync>,
+    /// Where decisions are recorded for the explorer, if anywhere.
+    pub decisions: Option<crate::DecisionLog>,
 }
 
 /// Largest AdmissionReview accepted: kube-apiserver's own request body limit (3 MiB).
@@ -79,7 +81,16 @@ async fn review(State(state): State<WebhookState>, body: Result<Bytes, BytesReje
     // Verification does registry I/O with its own runtime: keep it off the async workers.
     let decision = tokio::task::spawn_blocking(move || {
         let phase = if mutate { Phase::Mutate } else { Phase::Validate };
-        evaluate_phase(&state.policies, &object, namespace.as_deref(), &operation, state.verifier.as_ref(), phase)
+        let decision =
+            evaluate_phase(&state.policies, &object, namespace.as_deref(), &operation, state.verifier.as_ref(), phase);
+        if let Some(log) = &state.decisions {
+            let source = if mutate { "webhook /mutate" } else { "webhook /validate" };
+            let record = crate::AdmissionRecord::new(source, &object, namespace.as_deref(), &decision);
+            if let Err(e) = log.append(&record) {
+                eprintln!("sigstack webhook: cannot record the decision for the explorer: {e}");
+            }
+        }
+        decision
     })
     .await;
     let decision = match decision {

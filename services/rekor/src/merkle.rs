@@ -187,3 +187,35 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
     }
     index < size && root_from(index, size, leaf, proof).is_some_and(|r| r == *root)
 }
+
+/// Whether `proof` (as [`MerkleTree::consistency_proof`] writes it) shows the tree of `old` leaves
+/// with root `old_root` to be a prefix of the tree of `new` leaves with root `new_root`. Both
+/// roots are recomputed along the RFC 6962 SUBPROOF recursion the proof was made on, consuming the
+/// proof from its end (the top split's sibling).
+pub fn verify_consistency(old: u64, new: u64, proof: &[Hash], old_root: &Hash, new_root: &Hash) -> bool {
+    /// (root of the old tree's part in this subtree, root of this subtree in the new tree).
+    fn walk(m: u64, n: u64, complete: bool, proof: &[Hash], old_root: &Hash) -> Option<(Hash, Hash)> {
+        if m == n {
+            return match (complete, proof) {
+                (true, []) => Some((*old_root, *old_root)),
+                (false, [hash]) => Some((*hash, *hash)),
+                _ => None,
+            };
+        }
+        let (sibling, below) = proof.split_last()?;
+        let k = split(n);
+        if m <= k {
+            let (old, new) = walk(m, k, complete, below, old_root)?;
+            Some((old, node_hash(&new, sibling)))
+        } else {
+            let (old, new) = walk(m - k, n - k, false, below, old_root)?;
+            Some((node_hash(sibling, &old), node_hash(sibling, &new)))
+        }
+    }
+    match (old, new) {
+        (o, n) if o > n => false,
+        (0, _) => proof.is_empty(),
+        (o, n) if o == n => proof.is_empty() && old_root == new_root,
+        _ => walk(old, new, true, proof, old_root).is_some_and(|(o, n)| o == *old_root && n == *new_root),
+    }
+}

@@ -103,3 +103,25 @@ fn the_log_verifier_agrees_with_the_independent_one() {
         }
     }
 }
+
+#[test]
+fn the_log_consistency_verifier_agrees_with_the_independent_one() {
+    let (tree, _) = tree(70);
+    for new in 1..=70u64 {
+        let new_root = tree.root(new).unwrap();
+        for old in 1..=new {
+            let old_root = tree.root(old).unwrap();
+            let proof = tree.consistency_proof(old, new).unwrap();
+            assert!(sigstack_rekor::merkle::verify_consistency(old, new, &proof, &old_root, &new_root), "{old}->{new}");
+            assert!(verify_consistency(old, new, &old_root, &new_root, &proof));
+            let wrong = [7u8; 32];
+            assert!(!sigstack_rekor::merkle::verify_consistency(old, new, &proof, &wrong, &new_root));
+            if old < new {
+                assert!(!sigstack_rekor::merkle::verify_consistency(old, new, &proof, &old_root, &wrong));
+            }
+            if !proof.is_empty() {
+                assert!(!sigstack_rekor::merkle::verify_consistency(old, new, &proof[1..], &old_root, &new_root));
+            }
+        }
+    }
+}

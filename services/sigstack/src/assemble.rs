@@ -24,6 +24,8 @@ pub const DEFAULT_REGISTRY_PORT: u16 = 8095;
 pub const DEFAULT_TSA_PORT: u16 = 8096;
 /// Default port of the Rekor v2 log.
 pub const DEFAULT_REKOR_V2_PORT: u16 = 8097;
+/// Default port of the explorer.
+pub const DEFAULT_EXPLORER_PORT: u16 = 8098;
 
 /// Which transparency logs a stack runs. A timestamp authority runs whenever a v2 log does: v2
 /// entries carry no signed time, and cosign v3 refuses to sign to a v2 log without a TSA.
@@ -312,4 +314,33 @@ pub async fn publish_tuf(state_dir: &Path, trust_dir: &Path) -> anyhow::Result<s
     .context("publish the TUF repository")?;
     sigstack_state::write_public(&trust_dir.join("root.json"), &published.root_json)?;
     Ok(published)
+}
+
+/// The explorer of the stack `description` describes: its services, trust files, environment,
+/// and the identity the stack's default tokens carry (the SAN their certificates get).
+pub fn explorer_for(description: &crate::stack::StackDescription) -> anyhow::Result<Arc<sigstack_explorer::Explorer>> {
+    let issuer = open_recorded_issuer(&description.state_dir)?;
+    let token = issuer.mint(&Default::default())?;
+    let claims: serde_json::Value = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok()
+        })
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let identity = match claims["job_workflow_ref"].as_str() {
+        Some(workflow) => {
+            format!("https://github.com/{workflow} (OIDC issuer {})", claims["iss"].as_str().unwrap_or("?"))
+        }
+        None => claims["sub"].as_str().unwrap_or("?").to_string(),
+    };
+    Ok(Arc::new(sigstack_explorer::Explorer::new(sigstack_explorer::ExplorerConfig {
+        services: description.services.clone().into_iter().collect(),
+        trust_dir: description.trust_dir.clone(),
+        state_dir: description.state_dir.clone(),
+        env: crate::env::stack_env(description)?,
+        identity,
+    })))
 }

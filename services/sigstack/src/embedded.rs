@@ -9,9 +9,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::assemble::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT, DEFAULT_REKOR_V2_PORT,
-    DEFAULT_TSA_PORT, DEFAULT_TUF_PORT, RekorVersions, StackUrls, local_issuers, open_fulcio, open_issuer, open_rekor,
-    open_rekor_v2, open_tsa, publish_fulcio, publish_rekor, publish_rekor_v2, publish_tsa, publish_tuf, write_trust,
+    DEFAULT_EXPLORER_PORT, DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT,
+    DEFAULT_REKOR_V2_PORT, DEFAULT_TSA_PORT, DEFAULT_TUF_PORT, RekorVersions, StackUrls, local_issuers, open_fulcio,
+    open_issuer, open_rekor, open_rekor_v2, open_tsa, publish_fulcio, publish_rekor, publish_rekor_v2, publish_tsa,
+    publish_tuf, write_trust,
 };
 use crate::registry::Registry;
 use crate::server::{BoundService, Servers};
@@ -38,6 +39,8 @@ pub enum Ports {
         tsa: u16,
         /// The Rekor v2 log (when it runs).
         rekor_v2: u16,
+        /// The explorer (when it runs).
+        explorer: u16,
     },
 }
 
@@ -51,6 +54,7 @@ impl Default for Ports {
             registry: DEFAULT_REGISTRY_PORT,
             tsa: DEFAULT_TSA_PORT,
             rekor_v2: DEFAULT_REKOR_V2_PORT,
+            explorer: DEFAULT_EXPLORER_PORT,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct StackOptions {
     pub rekor: RekorVersions,
     /// Let the v2 log take deprecated `dsseRequestV002` entries (sigstore-js still sends them).
     pub rekor_v2_dsse: bool,
+    /// Serve the explorer (a web page of the whole chain).
+    pub explorer: bool,
 }
 
 impl StackOptions {
@@ -100,6 +106,7 @@ impl StackOptions {
             issuer_config: None,
             rekor: RekorVersions::default(),
             rekor_v2_dsse: false,
+            explorer: true,
         }
     }
 }
@@ -163,17 +170,28 @@ impl RunningStack {
             ),
             false => (None, None),
         };
+        let explorer = match options.explorer {
+            true => Some(bind("explorer", fixed(|p| port_of(p, 7))).await?),
+            false => None,
+        };
         // The registry is a child process: pick its port by binding and releasing it.
         let registry_port = if options.registry == RegistryChoice::Start {
             Some(bind("registry", fixed(|p| port_of(p, 4))).await?.addr.port())
         } else {
             None
         };
-        let bound: Vec<&BoundService> =
-            [Some(&oidc), Some(&fulcio), rekor.as_ref(), Some(&tuf), tsa.as_ref(), rekor_v2.as_ref()]
-                .into_iter()
-                .flatten()
-                .collect();
+        let bound: Vec<&BoundService> = [
+            Some(&oidc),
+            Some(&fulcio),
+            rekor.as_ref(),
+            Some(&tuf),
+            tsa.as_ref(),
+            rekor_v2.as_ref(),
+            explorer.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let ports: BTreeMap<&str, u16> = bound
             .iter()
             .map(|service| (service.name, service.addr.port()))
@@ -253,9 +271,12 @@ impl RunningStack {
         if let (Some(service), Some(tsa)) = (tsa, timestamps) {
             routers.push((service, sigstack_tsa::router(tsa)));
         }
-        let servers = Servers::spawn(routers);
         let description =
             StackDescription { services, trust_dir, state_dir: state_dir.clone(), pid: std::process::id() };
+        if let Some(service) = explorer {
+            routers.push((service, sigstack_explorer::router(crate::assemble::explorer_for(&description)?)));
+        }
+        let servers = Servers::spawn(routers);
         description.write(&state_dir)?;
         Ok(RunningStack { description, servers: Some(servers), registry })
     }
@@ -291,8 +312,8 @@ impl RunningStack {
 
 fn port_of(ports: &Ports, which: usize) -> u16 {
     match ports {
-        Ports::Fixed { oidc, fulcio, rekor, tuf, registry, tsa, rekor_v2 } => {
-            [*oidc, *fulcio, *rekor, *tuf, *registry, *tsa, *rekor_v2][which]
+        Ports::Fixed { oidc, fulcio, rekor, tuf, registry, tsa, rekor_v2, explorer } => {
+            [*oidc, *fulcio, *rekor, *tuf, *registry, *tsa, *rekor_v2, *explorer][which]
         }
         Ports::Ephemeral => 0,
     }

@@ -68,8 +68,7 @@ pub fn stack_env_as(stack: &StackDescription, identity: &Identity) -> anyhow::Re
     {
         if let Some(value) = value {
             request_url.push('&');
-            request_url
-                .extend(form_urlencoded::Serializer::new(String::new()).append_pair(name, value).finish().chars());
+            request_url.push_str(&form_urlencoded::Serializer::new(String::new()).append_pair(name, value).finish());
         }
     }
     lines.push(("ACTIONS_ID_TOKEN_REQUEST_URL".into(), request_url));

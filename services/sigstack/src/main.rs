@@ -36,6 +36,8 @@ enum Command {
     /// Run a command with a stack of its own: start one (ephemeral ports, a temporary state
     /// directory), run CMD with its environment, stop it, exit with CMD's status.
     Exec(commands::exec::ExecArgs),
+    /// Serve the explorer (a web page of the whole chain, live) for a running stack.
+    Explorer(commands::explorer::ExplorerArgs),
     /// Run one service alone (for one-container-per-service setups).
     #[command(subcommand)]
     Serve(commands::serve::ServeCommand),
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => commands::up::run(args),
         Command::Exec(args) => commands::exec::run(args),
+        Command::Explorer(args) => commands::explorer::run(args),
         Command::Serve(command) => commands::serve::run(command),
         Command::Token(args) => commands::token::run(args),
         Command::Env(args) => commands::env::run(args),

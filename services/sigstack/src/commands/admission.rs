@@ -99,6 +99,9 @@ pub struct ApplyArgs {
     operation: String,
     #[command(flatten)]
     verifier: VerifierArgs,
+    /// Record each decision in this stack's state directory, for its explorer.
+    #[arg(long, env = "SIGSTACK_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 /// How images are verified: registry patience, and the trusted root of `type: SigstoreBundle`.
@@ -174,6 +177,12 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     println!("{:<34} {:<9} {:<48} {:<6} MESSAGE", "RESOURCE", "PHASE", "POLICY/RULE", "RESULT");
     for resource in &resources {
         let decision = evaluate(&policies, resource, None, &args.operation, &verifier);
+        if let Some(dir) = args.state_dir.as_deref().filter(|dir| dir.join(crate::stack::STACK_FILE).exists()) {
+            let record = sigstack_admission::AdmissionRecord::new("apply", resource, None, &decision);
+            if let Err(e) = sigstack_admission::DecisionLog::in_state_dir(dir).append(&record) {
+                eprintln!("sigstack: cannot record the decision for the explorer: {e}");
+            }
+        }
         let id = format!(
             "{}/{}/{}",
             resource["kind"].as_str().unwrap_or("?"),

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod cluster;
 pub mod env;
 pub mod exec;
+pub mod explorer;
 pub mod pipeline;
 pub mod probe;
 pub mod serve;

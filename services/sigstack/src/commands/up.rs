@@ -2,8 +2,8 @@ use sigstack::embedded::{Ports, RegistryChoice, RunningStack, StackOptions};
 
 use crate::StateDirArg;
 use crate::commands::{
-    DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT, DEFAULT_REKOR_V2_PORT,
-    DEFAULT_TSA_PORT, DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs, RekorVersions,
+    DEFAULT_EXPLORER_PORT, DEFAULT_FULCIO_PORT, DEFAULT_OIDC_PORT, DEFAULT_REGISTRY_PORT, DEFAULT_REKOR_PORT,
+    DEFAULT_REKOR_V2_PORT, DEFAULT_TSA_PORT, DEFAULT_TUF_PORT, FulcioArgs, ListenArgs, OidcArgs, RekorVersions,
 };
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +42,12 @@ pub struct UpArgs {
     /// Port of the timestamp authority (with --rekor v2 or both).
     #[arg(long, default_value_t = DEFAULT_TSA_PORT, conflicts_with = "ephemeral_ports")]
     tsa_port: u16,
+    /// Port of the explorer, the web page that shows the whole chain live.
+    #[arg(long, default_value_t = DEFAULT_EXPLORER_PORT, conflicts_with = "ephemeral_ports")]
+    explorer_port: u16,
+    /// Do not serve the explorer.
+    #[arg(long)]
+    pub(crate) no_explorer: bool,
     /// Let the v2 log take the deprecated dsseRequestV002 (Rekor v2.0-2.2 did; v2.3 and
     /// sigstore-go refuse it; sigstore-js 4 still sends it).
     #[arg(long)]
@@ -75,6 +81,7 @@ impl UpArgs {
                     registry: self.registry_port,
                     tsa: self.tsa_port,
                     rekor_v2: self.rekor_v2_port,
+                    explorer: self.explorer_port,
                 }
             },
             registry: match (&self.registry, self.no_registry) {
@@ -86,6 +93,7 @@ impl UpArgs {
             issuer_config: self.fulcio.issuer_config.clone(),
             rekor: self.rekor,
             rekor_v2_dsse: self.rekor_v2_dsse,
+            explorer: !self.no_explorer,
         }
     }
 }
@@ -98,6 +106,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let stack = RunningStack::start(args.options(&args.state.state_dir)).await?;
         let description = &stack.description;
         println!("sigstack is up (state dir {})", description.state_dir.display());
+        if let Some(url) = description.services.get("explorer") {
+            println!("  watch it: {url} (the explorer: log, certificates, registry, admission, live)");
+        }
         for (name, url) in &description.services {
             println!("  {name:<8} {url}");
         }

@@ -106,8 +106,11 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let state_dir = crate::stack::open_state_dir(&serve.state.state_dir)?;
     let cert = serving_cert(&state_dir, &serve.dns_names)?;
     let verifier = serve.verifier.verifier()?;
-    let state =
-        sigstack_admission::webhook::WebhookState { policies: Arc::new(policies), verifier: Arc::new(verifier) };
+    let state = sigstack_admission::webhook::WebhookState {
+        policies: Arc::new(policies),
+        verifier: Arc::new(verifier),
+        decisions: Some(sigstack_admission::DecisionLog::in_state_dir(&state_dir)),
+    };
     let router = sigstack_admission::webhook::router(state);
     tokio::runtime::Runtime::new()?.block_on(async {
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert.cert_path, &cert.key_path)
