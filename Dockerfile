@@ -1,20 +1,40 @@
-# The sigstack binary in a small runtime image. The single binary (`sigstack up`) is the default
-# way to run the stack; this image serves compose.yaml's one-container-per-service layout.
+# The sigstack binary in a small runtime image, for compose.yaml's one-container-per-service
+# layout and the testcontainers module (the single binary, `sigstack up`, is the default way to
+# run the stack).
+#
+#   docker build -t sigstack .                       compiles sigstack in rust:1.95-bookworm
+#   docker build -f Dockerfile --target prebuilt \   wraps a binary built on a Debian 12 host
+#     --build-arg BASE_IMAGE=... -t sigstack DIR     (DIR holds only `sigstack`), as the scripts
+#                                                    do where no image can be pulled
+#
+# `prebuilt` comes before the compiling stage so that building it never needs the Rust image,
+# with BuildKit or with the legacy builder (which runs stages in order up to the target).
 
-FROM rust:1.95-bookworm AS build
-WORKDIR /src
-COPY Cargo.toml Cargo.lock rustfmt.toml ./
-COPY services ./services
-COPY e2e ./e2e
-RUN cargo build --release --locked -p sigstack \
- && install -D target/release/sigstack /out/sigstack
+ARG BASE_IMAGE=debian:bookworm-slim
+ARG RUST_IMAGE=rust:1.95-bookworm
 
-FROM debian:bookworm-slim
-RUN useradd --system --uid 10001 --home-dir /state sigstack \
+FROM ${BASE_IMAGE} AS runtime
+# A fixed non-root user; the state volume belongs to it. Tests that bind-mount a host directory
+# run the container as their own uid instead (`--user`).
+RUN useradd --system --uid 10001 --user-group --home-dir /state --no-create-home sigstack \
  && install -d -o sigstack -g sigstack -m 0700 /state
-COPY --from=build /out/sigstack /usr/local/bin/sigstack
 USER sigstack
 VOLUME ["/state"]
 ENV SIGSTACK_STATE_DIR=/state
 ENTRYPOINT ["sigstack"]
 CMD ["--help"]
+
+FROM runtime AS prebuilt
+COPY sigstack /usr/local/bin/sigstack
+
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY services ./services
+COPY e2e ./e2e
+COPY bench ./bench
+RUN cargo build --release --locked -p sigstack \
+ && install -D -s target/release/sigstack /out/sigstack
+
+FROM runtime
+COPY --from=build /out/sigstack /usr/local/bin/sigstack

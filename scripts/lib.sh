@@ -13,6 +13,12 @@ REKOR_CLI_VERSION=${REKOR_CLI_VERSION:-v1.5.4}
 ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 SIGSTORE_GO_VERSION=${SIGSTORE_GO_VERSION:-v1.3.0}
 SIGSTORE_PYTHON_SPEC=${SIGSTORE_PYTHON_SPEC:-sigstore>=4.5,<5}
+# Container images (issue #15). The base is what the Dockerfile expects elsewhere
+# (debian:bookworm-slim); here it is made from Debian packages, so its name says so.
+DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
+SIGSTACK_BASE_IMAGE=${SIGSTACK_BASE_IMAGE:-sigstack/debian:$DEBIAN_SUITE-minbase}
+SIGSTACK_IMAGE=${SIGSTACK_IMAGE:-sigstack:dev}
+SIGSTACK_REGISTRY_IMAGE=${SIGSTACK_REGISTRY_IMAGE:-sigstack/docker-registry:$DEBIAN_SUITE}
 export SIGSTACK_ROOT SIGSTACK_CACHE
 mkdir -p "$SIGSTACK_CACHE/bin" "$SIGSTACK_CACHE/logs"
 
@@ -260,4 +266,84 @@ ensure_kyverno() {
 copy_kyverno_crds() {
   local source; source=$(cd "$SIGSTACK_ROOT/scripts/tools/kyverno" && go list -m -f '{{.Dir}}' github.com/kyverno/kyverno)
   cp -r "$source/config/crds" "$1/crds" && chmod -R u+w "$1/crds"
+}
+
+# A Docker engine (issue #15): the one DOCKER_HOST or the default socket points at when it
+# answers; otherwise Debian's dockerd started under $SIGSTACK_CACHE/docker the way this kind of
+# machine allows (no iptables, no default bridge: containers use host or user-defined networks),
+# with its images kept there for the next run. Exports DOCKER_HOST; stop_docker_engine stops
+# only that engine of the scripts (SIGSTACK_OWN_DOCKERD), never a user's.
+SIGSTACK_DOCKER_DIR=$SIGSTACK_CACHE/docker
+ensure_docker_engine() {
+  if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+    ok "Docker engine at ${DOCKER_HOST:-the default socket} ($(docker version --format '{{.Server.Version}}'))"
+    return 0
+  fi
+  local own=unix://$SIGSTACK_DOCKER_DIR/docker.sock
+  if [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "$own" ]; then
+    die "DOCKER_HOST=$DOCKER_HOST does not answer (docker info failed); unset it to let the scripts start their own engine"
+  fi
+  ensure_apt docker.io
+  export DOCKER_HOST=$own
+  SIGSTACK_OWN_DOCKERD=1
+  if docker info >/dev/null 2>&1; then ok "Docker engine of an earlier run at $DOCKER_HOST"; return 0; fi
+  [ "$(id -u)" = 0 ] || die "no Docker engine answers and starting dockerd needs root: start Docker (or set DOCKER_HOST) and run again"
+  step "Starting dockerd under $SIGSTACK_DOCKER_DIR"
+  mkdir -p "$SIGSTACK_DOCKER_DIR/data" "$SIGSTACK_DOCKER_DIR/exec"
+  setsid dockerd --iptables=false --ip6tables=false --bridge=none \
+    --data-root "$SIGSTACK_DOCKER_DIR/data" --exec-root "$SIGSTACK_DOCKER_DIR/exec" \
+    --pidfile "$SIGSTACK_DOCKER_DIR/dockerd.pid" -H "$own" >"$SIGSTACK_CACHE/logs/dockerd.log" 2>&1 </dev/null &
+  local _
+  for _ in $(seq 1 60); do
+    if docker info >/dev/null 2>&1; then ok "dockerd $(docker version --format '{{.Server.Version}}') at $DOCKER_HOST"; return 0; fi
+    sleep 0.5
+  done
+  tail -n 20 "$SIGSTACK_CACHE/logs/dockerd.log" >&2
+  die "dockerd did not answer within 30 s (log: $SIGSTACK_CACHE/logs/dockerd.log)"
+}
+
+stop_docker_engine() {
+  local pidfile=$SIGSTACK_DOCKER_DIR/dockerd.pid pid _
+  [ "${SIGSTACK_OWN_DOCKERD:-0}" = 1 ] && [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# The base image: a Debian root file system from debootstrap (Debian packages only, no image
+# registry needed), imported once and kept in the engine.
+ensure_base_image() {
+  docker image inspect "$SIGSTACK_BASE_IMAGE" >/dev/null 2>&1 && return 0
+  ensure_apt debootstrap
+  step "Building the base image $SIGSTACK_BASE_IMAGE with debootstrap (about a minute, first run only)"
+  local mirror rootfs
+  mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  rootfs=$(mktemp -d "$SIGSTACK_DOCKER_DIR/rootfs-XXXXXX")
+  run_logged "$SIGSTACK_CACHE/logs/debootstrap.log" debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "${mirror:-http://deb.debian.org/debian}"
+  # What debian:*-slim leaves out: downloaded packages, package lists, documentation.
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
+  tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' - "$SIGSTACK_BASE_IMAGE" >/dev/null
+  rm -rf "$rootfs"
+  ok "$SIGSTACK_BASE_IMAGE"
+}
+
+# The images compose.yaml and the testcontainers module run: sigstack (the binary built on this
+# host, stripped, in the Dockerfile's `prebuilt` stage) and Debian's docker-registry. $1: the
+# sigstack binary. Layer caching makes an unchanged binary a no-op.
+ensure_images() {
+  local binary=$1 context
+  ensure_base_image
+  if ! docker image inspect "$SIGSTACK_REGISTRY_IMAGE" >/dev/null 2>&1; then
+    step "Building $SIGSTACK_REGISTRY_IMAGE (Debian's docker-registry; first run only)"
+    run_logged "$SIGSTACK_CACHE/logs/docker-build-registry.log" docker build --network host \
+      --build-arg BASE_IMAGE="$SIGSTACK_BASE_IMAGE" -t "$SIGSTACK_REGISTRY_IMAGE" \
+      -f "$SIGSTACK_ROOT/scripts/docker/registry.Dockerfile" "$SIGSTACK_ROOT/scripts/docker"
+  fi
+  context=$SIGSTACK_DOCKER_DIR/context
+  mkdir -p "$context"
+  strip -o "$context/sigstack" "$binary"
+  run_logged "$SIGSTACK_CACHE/logs/docker-build-sigstack.log" docker build --network host --target prebuilt \
+    --build-arg BASE_IMAGE="$SIGSTACK_BASE_IMAGE" -t "$SIGSTACK_IMAGE" -f "$SIGSTACK_ROOT/Dockerfile" "$context"
+  ok "images $SIGSTACK_IMAGE and $SIGSTACK_REGISTRY_IMAGE"
 }

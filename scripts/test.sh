@@ -23,6 +23,12 @@ SIGSTACK_KYVERNO_BIN=$(go_tool_dir kyverno)
 export SIGSTACK_COSIGN_V2 SIGSTACK_COSIGN_V3 SIGSTACK_REKOR_CLI SIGSTACK_ACTIONLINT SIGSTACK_SIGSTORE_GO SIGSTACK_KUBE_BIN SIGSTACK_KYVERNO_BIN
 ok "$("$SIGSTACK_BIN" --version)"
 
+step "Container engine and images (compose.yaml and testcontainers run on them)"
+ensure_docker_engine
+trap stop_docker_engine EXIT
+ensure_images "$SIGSTACK_BIN"
+export DOCKER_HOST SIGSTACK_IMAGE SIGSTACK_REGISTRY_IMAGE
+
 step "Running the test suites (unit, integration, end-to-end)"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$SIGSTACK_CACHE/logs/cargo-test.log"
 status=${PIPESTATUS[0]}

@@ -2,6 +2,7 @@
 //! wrote. Tests talk to it only the way a user or a real client would: over HTTP and through files.
 
 pub mod cluster;
+pub mod containers;
 pub mod fuzz;
 pub mod rfc9162;
 pub mod services;

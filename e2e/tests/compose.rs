@@ -1,17 +1,28 @@
-//! compose.yaml and the Dockerfile, checked without a container engine (none on this machine):
-//! the compose file validates against the Compose schema (Debian's docker-compose), every command
-//! and health check it runs exists in `sigstack`, and the split services it describes, run here as
-//! processes on one shared state directory, produce trust files real clients accept.
+//! compose.yaml and the Dockerfile: brought up for real with a container engine and Compose, real
+//! clients signing and verifying through the containers and a volume that outlives `down`; and,
+//! without an engine, the file validates against the Compose schema, every command and health
+//! check it runs exists in `sigstack`, and the split services it describes, run as processes on
+//! one shared state directory, produce trust files real clients accept.
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sigstack_e2e::{GITHUB_ISSUER, cosign, run_ok, sigstack, sigstack_bin, sigstore_python, token, workspace_root};
+use sigstack_e2e::containers::Compose;
+use sigstack_e2e::{
+    GITHUB_ISSUER, cosign, get_json, python, run_ok, sigstack, sigstack_bin, sigstore_python, token, workspace_root,
+};
 
+/// compose.yaml as Compose reads it (`docker-compose config`: anchors merged, every
+/// `${SIGSTACK_*:-default}` at its default).
 fn compose() -> serde_norway::Value {
-    serde_norway::from_slice(&std::fs::read(workspace_root().join("compose.yaml")).unwrap()).unwrap()
+    let mut command = Command::new("docker-compose");
+    command.arg("-f").arg(workspace_root().join("compose.yaml")).arg("config");
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("SIGSTACK_")) {
+        command.env_remove(name);
+    }
+    serde_norway::from_str(&run_ok(&mut command)).unwrap()
 }
 
 #[test]
@@ -66,7 +77,7 @@ fn every_command_and_health_check_exists_in_sigstack() {
                 String::from_utf8_lossy(&output.stderr)
             );
             assert!(
-                service["volumes"].as_sequence().unwrap().iter().any(|v| v.as_str() == Some("state:/state")),
+                service["volumes"].as_sequence().unwrap().iter().any(|v| v.as_str().unwrap().starts_with("state:/state")),
                 "{name} shares the state volume"
             );
         }
@@ -82,11 +93,15 @@ fn every_command_and_health_check_exists_in_sigstack() {
 fn dockerfile_builds_the_binary_in_stages() {
     let dockerfile = std::fs::read_to_string(workspace_root().join("Dockerfile")).unwrap();
     let stages: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
-    assert_eq!(stages.len(), 2, "a build stage and a runtime stage");
+    // runtime, prebuilt (the scripts' target: a host-built binary), build, and the default image.
+    assert_eq!(stages.len(), 4, "{stages:?}");
+    assert!(stages[1].ends_with("AS prebuilt") && stages[2].ends_with("AS build"), "prebuilt never needs the Rust image");
     assert!(dockerfile.contains("cargo build --release --locked -p sigstack"));
     assert!(dockerfile.contains("COPY --from=build"));
+    assert!(dockerfile.contains("USER sigstack"), "runs as a non-root user");
     assert!(dockerfile.contains(r#"ENTRYPOINT ["sigstack"]"#));
-    for line in dockerfile.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+    let build_stage = &dockerfile[dockerfile.find("AS build").unwrap()..];
+    for line in build_stage.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
         let sources: Vec<&str> = line.split_whitespace().skip(1).collect();
         for source in &sources[..sources.len() - 1] {
             assert!(
@@ -197,4 +212,113 @@ fn split_services_on_one_state_dir_produce_trust_clients_accept() {
             .args(["--certificate-identity", san, "--certificate-oidc-issuer", GITHUB_ISSUER])
             .arg(&artifact),
     );
+}
+
+/// The whole compose.yaml on a real engine: the split services come up healthy, sigstore-python
+/// and cosign v3 sign and verify through the containers with the trust files the `tuf` container
+/// wrote, sigstack builds, signs, attests and verifies an image in the containers' registry, and
+/// after `down` and `up` the log, the keys and the trust files are still there (named volumes):
+/// a bundle from before still verifies.
+#[test]
+fn compose_up_for_real_with_real_clients_and_volumes_that_outlive_down() {
+    let compose = Compose::new(&workspace_root());
+    compose.up();
+    let dir = tempfile::tempdir().unwrap();
+    let trust = dir.path().join("trust");
+    compose.copy_trust(&trust);
+    let trusted_root = std::fs::read_to_string(trust.join("trusted_root.json")).unwrap();
+    assert!(
+        trusted_root.contains(&compose.url(1)) && trusted_root.contains(&compose.url(2)),
+        "the trust files name the published URLs"
+    );
+    // Tokens from the issuer container, over HTTP as any test would mint them.
+    let mint = |repository: &str| {
+        run_ok(Command::new("curl").args(["-fsS", &format!("{}/token?repository={repository}", compose.url(0))]))
+    };
+    let san = "https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main";
+
+    // sigstore-python signs and verifies through the containers.
+    let artifact = dir.path().join("a.txt");
+    std::fs::write(&artifact, "signed through compose").unwrap();
+    let python_bundle = dir.path().join("python.sigstore.json");
+    let sigstore = || {
+        let mut command = Command::new(python().parent().unwrap().join("sigstore"));
+        command.arg("--trust-config").arg(trust.join("trust_config.json"));
+        command
+    };
+    run_ok(sigstore().args(["sign", "--identity-token", &mint("acme/widget"), "--bundle"]).arg(&python_bundle).arg(&artifact));
+    let python_verify = |bundle: &Path| {
+        run_ok(
+            sigstore()
+                .args(["verify", "identity", "--cert-identity", san, "--cert-oidc-issuer", GITHUB_ISSUER, "--bundle"])
+                .arg(bundle)
+                .arg(&artifact),
+        )
+    };
+    python_verify(&python_bundle);
+    // cosign v3 with the trusted root and signing config; each verifies the other's bundle.
+    let cosign_bundle = dir.path().join("cosign.sigstore.json");
+    let cosign_v3 = || {
+        let mut command = Command::new(cosign("v3"));
+        command.env("HOME", dir.path());
+        command
+    };
+    run_ok(
+        cosign_v3()
+            .args(["sign-blob", "--yes", "--signing-config"])
+            .arg(trust.join("signing_config.v0.2.json"))
+            .arg("--trusted-root")
+            .arg(trust.join("trusted_root.json"))
+            .args(["--identity-token", &mint("acme/widget"), "--bundle"])
+            .arg(&cosign_bundle)
+            .arg(&artifact),
+    );
+    for bundle in [&python_bundle, &cosign_bundle] {
+        run_ok(
+            cosign_v3()
+                .args(["verify-blob", "--trusted-root"])
+                .arg(trust.join("trusted_root.json"))
+                .arg("--bundle")
+                .arg(bundle)
+                .args(["--certificate-identity", san, "--certificate-oidc-issuer", GITHUB_ISSUER])
+                .arg(&artifact),
+        );
+    }
+    python_verify(&cosign_bundle);
+
+    // sigstack's pipeline against the containers' registry, through `sigstack attach`.
+    let state = dir.path().join("attached");
+    run_ok(
+        sigstack(&state)
+            .arg("attach")
+            .arg("--trust-dir")
+            .arg(&trust)
+            .args(["--registry", &compose.url(4), "--tuf", &compose.url(3)]),
+    );
+    let digest = run_ok(sigstack(&state).args(["build", "--name", "acme/app", "--tag", "v1", "--app-version", "1"]));
+    let app_token = mint("acme/app");
+    run_ok(sigstack(&state).args(["sign", "acme/app:v1", "--identity-token", &app_token]));
+    run_ok(sigstack(&state).args(["attest", "acme/app:v1", "--identity-token", &app_token]));
+    let app_san = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+    let identity = ["--certificate-identity", app_san, "--certificate-oidc-issuer", GITHUB_ISSUER];
+    run_ok(sigstack(&state).args(["verify", "acme/app:v1"]).args(identity));
+    run_ok(sigstack(&state).args(["verify-attestation", "acme/app:v1", "--type", "spdxjson"]).args(identity));
+    let log_size = |compose: &Compose| get_json(&format!("{}/api/v1/log", compose.url(2)))["treeSize"].as_u64().unwrap();
+    let size_before = log_size(&compose);
+    assert!(size_before >= 4, "two blob signatures, a signature and an attestation are logged");
+
+    // down (volumes kept) and up again: same log, same keys, same trust files.
+    run_ok(&mut compose.command(&["down"]));
+    compose.up();
+    assert_eq!(log_size(&compose), size_before, "the log survives down/up in its volume");
+    let again = dir.path().join("trust-again");
+    compose.copy_trust(&again);
+    assert_eq!(
+        std::fs::read_to_string(again.join("trusted_root.json")).unwrap(),
+        trusted_root,
+        "the keys and trust files survive down/up"
+    );
+    python_verify(&python_bundle);
+    run_ok(sigstack(&state).args(["verify", "acme/app:v1"]).args(identity));
+    assert!(digest.trim().starts_with("sha256:"), "{digest}");
 }

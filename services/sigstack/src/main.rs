@@ -45,6 +45,9 @@ enum Command {
     Token(commands::token::TokenArgs),
     /// Print `export` lines that point a shell's Sigstore clients at a running stack.
     Env(commands::env::EnvArgs),
+    /// Describe a stack started elsewhere (compose, a container) from its trust files, so the
+    /// pipeline commands (build, sign, attest, verify, apply) work against it.
+    Attach(commands::attach::AttachArgs),
     /// Exit 0 if a URL answers 2xx within a few seconds (container health checks).
     Probe(commands::probe::ProbeArgs),
     /// Build a small OCI image hermetically (no Docker) and push it; prints its digest.
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Serve(command) => commands::serve::run(command),
         Command::Token(args) => commands::token::run(args),
         Command::Env(args) => commands::env::run(args),
+        Command::Attach(args) => commands::attach::run(args),
         Command::Probe(args) => commands::probe::run(args),
         Command::Build(args) => commands::pipeline::build(args),
         Command::Sbom(args) => commands::pipeline::sbom(args),

@@ -64,3 +64,30 @@ pub fn open_state_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     sigstack_state::ensure_private_dir(dir)?;
     dir.canonicalize().with_context(|| format!("resolve state directory {}", dir.display()))
 }
+
+/// The services a signing config names, keyed as in `stack.json` (`oidc`, `fulcio`, `rekor`,
+/// `rekor-v2`, `tsa`): how `sigstack attach` describes a stack it did not start (compose, a
+/// container) from the trust files that stack wrote.
+pub fn services_from_signing_config(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let config: sigstack_trust::SigningConfig =
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a signing config", path.display()))?;
+    let mut services = BTreeMap::new();
+    let base = |url: &str| url.trim_end_matches('/').to_string();
+    if let Some(ca) = config.ca_urls.iter().find(|s| s.major_api_version == 1) {
+        services.insert("fulcio".to_string(), base(&ca.url));
+    }
+    if let Some(oidc) = config.oidc_urls.first() {
+        services.insert("oidc".to_string(), base(&oidc.url));
+    }
+    for log in &config.rekor_tlog_urls {
+        let name = if log.major_api_version == 2 { "rekor-v2" } else { "rekor" };
+        services.entry(name.to_string()).or_insert_with(|| base(&log.url));
+    }
+    // Signing configs name the TSA's full timestamp URL; stack.json names its base.
+    if let Some(tsa) = config.tsa_urls.first() {
+        services.insert("tsa".to_string(), base(tsa.url.trim_end_matches("/api/v1/timestamp")));
+    }
+    anyhow::ensure!(services.contains_key("fulcio"), "{} lists no CA", path.display());
+    Ok(services)
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the service assembly shared by `up` and `serve`.
 
 pub mod admission;
+pub mod attach;
 pub mod bundle;
 pub mod cluster;
 pub mod env;

@@ -1,0 +1,115 @@
+//! The container engine as a test peer (issue #15): the engine `scripts/test.sh` started (or the
+//! user's own, through `DOCKER_HOST`) and the images it built. Missing is a loud failure, never a
+//! skip.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::run_ok;
+
+/// The image named by `$variable`, which must exist in the engine.
+fn image(variable: &str, default: &str) -> String {
+    let image = std::env::var(variable).unwrap_or_else(|_| default.to_string());
+    let output = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", &image]).output();
+    match output {
+        Ok(output) if output.status.success() => image,
+        Ok(output) => panic!(
+            "image {image} (${variable}) is not in the Docker engine at {}: run scripts/test.sh, which starts \
+             the engine and builds the images\n{}",
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into()),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(e) => panic!("no docker CLI ({e}): run scripts/test.sh, which installs and starts the engine"),
+    }
+}
+
+/// The sigstack image (`$SIGSTACK_IMAGE`, the scripts' `sigstack:dev`).
+pub fn sigstack_image() -> String {
+    image("SIGSTACK_IMAGE", "sigstack:dev")
+}
+
+/// The registry image (`$SIGSTACK_REGISTRY_IMAGE`, here Debian's docker-registry).
+pub fn registry_image() -> String {
+    image("SIGSTACK_REGISTRY_IMAGE", "sigstack/docker-registry:bookworm")
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("its address").port()
+}
+
+/// Waits until `url` answers 2xx.
+pub fn wait_for(url: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let status = Command::new("curl").args(["-fsS", "-o", "/dev/null", "-m", "2", url]).status();
+        if status.map(|s| s.success()).unwrap_or(false) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{url} did not answer within {within:?}");
+}
+
+/// compose.yaml brought up for real under a project name of its own, with every published port
+/// a free one; `down -v` when dropped.
+pub struct Compose {
+    /// The project name (`-p`).
+    pub project: String,
+    /// Host ports: oidc, fulcio, rekor, tuf, registry.
+    pub ports: [u16; 5],
+    file: PathBuf,
+}
+
+impl Compose {
+    /// The compose.yaml of `root`, not started yet.
+    pub fn new(root: &Path) -> Compose {
+        Compose {
+            project: format!("sigstack-e2e-{}", std::process::id()),
+            ports: [free_port(), free_port(), free_port(), free_port(), free_port()],
+            file: root.join("compose.yaml"),
+        }
+    }
+
+    /// `docker-compose ARGS` with this project's file, name, images and ports.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("docker-compose");
+        command.arg("-f").arg(&self.file).args(["-p", &self.project]).args(args);
+        command.env("SIGSTACK_IMAGE", sigstack_image()).env("SIGSTACK_REGISTRY_IMAGE", registry_image());
+        for (name, port) in ["OIDC", "FULCIO", "REKOR", "TUF", "REGISTRY"].iter().zip(self.ports) {
+            command.env(format!("SIGSTACK_{name}_PORT"), port.to_string());
+        }
+        command
+    }
+
+    /// `up -d` (never building: the scripts built the images) and waits until the TUF repository
+    /// and the registry answer on their published ports.
+    pub fn up(&self) {
+        run_ok(&mut self.command(&["up", "-d", "--no-build"]));
+        wait_for(&format!("{}/timestamp.json", self.url(3)), Duration::from_secs(120));
+        wait_for(&format!("{}/v2/", self.url(4)), Duration::from_secs(60));
+    }
+
+    /// The published URL of service `index` (oidc, fulcio, rekor, tuf, registry).
+    pub fn url(&self, index: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[index])
+    }
+
+    /// The id of the container of `service`.
+    pub fn container(&self, service: &str) -> String {
+        run_ok(&mut self.command(&["ps", "-q", service])).trim().to_string()
+    }
+
+    /// Copies `/state/trust` out of the `tuf` container into `dir`.
+    pub fn copy_trust(&self, dir: &Path) {
+        let _ = std::fs::remove_dir_all(dir);
+        run_ok(Command::new("docker").arg("cp").arg(format!("{}:/state/trust", self.container("tuf"))).arg(dir));
+    }
+}
+
+impl Drop for Compose {
+    fn drop(&mut self) {
+        let _ = self.command(&["down", "-v", "--remove-orphans"]).output();
+    }
+}
