@@ -113,3 +113,84 @@ impl Drop for Compose {
         let _ = self.command(&["down", "-v", "--remove-orphans"]).output();
     }
 }
+
+/// The Docker API version testcontainers 0.28 speaks (bollard 0.21's default, with no
+/// negotiation).
+pub const TESTCONTAINERS_API_VERSION: &str = "1.53";
+
+/// The engine's newest API version (`GET /version`), e.g. `1.41` for Debian 12's 20.10.
+pub fn engine_api_version() -> String {
+    let version = run_ok(Command::new("docker").args(["version", "--format", "{{.Server.APIVersion}}"]));
+    version.trim().to_string()
+}
+
+/// A unix socket in front of the engine that rewrites each request's `/v1.NN/` path prefix to the
+/// engine's version. testcontainers 0.28 pins API 1.53 and an engine older than that (Debian 12's
+/// docker.io 20.10 speaks 1.41) refuses every request with "client version 1.53 is too new"; the
+/// calls testcontainers makes here (create, start, logs, inspect, remove) mean the same in both.
+/// A user's current Docker needs none of this: [`docker_host_for_testcontainers`] only starts it
+/// for an older engine.
+pub struct ApiVersionShim {
+    /// `unix://...` of the shim's socket.
+    pub docker_host: String,
+    _dir: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// The `DOCKER_HOST` testcontainers should use: the engine's own when it speaks
+/// [`TESTCONTAINERS_API_VERSION`], else a shim's.
+pub fn docker_host_for_testcontainers() -> (String, Option<ApiVersionShim>) {
+    let engine = engine_api_version();
+    let current = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let parse = |v: &str| v.split_once('.').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    if parse(&engine) >= parse(TESTCONTAINERS_API_VERSION) {
+        return (current, None);
+    }
+    let engine_socket = PathBuf::from(current.strip_prefix("unix://").expect("the engine listens on a unix socket"));
+    let shim = ApiVersionShim::start(engine_socket, engine);
+    (shim.docker_host.clone(), Some(shim))
+}
+
+impl ApiVersionShim {
+    fn start(engine_socket: PathBuf, engine_version: String) -> ApiVersionShim {
+        let dir = tempfile::tempdir().expect("a directory for the shim's socket");
+        let socket = dir.path().join("docker.sock");
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::UnixListener::bind(&socket).expect("bind the shim's socket")
+        };
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let engine_socket = engine_socket.clone();
+                let engine_version = engine_version.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        forward(request, engine_socket.clone(), engine_version.clone())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        ApiVersionShim { docker_host: format!("unix://{}", socket.display()), _dir: dir, _runtime: runtime }
+    }
+}
+
+async fn forward(
+    mut request: hyper::Request<hyper::body::Incoming>,
+    engine_socket: PathBuf,
+    engine_version: String,
+) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+    let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let rewritten = match path_and_query.strip_prefix("/v1.").and_then(|rest| rest.split_once('/')) {
+        Some((_, rest)) => format!("/v{engine_version}/{rest}"),
+        None => path_and_query,
+    };
+    *request.uri_mut() = rewritten.parse()?;
+    let upstream = tokio::net::UnixStream::connect(&engine_socket).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(upstream)).await?;
+    tokio::spawn(connection);
+    Ok(sender.send_request(request).await?)
+}

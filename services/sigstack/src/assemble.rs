@@ -50,6 +50,15 @@ impl RekorVersions {
     pub fn v2(self) -> bool {
         matches!(self, RekorVersions::V2 | RekorVersions::Both)
     }
+
+    /// The value of `sigstack up --rekor`.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            RekorVersions::V1 => "v1",
+            RekorVersions::V2 => "v2",
+            RekorVersions::Both => "both",
+        }
+    }
 }
 
 const ISSUER_CONFIG_FILE: &str = "oidc/issuer.json";

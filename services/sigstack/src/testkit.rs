@@ -88,13 +88,19 @@ impl StackBuilder {
         if self.registry && !running.description.services.contains_key("registry") {
             anyhow::bail!("registry(true) needs Debian's docker-registry (apt-get install docker-registry)");
         }
-        Ok(Stack { running: Some(running), _temp: temp })
+        Ok(Stack { running: Some(running), attached: None, _temp: temp })
     }
 }
+
+/// Stops a stack this process did not start (containers, another process): what
+/// [`Stack::attached`] takes. Dropping it instead must stop the stack too.
+pub type StopStack =
+    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>> + Send + Sync>;
 
 /// A running stack of one test.
 pub struct Stack {
     running: Option<RunningStack>,
+    attached: Option<(StackDescription, StopStack)>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -109,8 +115,19 @@ impl Stack {
         }
     }
 
+    /// A stack running elsewhere (the testcontainers module's containers) whose `stack.json` is
+    /// `description`, its paths readable here; `stop` ends it. Every helper works on it as on an
+    /// in-process stack; `state_dir` is removed with the stack when given.
+    pub fn attached(description: StackDescription, stop: StopStack, state_dir: Option<tempfile::TempDir>) -> Stack {
+        Stack { running: None, attached: Some((description, stop)), _temp: state_dir }
+    }
+
     fn description(&self) -> &StackDescription {
-        &self.running.as_ref().expect("a running stack").description
+        match (&self.running, &self.attached) {
+            (Some(running), _) => &running.description,
+            (None, Some((description, _))) => description,
+            (None, None) => unreachable!("a stack is running until stop() consumes it"),
+        }
     }
 
     /// Service name → base URL (`oidc`, `fulcio`, `rekor`, `tuf`, and `registry` when started).
@@ -204,9 +221,10 @@ impl Stack {
 
     /// Stops every service (draining requests in flight) and removes the temporary directory.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        match self.running.take() {
-            Some(running) => running.stop().await,
-            None => Ok(()),
+        match (self.running.take(), self.attached.take()) {
+            (Some(running), _) => running.stop().await,
+            (None, Some((_, stop))) => stop().await,
+            (None, None) => Ok(()),
         }
     }
 }
