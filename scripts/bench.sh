@@ -10,6 +10,11 @@ ensure_node_tools
 ensure_apt docker-registry
 step "Building sigstack and the load generator (release)"
 (cargo build --quiet --release -p sigstack -p sigstack-bench) || die "build failed"
+step "Container engine and base image (the containers section)"
+ensure_docker_engine
+trap stop_docker_engine EXIT
+ensure_base_image
+export DOCKER_HOST SIGSTACK_BASE_IMAGE
 mkdir -p bench/results
 step "Running (a few minutes; every run stops by itself)"
 target/release/sigstack-bench --sigstack target/release/sigstack --node-prefix "$SIGSTACK_CACHE/node" \

@@ -20,6 +20,7 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use clap::Parser;
 
 mod cluster;
+mod containers;
 mod v2;
 use serde_json::{Value, json};
 
@@ -49,6 +50,9 @@ struct Args {
     /// Run only the section of Rekor v2 and the timestamp authority.
     #[arg(long)]
     v2_only: bool,
+    /// Run only the section of container images and start-up (needs a Docker engine).
+    #[arg(long)]
+    containers_only: bool,
     /// Instead of the benchmark: concurrency 256 against issuer, CA and log at once for this many
     /// seconds, reporting errors, resident memory and open file descriptors before and after.
     #[arg(long, value_name = "SECONDS")]
@@ -736,6 +740,9 @@ async fn main() -> anyhow::Result<()> {
         v2::rekor_v2_and_tsa(&args, &mut report).await?;
         return Ok(());
     }
+    if args.containers_only {
+        return containers::images_and_start(&args.sigstack, &mut report);
+    }
     println!(
         "sigstack benchmark ({} cores, {} s per load run)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -750,6 +757,9 @@ async fn main() -> anyhow::Result<()> {
         flow(&args, &mut report)?;
     }
     cluster::real_admission(&args.sigstack, &mut report, args.admission_creates)?;
+    if !args.cluster_only {
+        containers::images_and_start(&args.sigstack, &mut report)?;
+    }
     if !args.cluster_only {
         scale(&args, &mut report).await?;
     }

@@ -190,7 +190,8 @@ async fn forward(
     };
     *request.uri_mut() = rewritten.parse()?;
     let upstream = tokio::net::UnixStream::connect(&engine_socket).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(upstream)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(upstream)).await?;
     tokio::spawn(connection);
     Ok(sender.send_request(request).await?)
 }

@@ -77,7 +77,11 @@ fn every_command_and_health_check_exists_in_sigstack() {
                 String::from_utf8_lossy(&output.stderr)
             );
             assert!(
-                service["volumes"].as_sequence().unwrap().iter().any(|v| v.as_str().unwrap().starts_with("state:/state")),
+                service["volumes"]
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v.as_str().unwrap().starts_with("state:/state")),
                 "{name} shares the state volume"
             );
         }
@@ -95,7 +99,10 @@ fn dockerfile_builds_the_binary_in_stages() {
     let stages: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
     // runtime, prebuilt (the scripts' target: a host-built binary), build, and the default image.
     assert_eq!(stages.len(), 4, "{stages:?}");
-    assert!(stages[1].ends_with("AS prebuilt") && stages[2].ends_with("AS build"), "prebuilt never needs the Rust image");
+    assert!(
+        stages[1].ends_with("AS prebuilt") && stages[2].ends_with("AS build"),
+        "prebuilt never needs the Rust image"
+    );
     assert!(dockerfile.contains("cargo build --release --locked -p sigstack"));
     assert!(dockerfile.contains("COPY --from=build"));
     assert!(dockerfile.contains("USER sigstack"), "runs as a non-root user");
@@ -246,7 +253,12 @@ fn compose_up_for_real_with_real_clients_and_volumes_that_outlive_down() {
         command.arg("--trust-config").arg(trust.join("trust_config.json"));
         command
     };
-    run_ok(sigstore().args(["sign", "--identity-token", &mint("acme/widget"), "--bundle"]).arg(&python_bundle).arg(&artifact));
+    run_ok(
+        sigstore()
+            .args(["sign", "--identity-token", &mint("acme/widget"), "--bundle"])
+            .arg(&python_bundle)
+            .arg(&artifact),
+    );
     let python_verify = |bundle: &Path| {
         run_ok(
             sigstore()
@@ -288,13 +300,12 @@ fn compose_up_for_real_with_real_clients_and_volumes_that_outlive_down() {
 
     // sigstack's pipeline against the containers' registry, through `sigstack attach`.
     let state = dir.path().join("attached");
-    run_ok(
-        sigstack(&state)
-            .arg("attach")
-            .arg("--trust-dir")
-            .arg(&trust)
-            .args(["--registry", &compose.url(4), "--tuf", &compose.url(3)]),
-    );
+    run_ok(sigstack(&state).arg("attach").arg("--trust-dir").arg(&trust).args([
+        "--registry",
+        &compose.url(4),
+        "--tuf",
+        &compose.url(3),
+    ]));
     let digest = run_ok(sigstack(&state).args(["build", "--name", "acme/app", "--tag", "v1", "--app-version", "1"]));
     let app_token = mint("acme/app");
     run_ok(sigstack(&state).args(["sign", "acme/app:v1", "--identity-token", &app_token]));
@@ -303,7 +314,8 @@ fn compose_up_for_real_with_real_clients_and_volumes_that_outlive_down() {
     let identity = ["--certificate-identity", app_san, "--certificate-oidc-issuer", GITHUB_ISSUER];
     run_ok(sigstack(&state).args(["verify", "acme/app:v1"]).args(identity));
     run_ok(sigstack(&state).args(["verify-attestation", "acme/app:v1", "--type", "spdxjson"]).args(identity));
-    let log_size = |compose: &Compose| get_json(&format!("{}/api/v1/log", compose.url(2)))["treeSize"].as_u64().unwrap();
+    let log_size =
+        |compose: &Compose| get_json(&format!("{}/api/v1/log", compose.url(2)))["treeSize"].as_u64().unwrap();
     let size_before = log_size(&compose);
     assert!(size_before >= 4, "two blob signatures, a signature and an attestation are logged");
 

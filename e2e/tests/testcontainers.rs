@@ -50,12 +50,23 @@ fn a_stack_in_containers_signs_and_verifies() {
         let widget = "https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main";
         run_ok(
             sigstore()
-                .args(["verify", "identity", "--cert-identity", widget, "--cert-oidc-issuer", GITHUB_ISSUER, "--bundle"])
+                .args([
+                    "verify",
+                    "identity",
+                    "--cert-identity",
+                    widget,
+                    "--cert-oidc-issuer",
+                    GITHUB_ISSUER,
+                    "--bundle",
+                ])
                 .arg(&bundle)
                 .arg(&artifact),
         );
         stack.stop().await.unwrap();
         let after = run_ok(Command::new("docker").args(["ps", "-a", "--format", "{{.Image}}"]));
-        assert!(!after.lines().any(|image| image == images || image == registry), "stop removes the containers: {after}");
+        assert!(
+            !after.lines().any(|image| image == images || image == registry),
+            "stop removes the containers: {after}"
+        );
     });
 }

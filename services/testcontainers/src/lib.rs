@@ -122,7 +122,9 @@ impl Sigstack {
             .with_startup_timeout(self.startup_timeout)
             .start()
             .await
-            .with_context(|| format!("start the sigstack image {} (build it: docker build -t sigstack .)", self.image))?;
+            .with_context(|| {
+                format!("start the sigstack image {} (build it: docker build -t sigstack .)", self.image)
+            })?;
         let description = StackDescription::require(&state_dir)?;
         let stop: sigstack::testkit::StopStack = Box::new(move || {
             Box::pin(async move {

@@ -40,6 +40,9 @@ pub fn run(args: AttachArgs) -> anyhow::Result<()> {
     for (name, url) in &description.services {
         println!("  {name:<9} {url}");
     }
-    println!("attached: {} describes it (tokens come from the stack's own issuer: --identity-token)", state_dir.join("stack.json").display());
+    println!(
+        "attached: {} describes it (tokens come from the stack's own issuer: --identity-token)",
+        state_dir.join("stack.json").display()
+    );
     Ok(())
 }
