@@ -6,23 +6,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sigstack_e2e::{GITHUB_ISSUER, cosign, python, sigstack_bin};
+use sigstack_e2e::{GITHUB_ISSUER, cosign, processes_with, python, sigstack_bin};
 
 fn exec(args: &[&str]) -> std::process::Output {
     Command::new(sigstack_bin()).arg("exec").args(args).env_remove("SIGSTACK_STATE_DIR").output().unwrap()
-}
-
-/// Pids of the processes whose command line mentions `needle`.
-fn processes_with(needle: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
-        })
-        .collect()
 }
 
 #[test]

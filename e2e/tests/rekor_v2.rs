@@ -223,26 +223,19 @@ fn verify_with(verifier: &str, fx: &Fixture, made: &Made, identity: &str, truste
             command.args(["--cert-identity", identity, "--cert-oidc-issuer", GITHUB_ISSUER]);
             command.arg(&made.artifact).output().unwrap()
         }
-        "sigstore-go" => Command::new(sigstore_go())
-            .arg("verify-bundle")
-            .arg("--bundle")
-            .arg(&made.bundle)
-            .args(["--certificate-identity", identity, "--certificate-oidc-issuer", GITHUB_ISSUER])
-            .arg("--trusted-root")
-            .arg(trusted_root)
-            .arg(&made.artifact)
-            .output()
-            .unwrap(),
-        "sigstack" => sigstack(fx.dir.path())
-            .arg("verify-bundle")
-            .arg("--bundle")
-            .arg(&made.bundle)
-            .args(["--certificate-identity", identity, "--certificate-oidc-issuer", GITHUB_ISSUER])
-            .arg("--trusted-root")
-            .arg(trusted_root)
-            .arg(&made.artifact)
-            .output()
-            .unwrap(),
+        // Both take sigstore-conformance's arguments.
+        "sigstore-go" | "sigstack" => {
+            if verifier == "sigstore-go" { Command::new(sigstore_go()) } else { sigstack(fx.dir.path()) }
+                .arg("verify-bundle")
+                .arg("--bundle")
+                .arg(&made.bundle)
+                .args(["--certificate-identity", identity, "--certificate-oidc-issuer", GITHUB_ISSUER])
+                .arg("--trusted-root")
+                .arg(trusted_root)
+                .arg(&made.artifact)
+                .output()
+                .unwrap()
+        }
         other => panic!("no verifier {other}"),
     }
 }

@@ -328,28 +328,35 @@ impl From<BytesRejection> for ApiError {
     }
 }
 
+/// What a client's mistake maps to, the same in v1 and v2 (each decides the rest itself).
+pub(crate) fn client_error_status(e: &RekorError) -> Option<StatusCode> {
+    match e {
+        RekorError::InvalidEntry(_)
+        | RekorError::UnsupportedType(_)
+        | RekorError::Signature(_)
+        | RekorError::InvalidQuery(_) => Some(StatusCode::BAD_REQUEST),
+        RekorError::Conflict { .. } | RekorError::Duplicate { .. } => Some(StatusCode::CONFLICT),
+        RekorError::NotFound(_) => Some(StatusCode::NOT_FOUND),
+        _ => None,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut location = None;
         let (status, message) = match self {
             ApiError::Rekor(e) => {
-                let status = match &e {
-                    RekorError::InvalidEntry(_)
-                    | RekorError::UnsupportedType(_)
-                    | RekorError::Signature(_)
-                    | RekorError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-                    RekorError::Conflict { uuid } => {
-                        location = Some(format!("/api/v1/log/entries/{uuid}"));
-                        StatusCode::CONFLICT
-                    }
-                    RekorError::Duplicate { .. } => StatusCode::CONFLICT,
-                    RekorError::NotFound(_) => StatusCode::NOT_FOUND,
-                    RekorError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
-                    RekorError::State(_) | RekorError::Internal(_) => {
+                if let RekorError::Conflict { uuid } = &e {
+                    location = Some(format!("/api/v1/log/entries/{uuid}"));
+                }
+                let status = client_error_status(&e).unwrap_or_else(|| {
+                    if matches!(e, RekorError::Storage(_)) {
+                        StatusCode::INSUFFICIENT_STORAGE
+                    } else {
                         tracing::error!(error = %e, "log failure");
                         StatusCode::INTERNAL_SERVER_ERROR
                     }
-                };
+                });
                 (status, e.to_string())
             }
             ApiError::Status(status, message) => (status, message),

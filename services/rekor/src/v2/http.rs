@@ -69,23 +69,17 @@ impl IntoResponse for ApiError {
         let mut log_index = None;
         let (status, message) = match self {
             ApiError::Rekor(e) => {
-                let status = match &e {
-                    RekorError::InvalidEntry(_)
-                    | RekorError::UnsupportedType(_)
-                    | RekorError::Signature(_)
-                    | RekorError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-                    RekorError::Duplicate { log_index: index } => {
-                        log_index = Some(*index);
-                        StatusCode::CONFLICT
-                    }
-                    RekorError::Conflict { .. } => StatusCode::CONFLICT,
-                    RekorError::NotFound(_) => StatusCode::NOT_FOUND,
-                    RekorError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => {
+                if let RekorError::Duplicate { log_index: index } = &e {
+                    log_index = Some(*index);
+                }
+                let status = crate::http::client_error_status(&e).unwrap_or_else(|| {
+                    if matches!(e, RekorError::Storage(_)) {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
                         tracing::error!(error = %e, "v2 log failure");
                         StatusCode::INTERNAL_SERVER_ERROR
                     }
-                };
+                });
                 (status, e.to_string())
             }
             ApiError::Status(status, message) => (status, message),

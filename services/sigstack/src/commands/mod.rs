@@ -26,6 +26,20 @@ pub struct ListenArgs {
     pub host: IpAddr,
 }
 
+/// The GitHub Actions workflow a token names (`sigstack token`, `sigstack env`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkflowArgs {
+    /// GitHub repository, ORG/REPO [default: sigstack-demo/app].
+    #[arg(long, value_name = "ORG/REPO")]
+    pub repo: Option<String>,
+    /// Workflow file [default: .github/workflows/release.yml].
+    #[arg(long, value_name = "PATH")]
+    pub workflow: Option<String>,
+    /// Git ref the workflow ran on [default: refs/heads/main].
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+}
+
 /// Options of the OIDC issuer.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OidcArgs {

@@ -12,15 +12,8 @@ pub struct TokenArgs {
     /// Claim set: a GitHub Actions workflow token, or an email identity.
     #[arg(long, default_value = "github-actions", value_parser = ["github-actions", "email"])]
     profile: String,
-    /// GitHub repository, ORG/REPO [default: sigstack-demo/app].
-    #[arg(long, value_name = "ORG/REPO")]
-    repo: Option<String>,
-    /// Workflow file [default: .github/workflows/release.yml].
-    #[arg(long, value_name = "PATH")]
-    workflow: Option<String>,
-    /// Git ref the workflow ran on [default: refs/heads/main].
-    #[arg(long = "ref", value_name = "REF")]
-    git_ref: Option<String>,
+    #[command(flatten)]
+    workflow: super::WorkflowArgs,
     /// Commit SHA (40 hex) [default: derived from repo and ref].
     #[arg(long)]
     sha: Option<String>,
@@ -64,9 +57,9 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         ttl_seconds: Some(parse_ttl(&args.ttl)?),
         alg: Some(SigningAlg::parse(&args.alg)?),
         issuer: args.issuer,
-        repository: args.repo,
-        workflow: args.workflow,
-        git_ref: args.git_ref,
+        repository: args.workflow.repo,
+        workflow: args.workflow.workflow,
+        git_ref: args.workflow.git_ref,
         sha: args.sha,
         environment: args.environment,
         email: args.email,
