@@ -328,16 +328,21 @@ impl From<BytesRejection> for ApiError {
     }
 }
 
-/// What a client's mistake maps to, the same in v1 and v2 (each decides the rest itself).
-pub(crate) fn client_error_status(e: &RekorError) -> Option<StatusCode> {
+/// The status of a log error, the same in v1 and v2 except for storage failures (rekor-tiles
+/// answers those as gRPC Unavailable, 503; v1 as 507).
+pub(crate) fn error_status(e: &RekorError, storage: StatusCode) -> StatusCode {
     match e {
         RekorError::InvalidEntry(_)
         | RekorError::UnsupportedType(_)
         | RekorError::Signature(_)
-        | RekorError::InvalidQuery(_) => Some(StatusCode::BAD_REQUEST),
-        RekorError::Conflict { .. } | RekorError::Duplicate { .. } => Some(StatusCode::CONFLICT),
-        RekorError::NotFound(_) => Some(StatusCode::NOT_FOUND),
-        _ => None,
+        | RekorError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+        RekorError::Conflict { .. } | RekorError::Duplicate { .. } => StatusCode::CONFLICT,
+        RekorError::NotFound(_) => StatusCode::NOT_FOUND,
+        RekorError::Storage(_) => storage,
+        _ => {
+            tracing::error!(error = %e, "log failure");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -349,15 +354,7 @@ impl IntoResponse for ApiError {
                 if let RekorError::Conflict { uuid } = &e {
                     location = Some(format!("/api/v1/log/entries/{uuid}"));
                 }
-                let status = client_error_status(&e).unwrap_or_else(|| {
-                    if matches!(e, RekorError::Storage(_)) {
-                        StatusCode::INSUFFICIENT_STORAGE
-                    } else {
-                        tracing::error!(error = %e, "log failure");
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    }
-                });
-                (status, e.to_string())
+                (error_status(&e, StatusCode::INSUFFICIENT_STORAGE), e.to_string())
             }
             ApiError::Status(status, message) => (status, message),
         };

@@ -72,15 +72,7 @@ impl IntoResponse for ApiError {
                 if let RekorError::Duplicate { log_index: index } = &e {
                     log_index = Some(*index);
                 }
-                let status = crate::http::client_error_status(&e).unwrap_or_else(|| {
-                    if matches!(e, RekorError::Storage(_)) {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    } else {
-                        tracing::error!(error = %e, "v2 log failure");
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    }
-                });
-                (status, e.to_string())
+                (crate::http::error_status(&e, StatusCode::SERVICE_UNAVAILABLE), e.to_string())
             }
             ApiError::Status(status, message) => (status, message),
         };
