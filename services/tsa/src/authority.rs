@@ -101,7 +101,7 @@ pub struct TimestampRequest {
     pub hash_algorithm: HashAlgorithm,
     /// Its value.
     pub hashed_message: Vec<u8>,
-    /// The nonce to echo, as the big-endian bytes of the request's INTEGER.
+    /// The nonce to echo, as the request's INTEGER (minimal two's complement, as DER has it).
     pub nonce: Option<Vec<u8>>,
     /// Whether to include the signing certificate.
     pub cert_req: bool,
@@ -150,11 +150,11 @@ impl TimestampRequest {
                 ObjectIdentifier::new(&p).map_err(|_| TsaError::BadRequest(format!("tsaPolicyOID {p:?} is not an OID")))
             })
             .transpose()?;
-        let nonce = request.nonce.map(|n| {
-            let bytes = n.to_be_bytes();
-            let first = bytes.iter().position(|b| *b != 0).unwrap_or(7);
-            bytes[first..].to_vec()
-        });
+        let nonce = request
+            .nonce
+            .map(|n| positive_int(&n.to_be_bytes()).map(|int| int.as_bytes().to_vec()))
+            .transpose()
+            .map_err(|e| TsaError::BadRequest(format!("nonce: {e}")))?;
         Ok(TimestampRequest { hash_algorithm, hashed_message, nonce, cert_req: request.certificates, policy })
     }
 }
@@ -235,7 +235,6 @@ impl TimestampAuthority {
             GeneralizedTime::from_unix_duration(Duration::from_secs(since_epoch.as_secs())).map_err(internal)?;
         let mut serial = [0u8; 16];
         self.rng.fill(&mut serial).map_err(|_| TsaError::Internal("random serial".into()))?;
-        serial[0] &= 0x7f;
         let tst = TstInfo {
             version: TspVersion::V1,
             policy: self.policy,
@@ -243,7 +242,7 @@ impl TimestampAuthority {
                 hash_algorithm: AlgorithmIdentifierOwned { oid: request.hash_algorithm.oid(), parameters: None },
                 hashed_message: OctetString::new(request.hashed_message.clone()).map_err(internal)?,
             },
-            serial_number: Int::new(&serial).map_err(internal)?,
+            serial_number: positive_int(&serial).map_err(internal)?,
             gen_time,
             accuracy: Some(x509_tsp::Accuracy { seconds: Some(1), millis: None, micros: None }),
             ordering: false,
@@ -344,6 +343,23 @@ pub(crate) struct EssCertIdV2 {
     pub(crate) issuer_serial: Option<IssuerSerial>,
 }
 
+/// A non-negative INTEGER from big-endian magnitude bytes, minimally encoded: `Int::new` keeps
+/// the bytes as given, and Go's encoding/asn1 (cosign, sigstore-go) refuses a needless leading
+/// zero ("integer not minimally-encoded") while a missing one makes the value negative.
+fn positive_int(magnitude: &[u8]) -> der::Result<Int> {
+    let first = magnitude.iter().position(|b| *b != 0).unwrap_or(magnitude.len().saturating_sub(1));
+    let trimmed = magnitude.get(first..).unwrap_or(&[0]);
+    let mut bytes = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
+        bytes.push(0);
+    }
+    bytes.extend_from_slice(trimmed);
+    if bytes.len() > 1 && bytes[0] == 0 && bytes[1] & 0x80 == 0 {
+        bytes.remove(0);
+    }
+    Int::new(&bytes)
+}
+
 /// `IssuerSerial ::= SEQUENCE { issuer GeneralNames, serialNumber CertificateSerialNumber }`.
 #[derive(Clone, Debug, Eq, PartialEq, Sequence)]
 pub(crate) struct IssuerSerial {
@@ -411,4 +427,23 @@ fn generate() -> Result<TsaMaterial, TsaError> {
             .collect(),
         leaf_key_pkcs8: B64.encode(leaf_key.serialize_der()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::positive_int;
+
+    #[test]
+    fn integers_are_minimal_and_never_negative() {
+        for (magnitude, expected) in [
+            (&[0u8, 0, 5][..], &[5u8][..]),
+            (&[0x80], &[0, 0x80]),
+            (&[0, 0x7f, 1], &[0x7f, 1]),
+            (&[0, 0], &[0]),
+            (&[0, 0x80, 0], &[0, 0x80, 0]),
+            (&[0xff; 8], &[0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        ] {
+            assert_eq!(positive_int(magnitude).unwrap().as_bytes(), expected, "{magnitude:?}");
+        }
+    }
 }

@@ -69,6 +69,14 @@ pub fn verify_timestamp(
     let econtent = signed_data.encap_content_info.econtent.ok_or_else(|| malformed("no TSTInfo"))?;
     let tst_der = OctetString::from_der(&econtent.to_der().map_err(malformed)?).map_err(malformed)?;
     let tst = TstInfo::from_der(tst_der.as_bytes()).map_err(malformed)?;
+    // Go's encoding/asn1 (cosign, sigstore-go) refuses a non-minimal INTEGER; so does this, so a
+    // token those clients would reject never passes here.
+    for (name, int) in [("serialNumber", Some(&tst.serial_number)), ("nonce", tst.nonce.as_ref())] {
+        let bytes = int.map(|i| i.as_bytes()).unwrap_or_default();
+        if bytes.len() > 1 && ((bytes[0] == 0 && bytes[1] < 0x80) || (bytes[0] == 0xff && bytes[1] >= 0x80)) {
+            return Err(malformed(format!("TSTInfo {name}: integer not minimally-encoded")));
+        }
+    }
     let hash = HashAlgorithm::from_oid(&tst.message_imprint.hash_algorithm.oid).map_err(malformed)?;
     if tst.message_imprint.hashed_message.as_bytes() != hash.digest(data).as_slice() {
         return Err(TimestampError::Imprint);

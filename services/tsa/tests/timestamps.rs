@@ -85,6 +85,26 @@ fn sigstacks_verifier_accepts_its_timestamps_and_refuses_others() {
     assert_eq!(again.chain_der(), tsa.chain_der());
 }
 
+/// Serial numbers are random: each must still be a minimal DER INTEGER, which Go's parser (cosign,
+/// sigstore-go) insists on. One in 128 was not, once ("integer not minimally-encoded").
+#[test]
+fn every_timestamp_is_minimally_encoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsa = TimestampAuthority::load_or_generate(dir.path()).unwrap();
+    let signature = b"signature bytes";
+    for nonce in 0..2000u64 {
+        let request = TimestampRequest {
+            hash_algorithm: sigstack_tsa::HashAlgorithm::Sha256,
+            hashed_message: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signature).as_ref().to_vec(),
+            nonce: Some(vec![0x7f, (nonce % 256) as u8]),
+            cert_req: false,
+            policy: None,
+        };
+        let response = tsa.timestamp(&request, SystemTime::now()).unwrap();
+        verify_timestamp(&response, signature, tsa.chain_der()).unwrap_or_else(|e| panic!("timestamp {nonce}: {e}"));
+    }
+}
+
 #[test]
 fn bad_requests_are_refused_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
