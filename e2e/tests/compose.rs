@@ -4,14 +4,13 @@
 //! check it runs exists in `sigstack`, and the split services it describes, run as processes on
 //! one shared state directory, produce trust files real clients accept.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sigstack_e2e::containers::Compose;
+use sigstack_e2e::containers::{Compose, free_port};
 use sigstack_e2e::{
-    GITHUB_ISSUER, cosign, get_json, python, run_ok, sigstack, sigstack_bin, sigstore_python, token, workspace_root,
+    GITHUB_ISSUER, cosign, get_json, run_ok, sigstack, sigstack_bin, sigstore_python, token, workspace_root,
 };
 
 /// compose.yaml as Compose reads it (`docker-compose config`: anchors merged, every
@@ -117,10 +116,6 @@ fn dockerfile_builds_the_binary_in_stages() {
             );
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 struct Services(Vec<Child>);
@@ -248,11 +243,8 @@ fn compose_up_for_real_with_real_clients_and_volumes_that_outlive_down() {
     let artifact = dir.path().join("a.txt");
     std::fs::write(&artifact, "signed through compose").unwrap();
     let python_bundle = dir.path().join("python.sigstore.json");
-    let sigstore = || {
-        let mut command = Command::new(python().parent().unwrap().join("sigstore"));
-        command.arg("--trust-config").arg(trust.join("trust_config.json"));
-        command
-    };
+    // `trust` is DIR/trust, where the helper looks.
+    let sigstore = || sigstore_python(dir.path());
     run_ok(
         sigstore()
             .args(["sign", "--identity-token", &mint("acme/widget"), "--bundle"])

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use sigstack_e2e::containers::{docker_host_for_testcontainers, registry_image, sigstack_image};
-use sigstack_e2e::{GITHUB_ISSUER, python, run_ok};
+use sigstack_e2e::{GITHUB_ISSUER, run_ok, sigstore_python};
 use sigstack_testcontainers::Sigstack;
 
 #[test]
@@ -41,11 +41,8 @@ fn a_stack_in_containers_signs_and_verifies() {
         let token = stack
             .token(&sigstack_oidc::TokenRequest { repository: Some("acme/widget".into()), ..Default::default() })
             .unwrap();
-        let sigstore = || {
-            let mut command = Command::new(python().parent().unwrap().join("sigstore"));
-            command.arg("--trust-config").arg(stack.trust_dir().join("trust_config.json"));
-            command
-        };
+        // The trust files are in STATE/trust, where the helper looks.
+        let sigstore = || sigstore_python(stack.state_dir());
         run_ok(sigstore().args(["sign", "--identity-token", &token, "--bundle"]).arg(&bundle).arg(&artifact));
         let widget = "https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main";
         run_ok(

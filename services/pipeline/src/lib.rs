@@ -22,7 +22,7 @@ pub use image::{BuildOutcome, ImageSource, build};
 pub use keyless::{Services, TileLogKey, Trust};
 pub use oci::Registry;
 pub use sbom::sbom;
-pub use sigstore_bundle::{Artifact, SigningServices, sign_bundle, verify_bundle};
+pub use sigstore_bundle::{Artifact, SigningServices, read_signing_config, sign_bundle, verify_bundle};
 pub use verify::{
     Checks, IdentityPolicy, Verified, VerifyError, verify_attestation, verify_attestations, verify_signature,
 };

@@ -368,13 +368,17 @@ pub struct SigningServices {
     pub tsa: Option<String>,
 }
 
+/// Reads `signing_config.v0.2.json`.
+pub fn read_signing_config(path: &std::path::Path) -> anyhow::Result<sigstack_trust::SigningConfig> {
+    let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not a signing config", path.display()))
+}
+
 impl SigningServices {
     /// Picks services from `signing_config.v0.2.json` as sigstore-go does: the first listed of the
     /// highest API version it speaks (CA 1, Rekor 1 or 2, TSA 1).
     pub fn from_signing_config(path: &std::path::Path) -> anyhow::Result<SigningServices> {
-        let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-        let config: sigstack_trust::SigningConfig =
-            serde_json::from_slice(&bytes).with_context(|| format!("{} is not a signing config", path.display()))?;
+        let config = read_signing_config(path)?;
         let pick = |services: &[sigstack_trust::Service], max: u32| {
             let best = services.iter().filter(|s| s.major_api_version <= max).map(|s| s.major_api_version).max()?;
             services.iter().find(|s| s.major_api_version == best).cloned()

@@ -69,9 +69,7 @@ pub fn open_state_dir(dir: &Path) -> anyhow::Result<PathBuf> {
 /// `rekor-v2`, `tsa`): how `sigstack attach` describes a stack it did not start (compose, a
 /// container) from the trust files that stack wrote.
 pub fn services_from_signing_config(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-    let config: sigstack_trust::SigningConfig =
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a signing config", path.display()))?;
+    let config = sigstack_pipeline::read_signing_config(path)?;
     let mut services = BTreeMap::new();
     let base = |url: &str| url.trim_end_matches('/').to_string();
     if let Some(ca) = config.ca_urls.iter().find(|s| s.major_api_version == 1) {

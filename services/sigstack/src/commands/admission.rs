@@ -282,15 +282,7 @@ impl PipelineVerifier {
             &checks,
         ));
         match verified {
-            Ok(verified) => Ok(verified
-                .into_iter()
-                .map(|v| VerifiedSignature {
-                    sans: v.sans,
-                    issuer: v.issuer,
-                    extensions: v.extensions,
-                    statement: v.statement,
-                })
-                .collect()),
+            Ok(verified) => Ok(verified.into_iter().map(verified_signature).collect()),
             Err(VerifyError::NoSignatures | VerifyError::NoMatchingSignatures(_)) => Ok(Vec::new()),
             Err(e) => Err(Self::failure(e)),
         }
@@ -377,16 +369,13 @@ impl PipelineVerifier {
                 }
             })
             .map_err(Self::failure)?;
-        Ok(verified
-            .into_iter()
-            .map(|v| VerifiedSignature {
-                sans: v.sans,
-                issuer: v.issuer,
-                extensions: v.extensions,
-                statement: v.statement,
-            })
-            .collect())
+        Ok(verified.into_iter().map(verified_signature).collect())
     }
+}
+
+/// What the pipeline's verifier found, as the admission engine reads it.
+fn verified_signature(v: sigstack_pipeline::Verified) -> VerifiedSignature {
+    VerifiedSignature { sans: v.sans, issuer: v.issuer, extensions: v.extensions, statement: v.statement }
 }
 
 impl ImageVerifier for PipelineVerifier {
