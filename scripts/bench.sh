@@ -17,5 +17,5 @@ ensure_base_image
 export DOCKER_HOST SIGSTACK_BASE_IMAGE
 mkdir -p bench/results
 step "Running (a few minutes; every run stops by itself)"
-target/release/sigstack-bench --sigstack target/release/sigstack --node-prefix "$SIGSTACK_CACHE/node" \
+"${CARGO_TARGET_DIR:-target}"/release/sigstack-bench --sigstack "${CARGO_TARGET_DIR:-target}"/release/sigstack --node-prefix "$SIGSTACK_CACHE/node" \
   --json bench/results/latest.json "$@"

@@ -188,7 +188,7 @@ cosign_bin() { case "$1" in v2) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V2_VERS
 build_sigstack() {
   local profile=${PROFILE:-debug} flag='' bin
   [ "$profile" = release ] && flag=--release
-  bin=$SIGSTACK_ROOT/target/$profile/sigstack
+  bin=${CARGO_TARGET_DIR:-$SIGSTACK_ROOT/target}/$profile/sigstack
   [ -x "$bin" ] || printf '    first build: compiling sigstack and about 350 crates it depends on takes several minutes on two cores\n' >&2
   # shellcheck disable=SC2086 # $flag is empty or one word
   PROGRESS_PATTERN='^ *Compiling ' PROGRESS_NOUN='crates compiled' \

@@ -9,4 +9,4 @@ ensure_rust
 step "Building (release)"
 (cargo build --quiet --release -p sigstack -p sigstack-bench) || die "build failed"
 step "Load: concurrency 256 for ${LOAD_SECONDS:-60} s"
-target/release/sigstack-bench --sigstack target/release/sigstack --load-seconds "${LOAD_SECONDS:-60}"
+"${CARGO_TARGET_DIR:-target}"/release/sigstack-bench --sigstack "${CARGO_TARGET_DIR:-target}"/release/sigstack --load-seconds "${LOAD_SECONDS:-60}"
