@@ -2,7 +2,7 @@
 # Bounded fuzzing (not part of scripts/test.sh): every cargo-fuzz target in fuzz/ for FUZZ_SECONDS
 # (default 60) each, from fuzz/seeds plus the corpus kept in fuzz/corpus. Needs nightly Rust and
 # cargo-fuzz (installed here if missing). A crash is copied to fuzz/regressions/TARGET/, where
-# `cargo test -p sigstack-e2e --test fuzz_regressions` (in scripts/test.sh) replays it on stable:
+# `cargo test -p sigstack-e2e --test services -- fuzz_regressions` (in scripts/test.sh) replays it on stable:
 # fix the bug, commit the file. Prints runs, corpus size and crashes per target.
 # Usage: scripts/fuzz.sh [TARGET...]
 # shellcheck source=scripts/lib.sh
@@ -18,9 +18,11 @@ if ! cargo +nightly --version >/dev/null 2>&1; then
   step "Installing the nightly toolchain (cargo fuzz needs it)"
   rustup toolchain install nightly --profile minimal || die "no nightly toolchain: rustup toolchain install nightly"
 fi
-if ! command -v cargo-fuzz >/dev/null; then
-  step "Installing cargo-fuzz"
-  run_logged "$SIGSTACK_CACHE/logs/cargo-fuzz-install.log" cargo install cargo-fuzz --locked
+# Pinned (its lockfile and version); to update, change the version and run this script once.
+CARGO_FUZZ_VERSION=0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -qwF "$CARGO_FUZZ_VERSION"; then
+  step "Installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  run_logged "$SIGSTACK_CACHE/logs/cargo-fuzz-install.log" cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
 fi
 
 mapfile -t TARGETS < <(cargo +nightly fuzz list)

@@ -12,7 +12,6 @@ COSIGN_V3_VERSION=${COSIGN_V3_VERSION:-v3.1.3}
 REKOR_CLI_VERSION=${REKOR_CLI_VERSION:-v1.5.4}
 ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 SIGSTORE_GO_VERSION=${SIGSTORE_GO_VERSION:-v1.3.0}
-SIGSTORE_PYTHON_SPEC=${SIGSTORE_PYTHON_SPEC:-sigstore>=4.5,<5}
 # Container images (issue #15). The base is what the Dockerfile expects elsewhere
 # (debian:bookworm-slim); here it is made from Debian packages, so its name says so.
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
@@ -22,11 +21,40 @@ SIGSTACK_REGISTRY_IMAGE=${SIGSTACK_REGISTRY_IMAGE:-sigstack/docker-registry:$DEB
 export SIGSTACK_ROOT SIGSTACK_CACHE
 mkdir -p "$SIGSTACK_CACHE/bin" "$SIGSTACK_CACHE/logs"
 
+# Build outputs live under the cache too (issue 25), so a second clone of the project, and CI's
+# fresh clone of a change, rebuild only what changed: Cargo's fingerprints and Go's build cache
+# decide. A user's own CARGO_TARGET_DIR, GOCACHE or GOMODCACHE wins.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$SIGSTACK_CACHE/target}
+export GOCACHE=${GOCACHE:-$SIGSTACK_CACHE/go/build}
+export GOMODCACHE=${GOMODCACHE:-$SIGSTACK_CACHE/go/mod}
+
 if [ -t 1 ]; then BOLD=$'\e[1m'; GREEN=$'\e[32m'; RED=$'\e[31m'; RESET=$'\e[0m'; else BOLD=; GREEN=; RED=; RESET=; fi
 
 step() { printf '%s==> %s%s\n' "$BOLD" "$*" "$RESET"; }
 ok() { printf '%s  ok%s %s\n' "$GREEN" "$RESET" "$*"; }
 die() { printf '%sERROR:%s %s\n' "$RED" "$RESET" "$*" >&2; exit 1; }
+
+# Phase timings (issue 25): phase_start NAME ... phase_end appends "NAME<TAB>seconds" to
+# $SIGSTACK_PHASES_FILE when a script set it (test.sh does, and prints them at the end). Phases
+# nest; each records its own span. Works in subshells: the file is the only shared state.
+PHASE_NAMES=(); PHASE_STARTS=()
+phase_start() { PHASE_NAMES+=("$1"); PHASE_STARTS+=("$SECONDS"); }
+phase_end() {
+  local last=$((${#PHASE_NAMES[@]} - 1))
+  [ "$last" -ge 0 ] || return 0
+  if [ -n "${SIGSTACK_PHASES_FILE:-}" ]; then
+    printf '%s\t%s\n' "${PHASE_NAMES[$last]}" "$((SECONDS - PHASE_STARTS[last]))" >>"$SIGSTACK_PHASES_FILE"
+  fi
+  unset "PHASE_NAMES[$last]" "PHASE_STARTS[$last]"
+}
+# Prints the recorded phases as a table, longest first, with the total wall time $1 (seconds).
+print_phases() {
+  local total=$1
+  [ -s "${SIGSTACK_PHASES_FILE:-}" ] || return 0
+  step "Where the time went (wall clock; phases inside others are counted in both)"
+  sort -t $'\t' -k2,2nr "$SIGSTACK_PHASES_FILE" | awk -F '\t' '{ printf "  %6ds  %s\n", $2, $1 }'
+  printf '  %6ds  %s\n' "$total" "in all"
+}
 
 # Runs a long command with its output in a log file, printing a progress line every 10 s (on
 # stderr, so it never mixes with a result on stdout). With PROGRESS_PATTERN set, the line also
@@ -53,8 +81,10 @@ ensure_apt() {
   command -v apt-get >/dev/null || die "need Debian packages ${missing[*]} but apt-get is not available"
   local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
   step "Installing Debian packages: ${missing[*]}"
+  phase_start "apt-get install ${missing[*]}"
   if [ "$APT_UPDATED" = 0 ]; then run_logged "$SIGSTACK_CACHE/logs/apt-update.log" $sudo apt-get update; APT_UPDATED=1; fi
   run_logged "$SIGSTACK_CACHE/logs/apt-install.log" env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+  phase_end
 }
 
 ensure_rust() {
@@ -105,83 +135,117 @@ check_prerequisites() {
   fi
 }
 
-# sigstore-python (and spdx-tools, the reference SPDX validator) in a venv the scripts own.
+# sigstore-python (and spdx-tools, the reference SPDX validator) in a venv the scripts own, from
+# scripts/python/requirements.txt: every package pinned with its hashes (pip --require-hashes).
+# To update: edit requirements.in, then in a venv with pip-tools:
+#   pip-compile --generate-hashes --allow-unsafe -o requirements.txt requirements.in
 ensure_python_tools() {
   local venv=$SIGSTACK_CACHE/venv stamp=$SIGSTACK_CACHE/venv/.sigstack-stamp
-  local want="$SIGSTORE_PYTHON_SPEC spdx-tools"
+  local lock=$SIGSTACK_ROOT/scripts/python/requirements.txt want
+  want=$(sha256sum "$lock" | cut -c1-64)
   if [ -x "$venv/bin/sigstore" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
   command -v python3 >/dev/null || die "python3 not found"
-  step "Installing sigstore-python and spdx-tools into $venv"
+  step "Installing sigstore-python and spdx-tools into $venv (pinned, hashes checked)"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  run_logged "$SIGSTACK_CACHE/logs/pip.log" "$venv/bin/pip" install --disable-pip-version-check "$SIGSTORE_PYTHON_SPEC" spdx-tools
+  phase_start "pip install sigstore-python, spdx-tools"
+  run_logged "$SIGSTACK_CACHE/logs/pip.log" "$venv/bin/pip" install --disable-pip-version-check --require-hashes -r "$lock"
+  phase_end
   echo "$want" >"$stamp"
   ok "$("$venv/bin/sigstore" --version 2>&1)"
 }
 
-# cosign built from source with `go install` (a module without replace directives), cached per version.
-ensure_cosign() {
-  local major=$1 version module bin
-  case "$major" in
-    v2) version=$COSIGN_V2_VERSION; module=github.com/sigstore/cosign/v2/cmd/cosign ;;
-    v3) version=$COSIGN_V3_VERSION; module=github.com/sigstore/cosign/v3/cmd/cosign ;;
-    *) die "unknown cosign major version $major" ;;
-  esac
-  bin=$SIGSTACK_CACHE/bin/cosign-$version
-  [ -x "$bin" ] && return 0
-  command -v go >/dev/null || die "go not found: needed to build cosign $version"
-  step "Building cosign $version with go install (a few minutes on first use; cached in $SIGSTACK_CACHE/bin)"
-  local gobin; gobin=$(mktemp -d)
-  run_logged "$SIGSTACK_CACHE/logs/cosign-$version.log" env GOBIN="$gobin" go install "$module@$version"
-  mv "$gobin/cosign" "$bin"; rmdir "$gobin"
-  ok "$("$bin" version 2>/dev/null | grep -m1 GitVersion || echo "cosign $version")"
+# Go tools (issue 25): each is looked for before it is built. In order: the variable that names
+# it (SIGSTACK_COSIGN_V3=/usr/local/bin/cosign, ...), the same command on PATH when it reports the
+# pinned version, else our own build cached under $SIGSTACK_CACHE/bin by version. Builds are
+# stripped (-trimpath -s -w): nothing here debugs them, and they are a third smaller.
+GO_BUILD_FLAGS=(-trimpath -ldflags=-s\ -w)
+
+# Prints the tool to use: $1 variable, $2 command on PATH, $3 pinned version, $4 our cached
+# build; the rest is the command's version subcommand.
+resolve_tool() {
+  local var=$1 cmd=$2 version=$3 cached=$4 found; shift 4
+  if [ -n "${!var:-}" ]; then echo "${!var}"; return 0; fi
+  if [ ! -x "$cached" ] && found=$(command -v "$cmd" 2>/dev/null) \
+    && "$found" "$@" 2>&1 | grep -qwF -- "${version#v}"; then
+    echo "$found"; return 0
+  fi
+  echo "$cached"
 }
 
-# sigstore-js (the `sigstore` library and the @sigstore/cli CLI) in a prefix the scripts own. Pinned
-# to versions that run on Node 20 (the newest @sigstore/cli needs Node 22). playwright-core drives
-# Debian's Chromium in the explorer's browser test (no browser download).
-SIGSTORE_JS_PACKAGES=${SIGSTORE_JS_PACKAGES:-"@sigstore/cli@0.8.1 sigstore@4.1.1 @sigstore/mock@0.12.1 playwright-core@1.65.1"}
-ensure_node_tools() {
-  local prefix=$SIGSTACK_CACHE/node stamp=$SIGSTACK_CACHE/node/.sigstack-stamp
-  if [ -x "$prefix/node_modules/.bin/sigstore" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$SIGSTORE_JS_PACKAGES" ]; then return 0; fi
-  command -v npm >/dev/null || die "npm not found: needed for sigstore-js"
-  step "Installing sigstore-js ($SIGSTORE_JS_PACKAGES) into $prefix"
-  mkdir -p "$prefix"
-  [ -f "$prefix/package.json" ] || echo '{"name": "sigstack-clients", "private": true}' >"$prefix/package.json"
-  # shellcheck disable=SC2086 # the package list is words on purpose
-  run_logged "$SIGSTACK_CACHE/logs/npm.log" npm install --prefix "$prefix" --no-audit --no-fund $SIGSTORE_JS_PACKAGES
-  echo "$SIGSTORE_JS_PACKAGES" >"$stamp"
-  ok "sigstore-js: $("$prefix/node_modules/.bin/sigstore" --version 2>&1 | head -1)"
+# The variable that names a tool must name something that runs: a wrong path fails here, once.
+check_named_tool() {
+  local var=$1 path=$2
+  [ -n "${!var:-}" ] || return 0
+  [ -e "$path" ] || die "$var=$path does not exist (unset it to let the scripts build the tool)"
 }
 
-# A tool built with `go install PACKAGE@VERSION` (no replace directives), cached as
-# $SIGSTACK_CACHE/bin/NAME-VERSION. $4: the binary go install writes, when it is not NAME.
-ensure_go_install() {
-  local name=$1 version=$2 package=$3 built=${4:-$1}
-  local bin=$SIGSTACK_CACHE/bin/$name-$version
+# A tool built with `go install PACKAGE@VERSION` (no replace directives) into $4, the cached path.
+# $5: the binary go install writes, when it is not NAME.
+go_install_into() {
+  local name=$1 version=$2 package=$3 bin=$4 built=${5:-$1}
   [ -x "$bin" ] && return 0
   command -v go >/dev/null || die "go not found: needed to build $name $version"
   step "Building $name $version with go install (a few minutes on first use; cached in $SIGSTACK_CACHE/bin)"
   local gobin; gobin=$(mktemp -d)
-  run_logged "$SIGSTACK_CACHE/logs/$name-$version.log" env GOBIN="$gobin" go install "$package@$version"
+  phase_start "build $name $version"
+  run_logged "$SIGSTACK_CACHE/logs/$name-$version.log" env GOBIN="$gobin" go install "${GO_BUILD_FLAGS[@]}" "$package@$version"
+  phase_end
   mv "$gobin/$built" "$bin"; rm -rf "$gobin"
   ok "$name $version"
 }
 
+cosign_version() { case "$1" in v2) echo "$COSIGN_V2_VERSION" ;; v3) echo "$COSIGN_V3_VERSION" ;; *) die "unknown cosign major version $1" ;; esac; }
+cosign_bin() {
+  local version; version=$(cosign_version "$1")
+  resolve_tool "SIGSTACK_COSIGN_${1^^}" cosign "$version" "$SIGSTACK_CACHE/bin/cosign-$version" version
+}
+ensure_cosign() {
+  local major=$1 version bin; version=$(cosign_version "$major"); bin=$(cosign_bin "$major")
+  check_named_tool "SIGSTACK_COSIGN_${major^^}" "$bin"
+  go_install_into cosign "$version" "github.com/sigstore/cosign/$major/cmd/cosign" "$bin"
+}
+
+# sigstore-js (the `sigstore` library and the @sigstore/cli CLI) in a prefix the scripts own, with
+# `npm ci` from scripts/node/package-lock.json (every package pinned with its integrity hash).
+# Pinned to versions that run on Node 20 (the newest @sigstore/cli needs Node 22). playwright-core
+# drives Debian's Chromium in the explorer's browser test (no browser download). To update: edit
+# scripts/node/package.json, then `npm install --package-lock-only` there.
+ensure_node_tools() {
+  local prefix=$SIGSTACK_CACHE/node stamp=$SIGSTACK_CACHE/node/.sigstack-stamp source=$SIGSTACK_ROOT/scripts/node want
+  want=$(cat "$source/package.json" "$source/package-lock.json" | sha256sum | cut -c1-64)
+  if [ -x "$prefix/node_modules/.bin/sigstore" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  command -v npm >/dev/null || die "npm not found: needed for sigstore-js"
+  step "Installing sigstore-js and playwright-core into $prefix (npm ci, from the lockfile)"
+  mkdir -p "$prefix"
+  cp "$source/package.json" "$source/package-lock.json" "$prefix/"
+  phase_start "npm ci sigstore-js, playwright-core"
+  run_logged "$SIGSTACK_CACHE/logs/npm.log" npm ci --prefix "$prefix" --no-audit --no-fund
+  phase_end
+  echo "$want" >"$stamp"
+  ok "sigstore-js: $("$prefix/node_modules/.bin/sigstore" --version 2>&1 | head -1)"
+}
+
 # rekor-cli, Rekor's own client, as a test peer of the log.
-ensure_rekor_cli() { ensure_go_install rekor-cli "$REKOR_CLI_VERSION" github.com/sigstore/rekor/cmd/rekor-cli; }
-rekor_cli_bin() { echo "$SIGSTACK_CACHE/bin/rekor-cli-$REKOR_CLI_VERSION"; }
+rekor_cli_bin() { resolve_tool SIGSTACK_REKOR_CLI rekor-cli "$REKOR_CLI_VERSION" "$SIGSTACK_CACHE/bin/rekor-cli-$REKOR_CLI_VERSION" version; }
+ensure_rekor_cli() {
+  check_named_tool SIGSTACK_REKOR_CLI "$(rekor_cli_bin)"
+  go_install_into rekor-cli "$REKOR_CLI_VERSION" github.com/sigstore/rekor/cmd/rekor-cli "$(rekor_cli_bin)"
+}
 
 # actionlint, the linter of GitHub workflows and actions.
-ensure_actionlint() { ensure_go_install actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint; }
-actionlint_bin() { echo "$SIGSTACK_CACHE/bin/actionlint-$ACTIONLINT_VERSION"; }
+actionlint_bin() { resolve_tool SIGSTACK_ACTIONLINT actionlint "$ACTIONLINT_VERSION" "$SIGSTACK_CACHE/bin/actionlint-$ACTIONLINT_VERSION" --version; }
+ensure_actionlint() {
+  check_named_tool SIGSTACK_ACTIONLINT "$(actionlint_bin)"
+  go_install_into actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint "$(actionlint_bin)"
+}
 
 # sigstore-go's sigstore-conformance client (sign-bundle / verify-bundle): sigstore-go as a judge.
+# Nobody has it on PATH, so only the variable or our build.
+sigstore_go_bin() { echo "${SIGSTACK_SIGSTORE_GO:-$SIGSTACK_CACHE/bin/sigstore-go-conformance-$SIGSTORE_GO_VERSION}"; }
 ensure_sigstore_go() {
-  ensure_go_install sigstore-go-conformance "$SIGSTORE_GO_VERSION" github.com/sigstore/sigstore-go/test/conformance conformance
+  check_named_tool SIGSTACK_SIGSTORE_GO "$(sigstore_go_bin)"
+  go_install_into sigstore-go-conformance "$SIGSTORE_GO_VERSION" github.com/sigstore/sigstore-go/test/conformance "$(sigstore_go_bin)" conformance
 }
-sigstore_go_bin() { echo "$SIGSTACK_CACHE/bin/sigstore-go-conformance-$SIGSTORE_GO_VERSION"; }
-
-cosign_bin() { case "$1" in v2) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V2_VERSION" ;; v3) echo "$SIGSTACK_CACHE/bin/cosign-$COSIGN_V3_VERSION" ;; esac; }
 
 # Builds the sigstack binary (debug unless PROFILE=release) and prints its path. The first build
 # compiles a few hundred crates (several minutes on two cores): cargo's own progress shows it.
@@ -210,12 +274,43 @@ wait_for_stack() {
 # Go tools built from a module of ours under scripts/tools/<name> (its go.mod pins the versions;
 # this is the one place they are written). Binaries are cached under
 # $SIGSTACK_CACHE/bin/<name>-<version>-<hash of the module's files>, so a change to the module
-# rebuilds and an unchanged one starts in no time. Prints the directory holding the binaries.
-go_tool_dir() {
+# rebuilds and an unchanged one starts in no time.
+go_tool_cache_dir() {
   local name=$1 module_dir=$SIGSTACK_ROOT/scripts/tools/$1 version hash
   version=$(go_tool_version "$name")
   hash=$(cd "$module_dir" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)
   echo "$SIGSTACK_CACHE/bin/$name-$version-$hash"
+}
+
+go_tool_var() { case "$1" in kube) echo SIGSTACK_KUBE_BIN ;; kyverno) echo SIGSTACK_KYVERNO_BIN ;; esac; }
+
+# Prints the directory holding a tool module's binaries: the one its variable names
+# (SIGSTACK_KUBE_BIN, SIGSTACK_KYVERNO_BIN), else for kube the binaries on PATH when all three
+# report the pinned versions, else our cached build.
+go_tool_dir() {
+  local name=$1 var; var=$(go_tool_var "$name")
+  if [ -n "${!var:-}" ]; then echo "${!var}"; return 0; fi
+  local cached; cached=$(go_tool_cache_dir "$name")
+  if [ "$name" = kube ] && [ ! -f "$cached/.complete" ] && kube_on_path "$cached"; then return 0; fi
+  echo "$cached"
+}
+
+# kube-apiserver, kubectl and etcd already on PATH at the versions scripts/tools/kube pins: links
+# to them in a directory of their own (the layout `sigstack cluster` reads), printed.
+kube_on_path() {
+  local kube_version etcd_version dir apiserver kubectl etcd
+  kube_version=$(go_tool_version kube)
+  etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2; exit }' "$SIGSTACK_ROOT/scripts/tools/kube/go.mod")
+  apiserver=$(command -v kube-apiserver 2>/dev/null) && kubectl=$(command -v kubectl 2>/dev/null) \
+    && etcd=$(command -v etcd 2>/dev/null) || return 1
+  "$apiserver" --version 2>&1 | grep -qwF -- "$kube_version" || return 1
+  "$kubectl" version --client 2>&1 | grep -qwF -- "$kube_version" || return 1
+  "$etcd" --version 2>&1 | grep -qwF -- "${etcd_version#v}" || return 1
+  dir=$SIGSTACK_CACHE/bin/kube-path-$kube_version
+  mkdir -p "$dir"
+  ln -sf "$apiserver" "$dir/kube-apiserver"; ln -sf "$kubectl" "$dir/kubectl"; ln -sf "$etcd" "$dir/etcd"
+  touch "$dir/.complete"
+  echo "$dir"
 }
 
 # The version a tool module builds: the version of its main requirement.
@@ -225,22 +320,27 @@ go_tool_version() {
   awk -v m="$module" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$SIGSTACK_ROOT/scripts/tools/$1/go.mod"
 }
 
-# Builds the packages of scripts/tools/<name> into their cache directory unless already there.
-# $1: tool module; $2: what it takes (for the message); $3: -ldflags; the rest: package paths.
+# Builds the packages of scripts/tools/<name> into their cache directory unless a directory is
+# already there. One `go build` for all of them, so the packages they share compile once.
+# $1: tool module; $2: what it takes (for the message); $3: extra -ldflags; the rest: packages.
 ensure_go_tool() {
   local name=$1 cost=$2 ldflags=$3; shift 3
-  local dir; dir=$(go_tool_dir "$name")
+  local dir var; dir=$(go_tool_dir "$name"); var=$(go_tool_var "$name")
+  if [ -n "${!var:-}" ]; then
+    [ -d "$dir" ] || die "$var=$dir is not a directory (unset it to let the scripts build $name)"
+    return 0
+  fi
   [ -f "$dir/.complete" ] && return 0
   command -v go >/dev/null || die "go not found: needed to build $name ($(go_tool_version "$name"))"
   step "Building $name $(go_tool_version "$name") from the Go module proxy ($cost on two cores, first run only; cached in $dir)"
   local tmp; tmp=$(mktemp -d "$SIGSTACK_CACHE/bin/.build-$name-XXXXXX")
-  local pkg
-  for pkg in "$@"; do
-    printf '    building %s\n' "${pkg##*/}"
-    # shellcheck disable=SC2016 # the inner script expands its own arguments
-    run_logged "$SIGSTACK_CACHE/logs/build-$name-${pkg##*/}.log" \
-      sh -c 'cd "$1" && go build -trimpath -ldflags "$4" -o "$2/" "$3"' _ "$SIGSTACK_ROOT/scripts/tools/$name" "$tmp" "$pkg" "$ldflags"
-  done
+  printf '    building %s\n' "${*##*/}"
+  phase_start "build $name $(go_tool_version "$name")"
+  # shellcheck disable=SC2016 # the inner script expands its own arguments
+  run_logged "$SIGSTACK_CACHE/logs/build-$name.log" \
+    sh -c 'dir=$1 out=$2 ldflags=$3; shift 3; cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out/" "$@"' \
+    _ "$SIGSTACK_ROOT/scripts/tools/$name" "$tmp" "$ldflags" "$@"
+  phase_end
   if [ -n "${GO_TOOL_AFTER_BUILD:-}" ]; then "$GO_TOOL_AFTER_BUILD" "$tmp"; fi
   touch "$tmp/.complete"
   rm -rf "$dir"; mv "$tmp" "$dir"
@@ -252,7 +352,7 @@ ensure_kube() {
   local version minor; version=$(go_tool_version kube); minor=${version#v1.}; minor=${minor%%.*}
   # Stamped like a release build: kubectl and Kyverno read the server's version.
   local stamp=k8s.io/component-base/version
-  ensure_go_tool kube "about 15 minutes" \
+  ensure_go_tool kube "about 10 minutes" \
     "-X $stamp.gitVersion=$version -X $stamp.gitMajor=1 -X $stamp.gitMinor=$minor -X $stamp.gitTreeState=clean" \
     ./etcd ./kube-apiserver ./kubectl
 }
@@ -260,7 +360,7 @@ ensure_kube() {
 # The real Kyverno admission controller and CLI (issue #14), with the CRDs of the same version
 # (the controller refuses to start without them).
 ensure_kyverno() {
-  GO_TOOL_AFTER_BUILD=copy_kyverno_crds ensure_go_tool kyverno "about 15 minutes" "" \
+  GO_TOOL_AFTER_BUILD=copy_kyverno_crds ensure_go_tool kyverno "about 12 minutes" "" \
     github.com/kyverno/kyverno/cmd/kyverno github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno
 }
 copy_kyverno_crds() {
@@ -320,10 +420,12 @@ ensure_base_image() {
   local mirror rootfs
   mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   rootfs=$(mktemp -d "$SIGSTACK_DOCKER_DIR/rootfs-XXXXXX")
+  phase_start "base image (debootstrap)"
   run_logged "$SIGSTACK_CACHE/logs/debootstrap.log" debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "${mirror:-http://deb.debian.org/debian}"
   # What debian:*-slim leaves out: downloaded packages, package lists, documentation.
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
   tar -C "$rootfs" -c . | docker import -c 'CMD ["bash"]' - "$SIGSTACK_BASE_IMAGE" >/dev/null
+  phase_end
   rm -rf "$rootfs"
   ok "$SIGSTACK_BASE_IMAGE"
 }

@@ -10,6 +10,6 @@ CYCLES=${SOAK_CYCLES:-100}
 step "Crash soak: $CYCLES kill -9 cycles"
 SIGSTACK_BIN=$(PROFILE=release build_sigstack)
 export SIGSTACK_BIN
-SIGSTACK_CRASH_CYCLES=$CYCLES cargo test --quiet --release -p sigstack-e2e --test rekor_crash -- --nocapture 2>&1 \
+SIGSTACK_CRASH_CYCLES=$CYCLES cargo test --quiet --release -p sigstack-e2e --test services -- rekor_crash --nocapture 2>&1 \
   | tee "$SIGSTACK_CACHE/logs/soak.log" | grep -E "^(cycle [0-9]*9:|SOAK SUMMARY)"
 grep -q "SOAK SUMMARY" "$SIGSTACK_CACHE/logs/soak.log" || die "the soak did not finish (log: $SIGSTACK_CACHE/logs/soak.log)"

@@ -1,15 +1,32 @@
 #!/usr/bin/env bash
 # Runs every sigstack test: installs what the tests need (first run only), then the Rust unit,
 # integration and end-to-end suites (which drive real clients). Exits non-zero on any failure.
+# Ends with how long each phase took: each tool build, the Rust build, each test binary.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$SIGSTACK_ROOT" || exit 1
 
-step "Checking prerequisites"
-bash scripts/install.sh all
+SIGSTACK_PHASES_FILE=$SIGSTACK_CACHE/logs/phases.tsv
+: >"$SIGSTACK_PHASES_FILE"
+export SIGSTACK_PHASES_FILE
+# CI builds each change once: incremental artifacts would only fill the disk.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
-step "Building"
-SIGSTACK_BIN=$(build_sigstack)
+step "Checking prerequisites"
+phase_start "install (every tool; nothing when cached)"
+bash scripts/install.sh all
+phase_end
+
+step "Building (one cargo build of every test and the sigstack binary, in $CARGO_TARGET_DIR)"
+phase_start "Rust build (cargo test --no-run)"
+[ -x "$CARGO_TARGET_DIR/debug/sigstack" ] \
+  || printf '    first build: about 400 crates, most of the first run on two cores\n' >&2
+PROGRESS_PATTERN='^ *Compiling ' PROGRESS_NOUN='crates compiled' \
+  run_logged "$SIGSTACK_CACHE/logs/cargo-build-tests.log" cargo test --workspace --no-run
+phase_end
+# The binary the same build made (services/sigstack has integration tests, so cargo builds it):
+# no second build with other features.
+SIGSTACK_BIN=$CARGO_TARGET_DIR/debug/sigstack
 export SIGSTACK_BIN
 export SIGSTACK_PYTHON_VENV=$SIGSTACK_CACHE/venv
 export SIGSTACK_NODE_PREFIX=$SIGSTACK_CACHE/node
@@ -24,15 +41,31 @@ export SIGSTACK_COSIGN_V2 SIGSTACK_COSIGN_V3 SIGSTACK_REKOR_CLI SIGSTACK_ACTIONL
 ok "$("$SIGSTACK_BIN" --version)"
 
 step "Container engine and images (compose.yaml and testcontainers run on them)"
+phase_start "container engine and images"
 ensure_docker_engine
 trap stop_docker_engine EXIT
 ensure_images "$SIGSTACK_BIN"
+phase_end
 export DOCKER_HOST SIGSTACK_IMAGE SIGSTACK_REGISTRY_IMAGE
 
 step "Running the test suites (unit, integration, end-to-end)"
+phase_start "tests (every binary, in all)"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$SIGSTACK_CACHE/logs/cargo-test.log"
 status=${PIPESTATUS[0]}
+phase_end
+# Each test binary's own time, from libtest's "finished in" line after cargo's "Running" line.
+awk '/^ *Running / { bin = $3; gsub(/[()]/, "", bin); sub(/.*\//, "", bin); sub(/-[0-9a-f]+$/, "", bin); name = bin " (" $2 ")" }
+     /^test result: / && name != "" {
+       for (i = 1; i <= NF; i++) if ($i == "in") { secs = $(i + 1); sub(/s$/, "", secs) }
+       if (secs + 0 >= 1) printf "tests: %s\t%d\n", name, secs + 0.5; name = "" }' \
+  "$SIGSTACK_CACHE/logs/cargo-test.log" >>"$SIGSTACK_PHASES_FILE"
+
+if [ "$status" = 0 ]; then
+  step "Admission judged by the real Kyverno and by sigstack, through a real API server"
+  cat "$SIGSTACK_CACHE/logs/admission-agreement.md"
+fi
+print_phases "$SECONDS"
+step "Build outputs (cached between runs and clones)"
+du -sh "$CARGO_TARGET_DIR" "$GOCACHE" "$GOMODCACHE" "$SIGSTACK_CACHE/bin" 2>/dev/null | sed 's/^/  /'
 [ "$status" = 0 ] || die "tests failed (log: $SIGSTACK_CACHE/logs/cargo-test.log)"
-step "Admission judged by the real Kyverno and by sigstack, through a real API server"
-cat "$SIGSTACK_CACHE/logs/admission-agreement.md"
 ok "all tests passed"

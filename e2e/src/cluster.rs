@@ -67,30 +67,24 @@ impl Cluster {
             state_dir: state_dir.to_path_buf(),
         };
         let file = state_dir.join("cluster/cluster.json");
-        let deadline = Instant::now() + Duration::from_secs(240);
-        loop {
-            if let Ok(Some(status)) = cluster.child.try_wait() {
-                panic!(
-                    "sigstack cluster up exited with {status}:\n{}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
-            }
-            if let Ok(bytes) = std::fs::read(&file)
-                && let Ok(description) = serde_json::from_slice::<Value>(&bytes)
-                && description["pid"] == cluster.child.id()
-            {
-                cluster.kubeconfig = PathBuf::from(description["kubeconfig"].as_str().unwrap());
-                cluster.kubectl = PathBuf::from(description["kubectl"].as_str().unwrap());
-                cluster.description = description;
-                return cluster;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the cluster did not come up:\n{}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let description = crate::wait_until(
+            &format!("sigstack cluster up to write {} (log: {})", file.display(), log_path.display()),
+            Duration::from_secs(240),
+            || {
+                if let Ok(Some(status)) = cluster.child.try_wait() {
+                    panic!(
+                        "sigstack cluster up exited with {status}:\n{}",
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    );
+                }
+                let description = serde_json::from_slice::<Value>(&std::fs::read(&file).ok()?).ok()?;
+                (description["pid"] == cluster.child.id()).then_some(description)
+            },
+        );
+        cluster.kubeconfig = PathBuf::from(description["kubeconfig"].as_str().unwrap());
+        cluster.kubectl = PathBuf::from(description["kubectl"].as_str().unwrap());
+        cluster.description = description;
+        cluster
     }
 
     /// What `sigstack cluster up` printed.
@@ -171,32 +165,30 @@ impl Cluster {
 
     /// Waits until every ClusterPolicy is Ready and Kyverno's resource webhooks cover Pods.
     pub fn wait_for_kyverno_policies(&self) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let policies: Value =
-                serde_json::from_str(&self.ok(&["get", "clusterpolicies", "-o", "json"], None)).unwrap_or(Value::Null);
-            let ready = policies["items"].as_array().is_some_and(|items| {
-                !items.is_empty()
-                    && items.iter().all(|p| {
-                        p["status"]["conditions"]
-                            .as_array()
-                            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-                    })
-            });
-            let hooks = |kind: &str, name: &str| {
-                self.run(&["get", kind, name, "-o", "jsonpath={.webhooks[*].rules[*].resources}"], None)
-                    .1
-                    .contains("pods")
-            };
-            if ready
-                && hooks("mutatingwebhookconfigurations", "kyverno-resource-mutating-webhook-cfg")
-                && hooks("validatingwebhookconfigurations", "kyverno-resource-validating-webhook-cfg")
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "Kyverno did not take up the policies:\n{policies}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        crate::wait_for_condition(
+            "Kyverno to report every ClusterPolicy Ready and its resource webhooks to cover Pods",
+            Duration::from_secs(90),
+            || {
+                let policies: Value = serde_json::from_str(&self.ok(&["get", "clusterpolicies", "-o", "json"], None))
+                    .unwrap_or(Value::Null);
+                let ready = policies["items"].as_array().is_some_and(|items| {
+                    !items.is_empty()
+                        && items.iter().all(|p| {
+                            p["status"]["conditions"]
+                                .as_array()
+                                .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                        })
+                });
+                let hooks = |kind: &str, name: &str| {
+                    self.run(&["get", kind, name, "-o", "jsonpath={.webhooks[*].rules[*].resources}"], None)
+                        .1
+                        .contains("pods")
+                };
+                ready
+                    && hooks("mutatingwebhookconfigurations", "kyverno-resource-mutating-webhook-cfg")
+                    && hooks("validatingwebhookconfigurations", "kyverno-resource-validating-webhook-cfg")
+            },
+        );
     }
 }
 

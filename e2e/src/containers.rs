@@ -4,23 +4,38 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::run_ok;
 
+fn engine_name() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into())
+}
+
+/// Fails the test at once, in one line, when no engine answers: a contributor running one test
+/// with `cargo test` learns what is missing without a page of backtrace.
+pub fn require_engine() {
+    match Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output() {
+        Ok(output) if output.status.success() => {}
+        Ok(_) => panic!(
+            "no Docker engine answers at {}: run scripts/test.sh (it starts one), or start Docker and set DOCKER_HOST",
+            engine_name()
+        ),
+        Err(e) => panic!("no docker CLI ({e}): run scripts/test.sh, which installs and starts the engine"),
+    }
+}
+
 /// The image named by `$variable`, which must exist in the engine.
 fn image(variable: &str, default: &str) -> String {
+    require_engine();
     let image = std::env::var(variable).unwrap_or_else(|_| default.to_string());
     let output = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", &image]).output();
     match output {
         Ok(output) if output.status.success() => image,
-        Ok(output) => panic!(
-            "image {image} (${variable}) is not in the Docker engine at {}: run scripts/test.sh, which starts \
-             the engine and builds the images\n{}",
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default socket".into()),
-            String::from_utf8_lossy(&output.stderr)
+        _ => panic!(
+            "image {image} (${variable}) is not in the Docker engine at {}: run scripts/test.sh, which builds the images",
+            engine_name()
         ),
-        Err(e) => panic!("no docker CLI ({e}): run scripts/test.sh, which installs and starts the engine"),
     }
 }
 
@@ -34,22 +49,21 @@ pub fn registry_image() -> String {
     image("SIGSTACK_REGISTRY_IMAGE", "sigstack/docker-registry:bookworm")
 }
 
-/// A free loopback port.
+/// A loopback port free at the moment of asking, for programs that cannot bind port 0 and report
+/// theirs (the containers' published ports); whoever uses it retries when it was taken since.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("its address").port()
 }
 
+fn free_ports() -> [u16; 5] {
+    [free_port(), free_port(), free_port(), free_port(), free_port()]
+}
+
 /// Waits until `url` answers 2xx.
 pub fn wait_for(url: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        let status = Command::new("curl").args(["-fsS", "-o", "/dev/null", "-m", "2", url]).status();
-        if status.map(|s| s.success()).unwrap_or(false) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{url} did not answer within {within:?}");
+    crate::wait_for_condition(&format!("{url} to answer"), within, || {
+        Command::new("curl").args(["-fsS", "-o", "/dev/null", "-m", "2", url]).status().is_ok_and(|s| s.success())
+    });
 }
 
 /// compose.yaml brought up for real under a project name of its own, with every published port
@@ -60,15 +74,17 @@ pub struct Compose {
     /// Host ports: oidc, fulcio, rekor, tuf, registry.
     pub ports: [u16; 5],
     file: PathBuf,
+    images: [String; 2],
 }
 
 impl Compose {
-    /// The compose.yaml of `root`, not started yet.
+    /// The compose.yaml of `root`, not started yet. Needs the engine and both images.
     pub fn new(root: &Path) -> Compose {
         Compose {
             project: format!("sigstack-e2e-{}", std::process::id()),
-            ports: [free_port(), free_port(), free_port(), free_port(), free_port()],
+            ports: free_ports(),
             file: root.join("compose.yaml"),
+            images: [sigstack_image(), registry_image()],
         }
     }
 
@@ -76,7 +92,7 @@ impl Compose {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("docker-compose");
         command.arg("-f").arg(&self.file).args(["-p", &self.project]).args(args);
-        command.env("SIGSTACK_IMAGE", sigstack_image()).env("SIGSTACK_REGISTRY_IMAGE", registry_image());
+        command.env("SIGSTACK_IMAGE", &self.images[0]).env("SIGSTACK_REGISTRY_IMAGE", &self.images[1]);
         for (name, port) in ["OIDC", "FULCIO", "REKOR", "TUF", "REGISTRY"].iter().zip(self.ports) {
             command.env(format!("SIGSTACK_{name}_PORT"), port.to_string());
         }
@@ -84,9 +100,21 @@ impl Compose {
     }
 
     /// `up -d` (never building: the scripts built the images) and waits until the TUF repository
-    /// and the registry answer on their published ports.
-    pub fn up(&self) {
-        run_ok(&mut self.command(&["up", "-d", "--no-build"]));
+    /// and the registry answer on their published ports. The host ports must be chosen before
+    /// the containers start (the stack writes them into its trust files), so one that another
+    /// process took in between is met by choosing them again, never by a failed test.
+    pub fn up(&mut self) {
+        for attempt in 1.. {
+            let output = self.command(&["up", "-d", "--no-build"]).output().expect("run docker-compose");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if output.status.success() {
+                break;
+            }
+            let taken = stderr.contains("address already in use") || stderr.contains("port is already allocated");
+            assert!(taken && attempt < 5, "docker-compose up failed ({})\n{stderr}", output.status);
+            let _ = self.command(&["down", "-v", "--remove-orphans"]).output();
+            self.ports = free_ports();
+        }
         wait_for(&format!("{}/timestamp.json", self.url(3)), Duration::from_secs(120));
         wait_for(&format!("{}/v2/", self.url(4)), Duration::from_secs(60));
     }

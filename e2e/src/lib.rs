@@ -3,7 +3,9 @@
 
 pub mod cluster;
 pub mod containers;
+pub mod crash;
 pub mod fuzz;
+pub mod resources;
 pub mod rfc9162;
 pub mod services;
 pub mod tiles;
@@ -35,7 +37,10 @@ pub fn sigstack_bin() -> PathBuf {
             .expect("run cargo build");
         assert!(status.success(), "cargo build -p sigstack failed");
     });
-    root.join("target/debug/sigstack")
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("debug/sigstack")
 }
 
 /// A `sigstack` command with its state directory set.
@@ -85,6 +90,9 @@ impl Stack {
                     }
                 }
                 "--rekor-v2-dsse" => options.rekor_v2_dsse = true,
+                "--allow-host" => {
+                    options.exposure.allow_hosts.push(args.next().context("--allow-host HOST")?.to_string())
+                }
                 other => bail!("Stack::start does not take {other:?} (use start_process)"),
             }
         }
@@ -261,6 +269,24 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Polls `ready` every 50 ms until it gives a value, and returns it; past `within`, the test fails
+/// naming what it was waiting for. Every wait of the tests goes through here, so none can hang.
+pub fn wait_until<T>(what: &str, within: Duration, mut ready: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`wait_until`] for a condition.
+pub fn wait_for_condition(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    wait_until(what, within, || done().then_some(()))
+}
+
 /// Runs a command and returns its stdout, panicking with both streams when it fails.
 pub fn run_ok(command: &mut Command) -> String {
     let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
@@ -306,6 +332,12 @@ pub fn cosign(major: &str) -> PathBuf {
 /// `~/.cache/sigstack/bin`). Missing is a loud failure.
 pub fn rekor_cli() -> PathBuf {
     installed_tool("SIGSTACK_REKOR_CLI", "rekor-cli-", "rekor-cli")
+}
+
+/// actionlint as the scripts installed it (`$SIGSTACK_ACTIONLINT`, else the newest under
+/// `~/.cache/sigstack/bin`). Missing is a loud failure.
+pub fn actionlint() -> PathBuf {
+    installed_tool("SIGSTACK_ACTIONLINT", "actionlint-", "actionlint")
 }
 
 /// sigstore-go's sigstore-conformance client (`sign-bundle`, `verify-bundle`) as the scripts
@@ -363,17 +395,21 @@ pub fn serve_rekor(state_dir: &Path) -> (Child, String) {
 /// Starts `sigstack serve SERVICE --port 0` on `state_dir` and returns it with its URL (read from
 /// its first line of output).
 pub fn serve(state_dir: &Path, service: &str) -> (Child, String) {
+    spawn_reporting_url(sigstack(state_dir).args(["serve", service, "--port", "0"]).stderr(Stdio::null()))
+}
+
+/// Spawns a server that binds port 0 and prints the URL it got on its first line of output (as
+/// `sigstack serve` and `sigstack webhook` do), and returns it with that URL. No port is chosen
+/// before the server binds it, so none can be taken in between.
+pub fn spawn_reporting_url(command: &mut Command) -> (Child, String) {
     use std::io::{BufRead, BufReader};
-    let mut child = sigstack(state_dir)
-        .args(["serve", service, "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn sigstack serve {service}: {e}"));
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the first line");
-    let url =
-        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("{command:?} printed no URL first: {line:?}"));
     (child, url.to_string())
 }
 

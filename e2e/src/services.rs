@@ -1,7 +1,7 @@
 //! Every service's router, built in-process on a private state directory, and one way to call them
 //! without a socket. The bad-input suite sweeps them, and the fuzz targets (fuzz/) feed them
 //! arbitrary bytes through [`crate::fuzz`]; a crash either finds becomes a file under
-//! fuzz/regressions/ that `tests/fuzz_regressions.rs` replays on every test run.
+//! fuzz/regressions/ that `tests/services/fuzz_regressions.rs` replays on every test run.
 
 use std::sync::{Arc, OnceLock};
 
@@ -73,7 +73,7 @@ pub struct Routers {
 }
 
 /// The GitHub Actions issuer the CA trusts here (tokens come from the in-process issuer).
-pub const ISSUER: &str = "https://token.actions.githubusercontent.com";
+pub use crate::GITHUB_ISSUER as ISSUER;
 
 impl Routers {
     /// The process-wide instance (fuzz targets call it once per input).

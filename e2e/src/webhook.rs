@@ -2,7 +2,6 @@
 //! v1 bodies over HTTPS checked against the serving CA, `/mutate` first, its JSON patch applied, then
 //! `/validate` of the mutated object.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -35,33 +34,26 @@ impl Webhook {
 
     /// [`Webhook::start`] with extra environment variables (e.g. `SIGSTACK_REGISTRY_TIMEOUT`).
     pub fn start_with_env(state: &Path, policy: &Path, env: &[(String, String)]) -> Webhook {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = sigstack(state)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .args(["webhook", "--port", &port.to_string(), "--policy"])
-            .arg(policy)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut webhook =
-            Webhook { child, url: format!("https://127.0.0.1:{port}"), ca: state.join("webhook/serving-ca.pem") };
-        for _ in 0..200 {
-            let probe = Command::new("curl")
+        let (child, url) = crate::spawn_reporting_url(
+            sigstack(state)
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .args(["webhook", "--port", "0", "--policy"])
+                .arg(policy)
+                .stderr(Stdio::null()),
+        );
+        let mut webhook = Webhook { child, url, ca: state.join("webhook/serving-ca.pem") };
+        crate::wait_for_condition("the webhook's /healthz", std::time::Duration::from_secs(10), || {
+            if let Ok(Some(status)) = webhook.child.try_wait() {
+                panic!("the webhook exited: {status}");
+            }
+            Command::new("curl")
                 .args(["-s", "-o", "/dev/null", "--cacert"])
                 .arg(&webhook.ca)
                 .arg(format!("{}/healthz", webhook.url))
                 .status()
-                .unwrap();
-            if probe.success() {
-                return webhook;
-            }
-            if let Ok(Some(status)) = webhook.child.try_wait() {
-                panic!("the webhook exited: {status}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("the webhook did not come up");
+                .is_ok_and(|s| s.success())
+        });
+        webhook
     }
 
     /// POSTs `body` to `path`; returns the HTTP status and the JSON body.

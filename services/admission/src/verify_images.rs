@@ -1,6 +1,6 @@
 //! One image against one `verifyImages` entry, with Kyverno's semantics and messages, as read from
 //! Kyverno v1.19 (`pkg/engine/internal/imageverifier.go`, `pkg/image/verifiers/cpol/cosign`) and
-//! checked against the real Kyverno behind a real API server (e2e/tests/real_admission.rs).
+//! checked against the real Kyverno behind a real API server (e2e/tests/cluster/real_admission.rs).
 //!
 //! - Attestor sets: every set must pass; within a set `count` entries (all by default). For
 //!   signatures one verified signature whose certificate matches the identity is enough.

@@ -153,7 +153,7 @@ fn audit_reports_but_does_not_block_and_registry_failures_are_failures() {
     assert_eq!(decision.results[0].status, RuleStatus::Fail);
     assert!(decision.blocked.is_none(), "Audit never blocks on failures");
     // An unreachable registry is a rule failure, not an error, whatever failurePolicy says: what the
-    // real Kyverno v1.19 answers through the API server (e2e/tests/real_admission.rs).
+    // real Kyverno v1.19 answers through the API server (e2e/tests/cluster/real_admission.rs).
     let unreachable = Fake { unreachable: true, ..Fake::default() };
     let ignore = load_policies(
         "p.yaml",

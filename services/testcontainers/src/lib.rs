@@ -96,17 +96,26 @@ impl Sigstack {
         args.extend(["--rekor".to_string(), self.rekor.as_arg().to_string()]);
         match &self.registry_image {
             Some(image) => {
-                let address = free_loopback_address()?;
                 let (name, tag) = split_image(image);
-                let container = GenericImage::new(name, tag)
-                    .with_wait_for(WaitFor::message_on_stderr("listening on"))
-                    .with_network("host")
-                    .with_env_var("REGISTRY_HTTP_ADDR", &address)
-                    .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
-                    .with_startup_timeout(self.startup_timeout)
-                    .start()
-                    .await
-                    .with_context(|| format!("start the registry image {image}"))?;
+                // Debian's registry cannot report a port it chose itself, so the port is chosen
+                // here; one taken between the choice and the bind is chosen again.
+                let mut attempt = 1;
+                let (container, address) = loop {
+                    let address = free_loopback_address()?;
+                    let started = GenericImage::new(name, tag)
+                        .with_wait_for(WaitFor::message_on_stderr("listening on"))
+                        .with_network("host")
+                        .with_env_var("REGISTRY_HTTP_ADDR", &address)
+                        .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
+                        .with_startup_timeout(self.startup_timeout)
+                        .start()
+                        .await;
+                    match started {
+                        Ok(container) => break (container, address),
+                        Err(_) if attempt < 3 => attempt += 1,
+                        Err(e) => return Err(e).with_context(|| format!("start the registry image {image}")),
+                    }
+                };
                 args.extend(["--registry".to_string(), format!("http://{address}")]);
                 registry = Some(container);
             }
@@ -147,7 +156,8 @@ fn split_image(image: &str) -> (&str, &str) {
     }
 }
 
-/// A loopback address with a free port for the registry (host network: nothing maps ports).
+/// A loopback address with a port free at the moment of asking, for the registry (host network:
+/// nothing maps ports); the caller retries when it was taken before the registry bound it.
 fn free_loopback_address() -> anyhow::Result<String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("find a free port")?;
     Ok(listener.local_addr()?.to_string())

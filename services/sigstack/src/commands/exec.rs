@@ -57,8 +57,16 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     // Started on this thread (block_on), which lives as long as the process: the registry's and
     // the command's parent-death signals follow it.
-    let status = runtime.block_on(async {
+    let code = runtime.block_on(async {
+        // Listening before anything starts: a signal that arrives while the stack starts or the
+        // command is being spawned is never lost (it once was, and a Ctrl-C ended in success).
+        let mut signals = Signals::listen()?;
         let stack = RunningStack::start(options).await.context("the stack did not start; the command was not run")?;
+        if let Some(signal) = signals.pending() {
+            stack.stop().await?;
+            eprintln!("sigstack: interrupted before the command started; it was not run");
+            return Ok(128 + signal);
+        }
         let env = sigstack::env::stack_env(&stack.description)?;
         let (program, rest) = args.command.split_first().context("give the command to run after --")?;
         let mut command = tokio::process::Command::new(program);
@@ -78,9 +86,9 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
                 anyhow::bail!("cannot run {program}: {e}");
             }
         };
-        let status = wait_forwarding_signals(&mut child, own_group).await;
+        let status = wait_forwarding_signals(&mut child, own_group, &mut signals).await;
         stack.stop().await?;
-        status
+        status.map(exit_code)
     })?;
     drop(runtime);
     match temp {
@@ -88,7 +96,51 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
         Some(temp) => drop(temp),
         None => {}
     }
-    std::process::exit(exit_code(status));
+    std::process::exit(code);
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught from the moment they are listened to (tokio keeps one
+/// pending delivery per stream, so a signal before the first `recv` is still seen).
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next signal.
+    async fn recv(&mut self) -> libc::c_int {
+        tokio::select! {
+            _ = self.interrupt.recv() => libc::SIGINT,
+            _ = self.terminate.recv() => libc::SIGTERM,
+            _ = self.hangup.recv() => libc::SIGHUP,
+        }
+    }
+
+    /// A signal that has already arrived, without waiting for one.
+    fn pending(&mut self) -> Option<libc::c_int> {
+        use std::task::{Context, Poll, Waker};
+        let mut context = Context::from_waker(Waker::noop());
+        for (stream, number) in [
+            (&mut self.interrupt, libc::SIGINT),
+            (&mut self.terminate, libc::SIGTERM),
+            (&mut self.hangup, libc::SIGHUP),
+        ] {
+            if let Poll::Ready(Some(())) = stream.poll_recv(&mut context) {
+                return Some(number);
+            }
+        }
+        None
+    }
 }
 
 /// Waits for the command, passing SIGINT, SIGTERM and SIGHUP on to it, or to its process group
@@ -96,24 +148,16 @@ pub fn run(args: ExecArgs) -> anyhow::Result<()> {
 async fn wait_forwarding_signals(
     child: &mut tokio::process::Child,
     own_group: bool,
+    signals: &mut Signals,
 ) -> anyhow::Result<std::process::ExitStatus> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
     let pid = child.id().map(|p| if own_group { -(p as libc::pid_t) } else { p as libc::pid_t });
-    let forward = |sig: libc::c_int| {
-        if let Some(pid) = pid {
-            // SAFETY: kill(2) of our own child (or its group), which we have not reaped yet.
-            unsafe { libc::kill(pid, sig) };
-        }
-    };
     loop {
         tokio::select! {
             status = child.wait() => return Ok(status?),
-            _ = interrupt.recv() => forward(libc::SIGINT),
-            _ = terminate.recv() => forward(libc::SIGTERM),
-            _ = hangup.recv() => forward(libc::SIGHUP),
+            signal = signals.recv() => if let Some(pid) = pid {
+                // SAFETY: kill(2) of our own child (or its group), which we have not reaped yet.
+                unsafe { libc::kill(pid, signal) };
+            },
         }
     }
 }

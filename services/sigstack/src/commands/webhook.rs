@@ -33,9 +33,8 @@ struct ServeArgs {
     /// Policy file, or a directory of them.
     #[arg(long, value_name = "FILE_OR_DIR")]
     policy: Option<PathBuf>,
-    /// Address to bind.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: std::net::IpAddr,
+    #[command(flatten)]
+    listen: crate::commands::ListenArgs,
     /// HTTPS port.
     #[arg(long, default_value_t = 8443)]
     port: u16,
@@ -111,28 +110,70 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<()> {
         verifier: Arc::new(verifier),
         decisions: Some(sigstack_admission::DecisionLog::in_state_dir(&state_dir)),
     };
-    let router = sigstack_admission::webhook::router(state);
+    let exposure = serve.listen.exposure();
+    exposure.check_bind(serve.listen.host, "the webhook")?;
+    // It answers to loopback, the address it binds, the certificate's names and --allow-host.
+    let mut allowed = sigstack_wire::AllowedHosts::loopback();
+    if !serve.listen.host.is_unspecified() {
+        allowed.allow(&serve.listen.host.to_string());
+    }
+    for host in serve.dns_names.iter().chain(&exposure.allow_hosts) {
+        allowed.allow(host);
+    }
+    let router = crate::server::guarded(
+        sigstack_admission::webhook::router(state).layer(axum::middleware::from_fn(limit_reviews)),
+        Arc::new(allowed),
+    );
     tokio::runtime::Runtime::new()?.block_on(async {
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert.cert_path, &cert.key_path)
             .await
             .context("load the serving certificate")?;
-        let address = SocketAddr::new(serve.host, serve.port);
+        // Bound before the address is printed, so `--port 0` reports the port it got.
+        let host = serve.listen.host;
+        let listener = std::net::TcpListener::bind(SocketAddr::new(host, serve.port))
+            .with_context(|| format!("bind {host}:{}", serve.port))?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
         println!(
             "sigstack webhook listening on https://{address} (serving CA {})",
             state_dir.join("webhook/serving-ca.pem").display()
         );
         let handle = axum_server::Handle::new();
         let shutdown = handle.clone();
+        // Ctrl-C and SIGTERM alike (what a supervisor sends): reviews in flight are answered.
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
+            crate::server::shutdown_signal().await;
             shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
         });
-        axum_server::bind_rustls(address, tls)
-            .handle(handle)
-            .serve(router.into_make_service())
-            .await
-            .context("webhook server")
+        let mut server = axum_server::from_tcp_rustls(listener, tls)?;
+        server
+            .http_builder()
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(crate::server::HEADER_READ_TIMEOUT);
+        server.handle(handle).serve(router.into_make_service()).await.context("webhook server")
     })
+}
+
+/// Reviews judged at once: each may fetch from the registry, so a burst must not open unbounded
+/// connections. Further reviews wait for a turn, up to [`REVIEW_QUEUE_WAIT`].
+const MAX_CONCURRENT_REVIEWS: usize = 32;
+/// How long a review waits for a turn before it is answered 503 (the API server then applies the
+/// webhook's failurePolicy).
+const REVIEW_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn limit_reviews(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_REVIEWS);
+    match tokio::time::timeout(REVIEW_QUEUE_WAIT, TURNS.acquire()).await {
+        Ok(Ok(_turn)) => next.run(request).await,
+        _ => sigstack_wire::ErrorEnvelope::Http.response(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "more than {MAX_CONCURRENT_REVIEWS} reviews in flight for {} s; try again",
+                REVIEW_QUEUE_WAIT.as_secs()
+            ),
+        ),
+    }
 }
 
 fn print_manifests(args: ManifestArgs) -> anyhow::Result<()> {

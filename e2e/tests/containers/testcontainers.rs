@@ -10,10 +10,10 @@ use sigstack_testcontainers::Sigstack;
 
 #[test]
 fn a_stack_in_containers_signs_and_verifies() {
+    let _turn = crate::turn();
     let (images, registry) = (sigstack_image(), registry_image());
     let (docker_host, _shim) = docker_host_for_testcontainers();
-    // SAFETY: the only test of this binary; nothing else reads the environment concurrently yet.
-    unsafe { std::env::set_var("DOCKER_HOST", &docker_host) };
+    let _docker_host = DockerHost::set(&docker_host);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let stack = Sigstack::default().with_image(&images).with_registry_image(&registry).start().await.unwrap();
@@ -66,4 +66,28 @@ fn a_stack_in_containers_signs_and_verifies() {
             "stop removes the containers: {after}"
         );
     });
+}
+
+/// `DOCKER_HOST` for testcontainers during this test's turn, put back afterwards (the shim it
+/// names is gone once the test ends).
+struct DockerHost(Option<std::ffi::OsString>);
+
+impl DockerHost {
+    fn set(value: &str) -> DockerHost {
+        let previous = std::env::var_os("DOCKER_HOST");
+        // SAFETY: the test holds the binary's turn (crate::turn), so no other test runs and reads
+        // the environment meanwhile.
+        unsafe { std::env::set_var("DOCKER_HOST", value) };
+        DockerHost(previous)
+    }
+}
+
+impl Drop for DockerHost {
+    fn drop(&mut self) {
+        // SAFETY: as in `set`: still inside the test's turn.
+        match self.0.take() {
+            Some(previous) => unsafe { std::env::set_var("DOCKER_HOST", previous) },
+            None => unsafe { std::env::remove_var("DOCKER_HOST") },
+        }
+    }
 }

@@ -5,48 +5,33 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+use aws_lc_rs::signature::KeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+use sigstack_e2e::crash::{WRITERS, checkpoint_head, cycles, kill_after_millis, signing_key};
 use sigstack_e2e::rfc9162::{Hash, leaf_hash};
 use sigstack_e2e::{serve, tiles};
 
 /// Entries the log acknowledged: (log index, the leaf body sent).
 type Acknowledged = Vec<(u64, Vec<u8>)>;
 
-fn cycles() -> u32 {
-    std::env::var("SIGSTACK_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(4)
-}
-const WRITERS: usize = 8;
-
-fn checkpoint_head(checkpoint: &str) -> (u64, Hash) {
-    let lines: Vec<&str> = checkpoint.lines().collect();
-    (lines[1].parse().unwrap(), B64.decode(lines[2]).unwrap().try_into().unwrap())
-}
-
-fn pseudo_random_millis(seed: u32) -> u64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    150 + ((nanos ^ seed.wrapping_mul(2_654_435_761)) % 350) as u64
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_v2_entries_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new()).unwrap();
-    let key = Arc::new(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap());
+    let key = Arc::new(signing_key());
     let spki = B64.encode(key.public_key().as_der().unwrap().as_ref());
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     // Acknowledged (index, canonical body), and every checkpoint returned: size -> root.
     let acknowledged: Arc<Mutex<Acknowledged>> = Arc::default();
     let checkpoints: Arc<Mutex<BTreeMap<u64, Hash>>> = Arc::default();
     let mut acknowledged_before = 0;
-    for cycle in 0..cycles() {
+    for cycle in 0..cycles(4) {
         let (mut child, url) = serve(dir.path(), "rekor-v2");
         let mut writers = Vec::new();
         for writer in 0..WRITERS {
@@ -79,7 +64,7 @@ async fn acknowledged_v2_entries_survive_kill_9() {
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(pseudo_random_millis(cycle))).await;
+        tokio::time::sleep(Duration::from_millis(kill_after_millis(cycle))).await;
         child.kill().unwrap(); // SIGKILL: no shutdown path runs.
         child.wait().unwrap();
         for writer in writers {
@@ -123,5 +108,5 @@ async fn acknowledged_v2_entries_survive_kill_9() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
-    eprintln!("REKOR V2 CRASH SUMMARY: {} cycles, {acknowledged_before} entries acknowledged, 0 lost", cycles());
+    eprintln!("REKOR V2 CRASH SUMMARY: {} cycles, {acknowledged_before} entries acknowledged, 0 lost", cycles(4));
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::{Value, json};
+use sigstack_e2e::resources::each_keyless;
 use sigstack_e2e::webhook::Webhook;
 use sigstack_e2e::{Stack, cosign_command, run_ok, sigstack, workspace_root};
 
@@ -114,20 +115,6 @@ fn deployment(name: &str, image: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers: [{{name: c, image: \"{image}\"}}]\n"
     )
-}
-
-/// Applies `apply` to every keyless attestor of a policy.
-fn each_keyless(value: &mut Value, apply: &dyn Fn(&mut Value)) {
-    match value {
-        Value::Object(map) => {
-            if let Some(keyless) = map.get_mut("keyless") {
-                apply(keyless);
-            }
-            map.values_mut().for_each(|v| each_keyless(v, apply));
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| each_keyless(v, apply)),
-        _ => {}
-    }
 }
 
 /// Runs a command that must fail; returns its standard error.
@@ -289,7 +276,7 @@ fn an_unreachable_registry_blocks_whatever_the_failure_policy() {
         })
     };
     let image = pod("down", "127.0.0.1:1/acme/app:v1");
-    // The real Kyverno (e2e/tests/real_admission.rs) fails an unreachable registry whatever
+    // The real Kyverno (e2e/tests/cluster/real_admission.rs) fails an unreachable registry whatever
     // failurePolicy says: the connection error cosign returns is not the bare net.OpError its
     // handleRegistryErrors turns into an error. sigstack follows it.
     for (file, failure_policy, checks) in [

@@ -6,11 +6,12 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sigstack_e2e::containers::{Compose, free_port};
+use sigstack_e2e::containers::Compose;
 use sigstack_e2e::{
-    GITHUB_ISSUER, cosign, get_json, run_ok, sigstack, sigstack_bin, sigstore_python, token, workspace_root,
+    GITHUB_ISSUER, cosign, get_json, run_ok, sigstack, sigstack_bin, sigstore_python, spawn_reporting_url, token,
+    wait_for_condition, workspace_root,
 };
 
 /// compose.yaml as Compose reads it (`docker-compose config`: anchors merged, every
@@ -26,6 +27,7 @@ fn compose() -> serde_norway::Value {
 
 #[test]
 fn compose_file_validates_against_the_compose_schema() {
+    let _turn = crate::turn();
     let output = Command::new("docker-compose")
         .arg("-f")
         .arg(workspace_root().join("compose.yaml"))
@@ -52,6 +54,7 @@ fn compose_file_validates_against_the_compose_schema() {
 
 #[test]
 fn every_command_and_health_check_exists_in_sigstack() {
+    let _turn = crate::turn();
     let compose = compose();
     let services = compose["services"].as_mapping().unwrap();
     for name in ["oidc", "fulcio", "rekor", "tuf", "registry"] {
@@ -94,6 +97,7 @@ fn every_command_and_health_check_exists_in_sigstack() {
 
 #[test]
 fn dockerfile_builds_the_binary_in_stages() {
+    let _turn = crate::turn();
     let dockerfile = std::fs::read_to_string(workspace_root().join("Dockerfile")).unwrap();
     let stages: Vec<&str> = dockerfile.lines().filter(|l| l.starts_with("FROM ")).collect();
     // runtime, prebuilt (the scripts' target: a host-built binary), build, and the default image.
@@ -130,50 +134,52 @@ impl Drop for Services {
 }
 
 fn wait_healthy(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let probe = Command::new(sigstack_bin()).args(["probe", url]).stderr(Stdio::null()).status().unwrap();
-        if probe.success() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{url} never became healthy");
+    wait_for_condition(&format!("{url} to be healthy"), Duration::from_secs(60), || {
+        Command::new(sigstack_bin()).args(["probe", url]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    });
 }
 
-/// compose.yaml's commands, with service names and ports mapped to loopback.
+/// compose.yaml's commands as processes on loopback: each binds port 0 and reports its URL, which
+/// replaces the service's name and port in the commands of those started after it.
 fn start_split(state: &Path) -> (Services, [String; 4]) {
-    let ports = [free_port(), free_port(), free_port(), free_port()];
-    let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
     let compose = compose();
     let mut children = Vec::new();
+    let mut urls: Vec<String> = Vec::new();
     for (i, name) in ["oidc", "fulcio", "rekor", "tuf"].iter().enumerate() {
-        let args: Vec<String> = compose["services"][*name]["command"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|v| {
-                let arg = v.as_str().unwrap();
-                let arg = arg.replace("0.0.0.0", "127.0.0.1").replace("http://oidc:8091", &url(0));
-
-                ["8091", "8092", "8093", "8094"]
-                    .iter()
-                    .enumerate()
-                    .fold(arg, |a, (j, p)| a.replace(p, &ports[j].to_string()))
-            })
-            .collect();
-        // Tuf first would wait for the others; start in compose's dependency order anyway.
+        let mut args: Vec<String> = Vec::new();
+        let mut words =
+            compose["services"][*name]["command"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap());
+        while let Some(word) = words.next() {
+            match word {
+                // The URL it reports is the one it advertises.
+                "--public-url" => {
+                    words.next();
+                }
+                "--port" => {
+                    words.next();
+                    args.extend(["--port".to_string(), "0".to_string()]);
+                }
+                _ => args.push(urls.iter().enumerate().fold(word.replace("0.0.0.0", "127.0.0.1"), |arg, (j, url)| {
+                    let port = 8091 + j;
+                    arg.replace(&format!("http://{}:{port}", ["oidc", "fulcio", "rekor"][j]), url)
+                        .replace(&format!("http://127.0.0.1:{port}"), url)
+                })),
+            }
+        }
         let log = std::fs::File::create(state.join(format!("serve-{name}.log"))).unwrap();
-        let child = sigstack(state).args(&args).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        let (child, url) = spawn_reporting_url(sigstack(state).args(&args).stderr(log));
         children.push(child);
-        let health = if *name == "tuf" { format!("{}/timestamp.json", url(i)) } else { format!("{}/healthz", url(i)) };
+        let health = if *name == "tuf" { format!("{url}/timestamp.json") } else { format!("{url}/healthz") };
         wait_healthy(&health);
+        assert_eq!(i, urls.len());
+        urls.push(url);
     }
-    (Services(children), [url(0), url(1), url(2), url(3)])
+    (Services(children), [urls[0].clone(), urls[1].clone(), urls[2].clone(), urls[3].clone()])
 }
 
 #[test]
 fn split_services_on_one_state_dir_produce_trust_clients_accept() {
+    let _turn = crate::turn();
     let dir = tempfile::tempdir().unwrap();
     let (_services, urls) = start_split(dir.path());
     for file in sigstack_trust::TRUST_FILES.iter().chain(&["root.json"]) {
@@ -223,7 +229,8 @@ fn split_services_on_one_state_dir_produce_trust_clients_accept() {
 /// a bundle from before still verifies.
 #[test]
 fn compose_up_for_real_with_real_clients_and_volumes_that_outlive_down() {
-    let compose = Compose::new(&workspace_root());
+    let _turn = crate::turn();
+    let mut compose = Compose::new(&workspace_root());
     compose.up();
     let dir = tempfile::tempdir().unwrap();
     let trust = dir.path().join("trust");

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use sigstack_e2e::cluster::{Admission, Cluster};
+use sigstack_e2e::resources::{deployment, each_keyless, pod};
 use sigstack_e2e::webhook::Webhook;
 use sigstack_e2e::{Stack, cache_dir, cosign_command, run_ok, sigstack, token};
 
@@ -40,18 +41,6 @@ fn namespace(variant: &str, judge: &str) -> String {
     format!("{variant}-{judge}")
 }
 
-fn pod(name: &str, image: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers: [{{name: c, image: \"{image}\"}}]\n"
-    )
-}
-
-fn deployment(name: &str, image: &str) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers: [{{name: c, image: \"{image}\"}}]\n"
-    )
-}
-
 fn cronjob(name: &str, image: &str) -> String {
     format!(
         "apiVersion: batch/v1\nkind: CronJob\nmetadata: {{name: {name}}}\nspec:\n  schedule: \"0 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers: [{{name: c, image: \"{image}\"}}]\n"
@@ -65,20 +54,6 @@ fn stored_image(object: &Value) -> String {
         .find_map(|p| object.pointer(&format!("{p}/containers/0/image")).and_then(Value::as_str))
         .unwrap_or_default()
         .to_string()
-}
-
-/// Applies `edit` to every keyless attestor of a policy.
-fn each_keyless(value: &mut Value, edit: &dyn Fn(&mut Value)) {
-    match value {
-        Value::Object(map) => {
-            if let Some(keyless) = map.get_mut("keyless") {
-                edit(keyless);
-            }
-            map.values_mut().for_each(|v| each_keyless(v, edit));
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| each_keyless(v, edit)),
-        _ => {}
-    }
 }
 
 /// Replaces every occurrence of `from` in the policy's strings.
@@ -280,11 +255,11 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
         }
     }
     // Kyverno validates policies in a webhook of its own, which may answer a moment after it registers.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while let (false, _, error) = cluster.run(&["apply", "-f", policies_dir.to_str().unwrap()], None) {
-        assert!(std::time::Instant::now() < deadline, "the policies could not be applied: {error}");
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
+    sigstack_e2e::wait_for_condition(
+        "kubectl apply of the policies to succeed (Kyverno's policy webhook)",
+        std::time::Duration::from_secs(60),
+        || cluster.run(&["apply", "-f", policies_dir.to_str().unwrap()], None).0,
+    );
     cluster.wait_for_kyverno_policies();
 
     // ---- The matrix. ----

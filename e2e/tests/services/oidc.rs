@@ -6,17 +6,13 @@ use std::process::Command;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Value, json};
-use sigstack_e2e::{Stack, sigstack};
-
-async fn get_json(url: &str) -> Value {
-    reqwest::get(url).await.unwrap().error_for_status().unwrap().json().await.unwrap()
-}
+use sigstack_e2e::{GITHUB_ISSUER, Stack, get_json, sigstack};
 
 /// Validates `token` the way a relying party does: discovery → jwks_uri → key by `kid` → signature,
 /// audience, issuer and expiry.
 async fn validate(discovery_url: &str, token: &str, issuer: &str) -> Value {
-    let discovery = get_json(&format!("{discovery_url}/.well-known/openid-configuration")).await;
-    let jwks: JwkSet = serde_json::from_value(get_json(discovery["jwks_uri"].as_str().unwrap()).await).unwrap();
+    let discovery = get_json(&format!("{discovery_url}/.well-known/openid-configuration"));
+    let jwks: JwkSet = serde_json::from_value(get_json(discovery["jwks_uri"].as_str().unwrap())).unwrap();
     let header = decode_header(token).unwrap();
     assert!(matches!(header.alg, Algorithm::RS256 | Algorithm::ES256));
     let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid in JWKS");
@@ -38,7 +34,7 @@ async fn tokens_of_every_profile_and_algorithm_validate_against_discovery() {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start(dir.path(), &[]).unwrap();
     let oidc = stack.url("oidc");
-    let discovery = get_json(&format!("{oidc}/.well-known/openid-configuration")).await;
+    let discovery = get_json(&format!("{oidc}/.well-known/openid-configuration"));
     assert_eq!(discovery["issuer"], oidc.as_str());
     let client = reqwest::Client::new();
     for alg in ["RS256", "ES256"] {
@@ -52,13 +48,12 @@ async fn tokens_of_every_profile_and_algorithm_validate_against_discovery() {
             .json()
             .await
             .unwrap();
-        let claims =
-            validate(&oidc, body["token"].as_str().unwrap(), "https://token.actions.githubusercontent.com").await;
+        let claims = validate(&oidc, body["token"].as_str().unwrap(), GITHUB_ISSUER).await;
         assert_eq!(claims["sub"], "repo:acme/widget:ref:refs/heads/main");
         assert!(claims.get("email").is_none());
         // ...and from the state directory's keys by the CLI: the same JWKS validates both.
         let token = cli_token(dir.path(), &["--alg", alg, "--repo", "acme/widget", "--ttl", "2m"]);
-        let claims = validate(&oidc, &token, "https://token.actions.githubusercontent.com").await;
+        let claims = validate(&oidc, &token, GITHUB_ISSUER).await;
         assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 120);
         let token = cli_token(dir.path(), &["--alg", alg, "--profile", "email", "--email", "dev@acme.test"]);
         let claims = validate(&oidc, &token, &oidc).await;
@@ -91,9 +86,7 @@ async fn ambient_endpoint_through_sigstack_env() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    let claims =
-        validate(&stack.url("oidc"), body["value"].as_str().unwrap(), "https://token.actions.githubusercontent.com")
-            .await;
+    let claims = validate(&stack.url("oidc"), body["value"].as_str().unwrap(), GITHUB_ISSUER).await;
     assert_eq!(claims["aud"], "sigstore");
     for (auth, needle) in [(Some("bearer nope"), "does not match"), (None, "missing Authorization")] {
         let mut request = client.get(format!("{url}&audience=sigstore"));
@@ -114,13 +107,13 @@ async fn restart_keeps_the_jwks_and_stacks_run_side_by_side() {
     let first = Stack::start(dir.path(), &[]).unwrap();
     let other = Stack::start(other_dir.path(), &[]).unwrap();
     assert_ne!(first.url("oidc"), other.url("oidc"));
-    let jwks = get_json(&format!("{}/.well-known/jwks", first.url("oidc"))).await;
-    let other_jwks = get_json(&format!("{}/.well-known/jwks", other.url("oidc"))).await;
+    let jwks = get_json(&format!("{}/.well-known/jwks", first.url("oidc")));
+    let other_jwks = get_json(&format!("{}/.well-known/jwks", other.url("oidc")));
     assert_ne!(jwks, other_jwks, "a new state directory is a new trust domain");
     assert!(first.stop().unwrap().success());
     assert!(!dir.path().join("stack.json").exists(), "a stopped stack withdraws its description");
     let again = Stack::start(dir.path(), &[]).unwrap();
-    let jwks_again = get_json(&format!("{}/.well-known/jwks", again.url("oidc"))).await;
+    let jwks_again = get_json(&format!("{}/.well-known/jwks", again.url("oidc")));
     assert_eq!(jwks, jwks_again);
 }
 
@@ -152,24 +145,11 @@ fn cli_rejects_bad_input_with_clear_messages() {
 #[tokio::test]
 async fn serve_oidc_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let mut child = sigstack(dir.path())
-        .args(["serve", "oidc", "--port", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut discovery = None;
-    for _ in 0..200 {
-        if let Ok(response) = reqwest::get(format!("{url}/.well-known/openid-configuration")).await {
-            discovery = Some(response.json::<Value>().await.unwrap());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let (mut child, url) = sigstack_e2e::serve(dir.path(), "oidc");
+    // It reported its URL once bound, so it answers at once.
+    let discovery: Value =
+        reqwest::get(format!("{url}/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(discovery.expect("serve oidc answered")["issuer"], url.as_str());
+    assert_eq!(discovery["issuer"], url.as_str());
 }

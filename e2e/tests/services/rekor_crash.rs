@@ -4,23 +4,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+use sigstack_e2e::crash::{WRITERS, checkpoint_head, cycles, kill_after_millis, signing_key};
 use sigstack_e2e::rfc9162::{Hash, from_hex, leaf_hash, verify_consistency, verify_inclusion};
 use sigstack_e2e::serve_rekor;
-
-/// Cycles in `scripts/test.sh`; `scripts/soak.sh` sets SIGSTACK_CRASH_CYCLES for the long run.
-fn cycles() -> u32 {
-    std::env::var("SIGSTACK_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(5)
-}
-const WRITERS: usize = 8;
 
 struct Acknowledged {
     uuid: String,
@@ -39,30 +34,17 @@ fn entry_request(key: &EcdsaKeyPair, pem_b64: &str, data: &[u8]) -> Value {
         "signature": {"content": B64.encode(signature.as_ref()), "publicKey": {"content": pem_b64}}}})
 }
 
-/// (size, root) of a checkpoint's note.
-fn checkpoint_head(checkpoint: &str) -> (u64, Hash) {
-    let lines: Vec<&str> = checkpoint.lines().collect();
-    let root: Hash = B64.decode(lines[2]).unwrap().try_into().unwrap();
-    (lines[1].parse().unwrap(), root)
-}
-
-fn pseudo_random_millis(seed: u32) -> u64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    150 + ((nanos ^ seed.wrapping_mul(2_654_435_761)) % 350) as u64
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_entries_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new()).unwrap();
-    let key = Arc::new(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap());
+    let key = Arc::new(signing_key());
     let pem_b64 =
         B64.encode(pem::encode(&pem::Pem::new("PUBLIC KEY", key.public_key().as_der().unwrap().as_ref().to_vec())));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let acknowledged: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
     let checkpoints: Arc<Mutex<BTreeMap<u64, Hash>>> = Arc::default();
 
-    let cycles = cycles();
+    let cycles = cycles(5);
     let (mut checked_before, mut checkpoint_sizes_before) = (0usize, 0u64);
     for cycle in 0..cycles {
         let (mut child, url) = serve_rekor(dir.path());
@@ -96,7 +78,7 @@ async fn acknowledged_entries_survive_kill_9() {
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(pseudo_random_millis(cycle))).await;
+        tokio::time::sleep(Duration::from_millis(kill_after_millis(cycle))).await;
         child.kill().unwrap(); // SIGKILL: no shutdown path runs.
         child.wait().unwrap();
         for writer in writers {

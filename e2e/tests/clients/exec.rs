@@ -4,9 +4,9 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sigstack_e2e::{GITHUB_ISSUER, cosign, processes_with, python, sigstack_bin};
+use sigstack_e2e::{GITHUB_ISSUER, cosign, processes_with, python, sigstack_bin, wait_for_condition};
 
 fn exec(args: &[&str]) -> std::process::Output {
     Command::new(sigstack_bin()).arg("exec").args(args).env_remove("SIGSTACK_STATE_DIR").output().unwrap()
@@ -59,21 +59,17 @@ fn sigterm_and_ctrl_c_leave_no_process_behind() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while processes_with(&needle).len() < 2 || !state.join("stack.json").exists() {
-            assert!(Instant::now() < deadline, "the command did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_condition("the command to start", Duration::from_secs(20), || {
+            processes_with(&needle).len() >= 2 && state.join("stack.json").exists()
+        });
         let registry_config = state.join("registry/config.yml").display().to_string();
         assert_eq!(processes_with(&registry_config).len(), 1, "a registry runs beside the stack");
         Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(128 + if signal == "-TERM" { 15 } else { 2 }), "{signal}: the command's status");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !processes_with(&needle).is_empty() || !processes_with(&registry_config).is_empty() {
-            assert!(Instant::now() < deadline, "{signal}: a process was left behind");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_condition(&format!("every process to end after {signal}"), Duration::from_secs(10), || {
+            processes_with(&needle).is_empty() && processes_with(&registry_config).is_empty()
+        });
         assert!(!state.join("stack.json").exists(), "{signal}: the stack stopped");
     }
 }

@@ -2,9 +2,7 @@
 
 use std::process::Command;
 
-use sigstack_e2e::{Stack, client_script, python, run_ok, token};
-
-const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+use sigstack_e2e::{GITHUB_ISSUER, Stack, client_script, python, run_ok, token};
 
 #[test]
 fn sigstore_python_obtains_and_accepts_a_certificate() {
