@@ -10,8 +10,10 @@
 # `prebuilt` comes before the compiling stage so that building it never needs the Rust image,
 # with BuildKit or with the legacy builder (which runs stages in order up to the target).
 
-ARG BASE_IMAGE=debian:bookworm-slim
-ARG RUST_IMAGE=rust:1.95-bookworm
+# Pinned by digest (a tag can move). To update: `docker buildx imagetools inspect IMAGE:TAG`
+# prints the tag's current index digest; keep the tag in front of it for readers.
+ARG BASE_IMAGE=debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
+ARG RUST_IMAGE=rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
 
 FROM ${BASE_IMAGE} AS runtime
 # A fixed non-root user; the state volume belongs to it. Tests that bind-mount a host directory

@@ -17,6 +17,7 @@ module.exports = function run(script) {
     SIGSTACK_ACTION_WORKFLOW: input("workflow"),
     SIGSTACK_ACTION_REF: input("ref"),
     SIGSTACK_ACTION_BINARY: input("binary"),
+    SIGSTACK_ACTION_EXPORT_CLIENT_ENV: input("export-client-env") || "false",
   };
   const result = spawnSync("bash", [path.join(__dirname, script)], { stdio: "inherit", env });
   if (result.error) {

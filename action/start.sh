@@ -9,15 +9,25 @@ state_dir=${SIGSTACK_ACTION_STATE_DIR:-${RUNNER_TEMP:-/tmp}/sigstack}
 
 binary=${SIGSTACK_ACTION_BINARY:-}
 if [ -z "$binary" ]; then
-  # Built once per source tree and cached in the runner's tool cache (kept between jobs on
-  # self-hosted runners; cache ~/.cargo and target/ with actions/cache on hosted ones).
-  source_hash=$(cd "$here" && git rev-parse HEAD 2>/dev/null || echo unversioned)
-  cache=${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-/tmp}}/sigstack/$source_hash
+  # Built once per version of the action's source and cached in the runner's tool cache (kept
+  # between jobs on self-hosted runners; cache ~/.cargo and target/ with actions/cache on hosted
+  # ones). The key is the action's version and a hash of the source it builds from (a remote
+  # checkout of an action has no git history to ask); the binary's checksum, recorded when it
+  # was built, is checked again before every use.
+  version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$here/Cargo.toml" | head -n 1)
+  source_hash=$(cd "$here" && find Cargo.toml Cargo.lock services -type f \( -name '*.rs' -o -name Cargo.toml -o -name '*.css' -o -name '*.js' \) \
+    | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+  cache=${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-/tmp}}/sigstack/$version-$source_hash
   binary=$cache/sigstack
+  if [ -x "$binary" ] && ! (cd "$cache" && sha256sum --check --status sigstack.sha256 2>/dev/null); then
+    echo "::warning::the cached sigstack binary $binary does not match its recorded checksum; building it again"
+    rm -rf "$cache"
+  fi
   if [ ! -x "$binary" ]; then
-    echo "::group::Building sigstack (release; several minutes the first time)"
+    echo "::group::Building sigstack $version (release; several minutes the first time)"
     cargo build --release --locked -p sigstack --manifest-path "$here/Cargo.toml"
-    mkdir -p "$cache" && cp "$here/target/release/sigstack" "$binary"
+    mkdir -p "$cache" && cp "${CARGO_TARGET_DIR:-$here/target}/release/sigstack" "$binary"
+    (cd "$cache" && sha256sum sigstack >sigstack.sha256)
     echo "::endgroup::"
   fi
 fi
@@ -57,7 +67,16 @@ ref=${SIGSTACK_ACTION_REF:-${GITHUB_REF:-}}
 [ -n "$repository" ] && env_args+=(--repo "$repository")
 [ -n "$workflow" ] && env_args+=(--workflow "$workflow")
 [ -n "$ref" ] && env_args+=(--ref "$ref")
-"$binary" "${env_args[@]}" >>"$GITHUB_ENV"
+# Only the stack's own variables go to the rest of the job by default. The Sigstore clients'
+# overrides (SIGSTORE_*: every later cosign trusts only this stack) and the mock token endpoint
+# (ACTIONS_ID_TOKEN_REQUEST_*: every later OIDC consumer, cloud logins and package publishing
+# included, would get the mock's tokens) change the whole job, so only on request.
+if [ "${SIGSTACK_ACTION_EXPORT_CLIENT_ENV:-false}" = true ]; then
+  echo "::warning::export-client-env: every later step of this job trusts only the local stack and gets its mock OIDC tokens"
+  "$binary" "${env_args[@]}" >>"$GITHUB_ENV"
+else
+  "$binary" "${env_args[@]}" | grep '^SIGSTACK_' >>"$GITHUB_ENV"
+fi
 echo "SIGSTACK_BIN=$binary" >>"$GITHUB_ENV"
 
 value() { sed -n "s/^$1=//p" <("$binary" "${env_args[@]}"); }

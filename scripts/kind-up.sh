@@ -12,7 +12,7 @@ STATE_DIR=${SIGSTACK_STATE_DIR:-$SIGSTACK_ROOT/.sigstack-kind}
 for tool in docker kind kubectl; do command -v "$tool" >/dev/null || die "$tool is required"; done
 
 step "Local registry kind-registry on 127.0.0.1:5001 (kind's recipe)"
-docker inspect kind-registry >/dev/null 2>&1 || docker run -d --restart=always -p 127.0.0.1:5001:5000 --network bridge --name kind-registry registry:2
+docker inspect kind-registry >/dev/null 2>&1 || docker run -d --restart=always -p 127.0.0.1:5001:5000 --network bridge --name kind-registry registry:2@sha256:a3d8aaa63ed8681a604f1dea0aa03f100d5895b6a58ace528858a7b332415373
 kind get clusters | grep -qx "$CLUSTER" || kind create cluster --name "$CLUSTER"
 for node in $(kind get nodes --name "$CLUSTER"); do
   docker exec "$node" mkdir -p /etc/containerd/certs.d/localhost:5001
@@ -20,13 +20,18 @@ for node in $(kind get nodes --name "$CLUSTER"); do
 done
 docker network connect kind kind-registry 2>/dev/null || true
 
-step "sigstack stack on this host, using the kind registry"
+# The kind network's gateway: the host's address on that network, which the nodes reach and
+# nothing outside this machine does. The stack and the webhook bind it, never every interface
+# (--allow-network is still needed: it is not loopback, and sigstack says so at start).
+GATEWAY=$(docker network inspect kind -f '{{(index .IPAM.Config 0).Gateway}}')
+
+step "sigstack stack on the kind network's gateway ($GATEWAY), using the kind registry"
 SIGSTACK=$(build_sigstack)
-"$SIGSTACK" up --state-dir "$STATE_DIR" --registry http://localhost:5001 --host 0.0.0.0 >"$SIGSTACK_CACHE/logs/kind-stack.log" 2>&1 &
+"$SIGSTACK" up --state-dir "$STATE_DIR" --registry http://localhost:5001 --host "$GATEWAY" --allow-network \
+  >"$SIGSTACK_CACHE/logs/kind-stack.log" 2>&1 &
 STACK_PID=$!
 wait_for_stack "$STATE_DIR" "$STACK_PID"
 "$SIGSTACK" policy render --state-dir "$STATE_DIR" --org acme -o "$STATE_DIR/policy.yaml"
-GATEWAY=$(docker network inspect kind -f '{{(index .IPAM.Config 0).Gateway}}')
 
 case "$MODE" in
   kyverno)
@@ -38,7 +43,7 @@ case "$MODE" in
     ;;
   webhook)
     step "The sigstack webhook on the kind network gateway ($GATEWAY:8443)"
-    "$SIGSTACK" webhook --state-dir "$STATE_DIR" --policy "$STATE_DIR/policy.yaml" --host 0.0.0.0 --dns "$GATEWAY" \
+    "$SIGSTACK" webhook --state-dir "$STATE_DIR" --policy "$STATE_DIR/policy.yaml" --host "$GATEWAY" --allow-network --dns "$GATEWAY" \
       >"$SIGSTACK_CACHE/logs/kind-webhook.log" 2>&1 &
     "$SIGSTACK" webhook manifests --state-dir "$STATE_DIR" --url "https://$GATEWAY:8443" | kubectl apply -f -
     ;;

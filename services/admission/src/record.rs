@@ -98,22 +98,38 @@ impl AdmissionRecord {
 #[derive(Debug, Clone)]
 pub struct DecisionLog {
     path: PathBuf,
+    limit: u64,
 }
+
+/// The size past which the decision log starts again (the previous one kept as `.1`): a webhook
+/// that runs for days must not fill the disk, and the explorer re-reads the file.
+pub(crate) const DECISION_LOG_LIMIT: u64 = 8 * 1024 * 1024;
 
 impl DecisionLog {
     /// The decision log of the stack on `state_dir`.
     pub fn in_state_dir(state_dir: &Path) -> DecisionLog {
-        DecisionLog { path: state_dir.join("admission").join("decisions.jsonl") }
+        DecisionLog { path: state_dir.join("admission").join("decisions.jsonl"), limit: DECISION_LOG_LIMIT }
+    }
+
+    /// The same log, rotated at `limit` bytes instead.
+    pub fn with_limit(self, limit: u64) -> DecisionLog {
+        DecisionLog { limit, ..self }
     }
 
     /// Appends one record as one line (a single `write` of a line opened for appending, so
-    /// concurrent writers do not interleave).
+    /// concurrent writers do not interleave). A log already past the limit is first renamed to
+    /// `decisions.jsonl.1` (replacing the one before), so at most twice the limit is kept.
     pub fn append(&self, record: &AdmissionRecord) -> std::io::Result<()> {
         if let Some(parent) = self.path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() >= self.limit) {
+            let mut previous = self.path.clone().into_os_string();
+            previous.push(".1");
+            std::fs::rename(&self.path, previous)?;
+        }
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
         file.write_all(&line)
     }
@@ -153,6 +169,24 @@ mod tests {
             .write_all(b"{\"torn")
             .unwrap();
         assert_eq!(log.read(), vec![record]);
+    }
+
+    #[test]
+    fn the_log_starts_again_past_its_limit_and_keeps_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = DecisionLog::in_state_dir(dir.path()).with_limit(1000);
+        let pod = json!({"kind": "Pod", "metadata": {"name": "web"}, "spec": {"containers": [{"image": "a"}]}});
+        let decision = Decision { results: vec![], patches: vec![], mutated: pod.clone(), blocked: None };
+        let record = AdmissionRecord::new("apply", &pod, None, &decision);
+        for _ in 0..100 {
+            log.append(&record).unwrap();
+        }
+        let size =
+            |name: &str| std::fs::metadata(dir.path().join("admission").join(name)).map(|m| m.len()).unwrap_or(0);
+        assert!(size("decisions.jsonl") < 1000 + 400, "the current log stays near its limit");
+        assert!(size("decisions.jsonl.1") >= 1000, "the one before is kept");
+        assert!(!dir.path().join("admission/decisions.jsonl.2").exists(), "and no more");
+        assert!(!log.read().is_empty());
     }
 
     #[test]

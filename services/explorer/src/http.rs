@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -11,17 +12,31 @@ use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use futures_util::Stream;
 use serde::Deserialize;
 
 use crate::model::LogKind;
 use crate::pages;
-use crate::source::Explorer;
+use crate::source::{Activity, Explorer};
 
 /// How many entries of each log the log page shows.
 const PAGE_ENTRIES: u64 = 100;
-/// How often `/events` looks at the stack.
+/// How often the live poller looks at the stack.
 const POLL: Duration = Duration::from_millis(500);
+/// Pages following `/events` at once; one more is answered 503. Each is one small stream fed by
+/// the one shared poller, so this bounds the explorer's memory however many tabs are open.
+pub(crate) const MAX_LIVE_CLIENTS: usize = 64;
+/// The headers of every answer: no inline code, no framing (clickjacking), no type sniffing, no
+/// referrer leaving the stack.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+         form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
 
 /// The explorer's routes.
 pub fn router(explorer: Arc<Explorer>) -> Router {
@@ -34,9 +49,19 @@ pub fn router(explorer: Arc<Explorer>) -> Router {
         .route("/search", get(search))
         .route("/events", get(events))
         .route("/trust/{file}", get(trust_file))
+        .route("/assets/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], pages::STYLE) }))
+        .route("/assets/live.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], pages::LIVE) }))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { not_found("No such page.") })
+        .layer(axum::middleware::map_response(with_security_headers))
         .with_state(explorer)
+}
+
+async fn with_security_headers(mut response: Response) -> Response {
+    for (name, value) in SECURITY_HEADERS {
+        response.headers_mut().insert(name, header::HeaderValue::from_static(value));
+    }
+    response
 }
 
 fn not_found(message: &str) -> Response {
@@ -163,20 +188,92 @@ async fn search(State(explorer): State<Arc<Explorer>>, Query(query): Query<Searc
     Html(pages::search(&query.q, &found, &problems).into_string())
 }
 
-/// One event each time a log grows or a decision is recorded.
-async fn events(State(explorer): State<Arc<Explorer>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let first = explorer.activity().await;
-    let stream = futures_util::stream::unfold((explorer, first), |(explorer, last)| async move {
+/// One event each time a log grows or a decision is recorded. Every client follows the one shared
+/// poller ([`Live`]); a client past [`MAX_LIVE_CLIENTS`] is refused.
+async fn events(State(explorer): State<Arc<Explorer>>) -> Response {
+    let Some(slot) = LiveSlot::take(&explorer) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("more than {MAX_LIVE_CLIENTS} pages follow this stack live; close some"),
+        )
+            .into_response();
+    };
+    let mut changes = explorer.live.activity.subscribe();
+    Live::ensure_poller(&explorer);
+    // What the client saw when it connected: an event only when something changes after that.
+    let seen = *changes.borrow_and_update();
+    let stream = futures_util::stream::unfold((changes, seen, slot), |(mut changes, mut seen, slot)| async move {
         loop {
-            tokio::time::sleep(POLL).await;
-            let now = explorer.activity().await;
-            if now != last {
-                let data = format!("{{\"v1\":{:?},\"v2\":{:?},\"decisions\":{}}}", now.0, now.1, now.2);
-                return Some((Ok(Event::default().event("message").data(data)), (explorer, now)));
+            changes.changed().await.ok()?;
+            let now = *changes.borrow_and_update();
+            let Some(activity) = now else { continue };
+            if seen.replace(activity).is_none_or(|before| before == activity) {
+                continue;
             }
+            let data = format!("{{\"v1\":{:?},\"v2\":{:?},\"decisions\":{}}}", activity.0, activity.1, activity.2);
+            return Some((Ok::<_, Infallible>(Event::default().event("message").data(data)), (changes, seen, slot)));
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// What `/events` clients follow: the stack's activity as one poller sees it. The poller runs
+/// only while some client follows it.
+#[derive(Default)]
+pub(crate) struct Live {
+    activity: tokio::sync::watch::Sender<Option<Activity>>,
+    clients: AtomicUsize,
+    polling: AtomicBool,
+}
+
+impl Live {
+    fn ensure_poller(explorer: &Arc<Explorer>) {
+        if explorer.live.polling.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let explorer = explorer.clone();
+        tokio::spawn(async move {
+            loop {
+                if explorer.live.activity.receiver_count() == 0 {
+                    explorer.live.polling.store(false, Ordering::SeqCst);
+                    // A client that subscribed between the count and the store starts no poller
+                    // of its own (it saw `polling`): take the turn back for it.
+                    if explorer.live.activity.receiver_count() == 0
+                        || explorer.live.polling.swap(true, Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                }
+                let now = explorer.activity().await;
+                explorer.live.activity.send_if_modified(|seen| {
+                    let changed = *seen != Some(now);
+                    *seen = Some(now);
+                    changed
+                });
+                tokio::time::sleep(POLL).await;
+            }
+        });
+    }
+}
+
+/// One of the [`MAX_LIVE_CLIENTS`] places, given back when the client's stream ends.
+struct LiveSlot(Arc<Explorer>);
+
+impl LiveSlot {
+    fn take(explorer: &Arc<Explorer>) -> Option<LiveSlot> {
+        let taken = explorer.live.clients.fetch_add(1, Ordering::SeqCst);
+        if taken >= MAX_LIVE_CLIENTS {
+            explorer.live.clients.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(LiveSlot(explorer.clone()))
+    }
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        self.0.live.clients.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn trust_file(State(explorer): State<Arc<Explorer>>, Path(file): Path<String>) -> Response {

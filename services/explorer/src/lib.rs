@@ -14,4 +14,4 @@ pub use http::router;
 pub use model::{
     CertView, EntryView, Head, LogKind, SignerView, certificate, decode_body, extension_name, verify_v1_checkpoint,
 };
-pub use source::{Explorer, ExplorerConfig, ImageView, SbomSummary, SeenHead, sbom_summary};
+pub use source::{Activity, Explorer, ExplorerConfig, ImageView, SbomSummary, SeenHead, sbom_summary};

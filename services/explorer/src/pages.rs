@@ -1,15 +1,17 @@
 //! The explorer's pages, as HTML (maud). Each section opens with one plain sentence saying what
 //! the thing is and why it matters, for people who have never seen Sigstore.
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use sigstack_admission::AdmissionRecord;
 use sigstack_pipeline::Verified;
 
 use crate::model::{CertView, EntryView, Head, SignerView};
 use crate::source::{ImageView, SeenHead, sbom_summary};
 
-const STYLE: &str = include_str!("../assets/style.css");
-const LIVE: &str = include_str!("../assets/live.js");
+/// The page's style and script, served as files of their own (`/assets/...`): the pages carry no
+/// inline code, so their Content-Security-Policy can forbid it.
+pub(crate) const STYLE: &str = include_str!("../assets/style.css");
+pub(crate) const LIVE: &str = include_str!("../assets/live.js");
 
 fn time(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
@@ -36,7 +38,7 @@ pub(crate) fn layout(title: &str, active: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · sigstack explorer" }
-                style { (PreEscaped(STYLE)) }
+                link rel="stylesheet" href="/assets/style.css";
             }
             body {
                 header {
@@ -46,7 +48,7 @@ pub(crate) fn layout(title: &str, active: &str, body: Markup) -> Markup {
                     span #live title="the page updates itself when the stack changes" { "live" }
                 }
                 main { (body) }
-                script { (PreEscaped(LIVE)) }
+                script src="/assets/live.js" {}
             }
         }
     }

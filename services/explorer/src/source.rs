@@ -67,7 +67,11 @@ pub struct Explorer {
     pub config: ExplorerConfig,
     http: reqwest::Client,
     seen: Mutex<Vec<SeenHead>>,
+    pub(crate) live: crate::http::Live,
 }
+
+/// What the live view watches: the sizes of the v1 and v2 logs and the number of decisions.
+pub type Activity = (Option<u64>, Option<u64>, usize);
 
 fn from_hex(text: &str) -> Option<[u8; 32]> {
     (text.len() == 64)
@@ -80,6 +84,9 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// Entry tiles one page may read from the v2 log (256 entries each).
+pub(crate) const MAX_V2_TILES: u64 = 64;
+
 /// How long the explorer waits for any service.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -87,7 +94,7 @@ impl Explorer {
     /// An explorer of the stack `config` describes.
     pub fn new(config: ExplorerConfig) -> Explorer {
         let http = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default();
-        Explorer { config, http, seen: Mutex::new(Vec::new()) }
+        Explorer { config, http, seen: Mutex::new(Vec::new()), live: crate::http::Live::default() }
     }
 
     /// A service's base URL.
@@ -161,7 +168,7 @@ impl Explorer {
     }
 
     /// Tree sizes of the logs and the number of admission decisions: what `/events` watches.
-    pub async fn activity(&self) -> (Option<u64>, Option<u64>, usize) {
+    pub async fn activity(&self) -> Activity {
         let v1 = match self.url("rekor") {
             Some(url) => self.get_json(&format!("{url}/api/v1/log")).await.ok().and_then(|l| l["treeSize"].as_u64()),
             None => None,
@@ -307,6 +314,15 @@ impl Explorer {
         let note = String::from_utf8_lossy(&self.get_bytes(&format!("{url}/checkpoint")).await?).into_owned();
         let checkpoint = sigstack_rekor::v2::verify_checkpoint(&note, &log.origin, &log.public_key)?;
         let head = Head { size: checkpoint.size, root: checkpoint.root };
+        // One page must not make the explorer read a whole large log: past the bound it says so.
+        if head.size.div_ceil(256) > MAX_V2_TILES {
+            return Err(format!(
+                "the log has {} entries; the explorer rebuilds trees of at most {} (it reads every entry tile) — \
+                 verify entries of a log this size with a client",
+                head.size,
+                MAX_V2_TILES * 256
+            ));
+        }
         let mut bodies = Vec::new();
         for n in 0..head.size.div_ceil(256) {
             let width = (head.size - n * 256).min(256);

@@ -28,7 +28,7 @@ pub fn die_with_parent(command: &mut tokio::process::Command) {
 }
 
 /// Whether `pid` is a running process whose command line contains every one of `markers`.
-fn running_with(pid: u32, markers: &[&str]) -> bool {
+pub fn running_with(pid: u32, markers: &[&str]) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     markers.iter().all(|m| cmdline.contains(m))

@@ -76,8 +76,11 @@ pub enum RegistryChoice {
 pub struct StackOptions {
     /// The state directory (keys, log, trust files).
     pub state_dir: PathBuf,
-    /// The address every service binds (loopback by default).
+    /// The address every service binds (loopback by default; any other needs
+    /// `exposure.allow_network`).
     pub host: IpAddr,
+    /// Who besides loopback may reach the services.
+    pub exposure: crate::server::Exposure,
     /// Fixed or ephemeral ports.
     pub ports: Ports,
     /// The registry.
@@ -100,6 +103,7 @@ impl StackOptions {
         StackOptions {
             state_dir: state_dir.into(),
             host: IpAddr::from([127, 0, 0, 1]),
+            exposure: crate::server::Exposure::default(),
             ports: Ports::default(),
             registry: RegistryChoice::default(),
             github_issuer: sigstack_oidc::DEFAULT_GITHUB_ISSUER.to_string(),
@@ -137,6 +141,7 @@ impl RunningStack {
         if options.registry == RegistryChoice::Start {
             crate::registry::stop_leftover(&state_dir);
         }
+        options.exposure.check_bind(options.host, "the stack")?;
         let previous = previous_ports(&state_dir);
         let host = options.host;
         let bind = |name: &'static str, fixed: Option<u16>| {
@@ -174,12 +179,13 @@ impl RunningStack {
             true => Some(bind("explorer", fixed(|p| port_of(p, 7))).await?),
             false => None,
         };
-        // The registry is a child process: pick its port by binding and releasing it.
-        let registry_port = if options.registry == RegistryChoice::Start {
-            Some(bind("registry", fixed(|p| port_of(p, 4))).await?.addr.port())
+        // The registry child listens on a unix socket; its port is sigstack's, serving a proxy.
+        let registry_proxy = if options.registry == RegistryChoice::Start {
+            Some(bind("registry", fixed(|p| port_of(p, 4))).await?)
         } else {
             None
         };
+        let registry_port = registry_proxy.as_ref().map(|service| service.addr.port());
         let bound: Vec<&BoundService> = [
             Some(&oidc),
             Some(&fulcio),
@@ -237,21 +243,22 @@ impl RunningStack {
         let trust_dir = write_trust(&state_dir, &urls, std::time::Duration::ZERO)?;
         let published = publish_tuf(&state_dir, &trust_dir).await?;
 
-        let (registry_url, registry) = match (&options.registry, registry_port) {
-            (RegistryChoice::Url(url), _) => (Some(url.trim_end_matches('/').to_string()), None),
-            (RegistryChoice::Start, Some(port)) => match crate::registry::find_binary() {
+        let (registry_url, registry, registry_proxy) = match (&options.registry, registry_proxy) {
+            (RegistryChoice::Url(url), _) => (Some(url.trim_end_matches('/').to_string()), None, None),
+            (RegistryChoice::Start, Some(proxy)) => match crate::registry::find_binary() {
                 Some(binary) => {
-                    let child = Registry::start(&binary, &state_dir, port).await?;
-                    (Some(child.url.clone()), Some(child))
+                    let child = Registry::start(&binary, &state_dir, proxy.url()).await?;
+                    let router = crate::registry::proxy_router(crate::registry::socket_path(&state_dir));
+                    (Some(child.url.clone()), Some(child), Some((proxy, router)))
                 }
                 None => {
                     eprintln!(
                         "sigstack: docker-registry is not installed (apt-get install docker-registry); starting without a registry"
                     );
-                    (None, None)
+                    (None, None, None)
                 }
             },
-            _ => (None, None),
+            _ => (None, None, None),
         };
 
         if let Some(url) = &registry_url {
@@ -275,6 +282,13 @@ impl RunningStack {
             StackDescription { services, trust_dir, state_dir: state_dir.clone(), pid: std::process::id() };
         if let Some(service) = explorer {
             routers.push((service, sigstack_explorer::router(crate::assemble::explorer_for(&description)?)));
+        }
+        routers.extend(registry_proxy);
+        // Every service answers to the hosts of all the stack's URLs (one host, unless the user
+        // named others) and to those the user allowed.
+        let urls: Vec<&str> = description.services.values().map(String::as_str).collect();
+        for (service, _) in &mut routers {
+            service.answer_to(&options.exposure, urls.iter().copied());
         }
         let servers = Servers::spawn(routers);
         description.write(&state_dir)?;

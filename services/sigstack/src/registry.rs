@@ -1,5 +1,9 @@
 //! The real distribution registry (Debian's `docker-registry`) as a child of `sigstack up`: its
-//! own config (the packaged one enables htpasswd), storage in the state directory, 127.0.0.1 only.
+//! own config (the packaged one enables htpasswd), storage in the state directory. It listens on a
+//! unix socket in the state directory, which only this user reaches; sigstack serves the
+//! registry's port itself and forwards to it ([`proxy_router`]), so the registry answers only to
+//! the stack's names like every other service (the DNS-rebinding check) and its port is bound by
+//! sigstack, never chosen and released.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -38,14 +42,23 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts `binary` on `127.0.0.1:port` with storage under `state_dir/registry`, and waits until
-    /// `/v2/` answers.
-    pub async fn start(binary: &Path, state_dir: &Path, port: u16) -> anyhow::Result<Registry> {
+    /// Starts `binary` on the unix socket [`socket_path`] with storage under
+    /// `state_dir/registry`, and waits until it listens; `url` is where sigstack serves it.
+    pub async fn start(binary: &Path, state_dir: &Path, url: String) -> anyhow::Result<Registry> {
         let dir = state_dir.join("registry");
         std::fs::create_dir_all(dir.join("data")).with_context(|| format!("create {}", dir.display()))?;
+        let socket = socket_path(state_dir);
+        // A unix socket path has a length limit (108 bytes on Linux): say so, not "invalid argument".
+        anyhow::ensure!(
+            socket.as_os_str().len() < 100,
+            "the state directory's path is too long for the registry's socket ({}); use a shorter --state-dir",
+            socket.display()
+        );
+        let _ = std::fs::remove_file(&socket);
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  net: unix\n  addr: {}\n",
+            dir.join("data").display(),
+            socket.display()
         );
         let config_path = dir.join("config.yml");
         sigstack_state::write_public(&config_path, config.as_bytes())?;
@@ -62,18 +75,17 @@ impl Registry {
         crate::child::die_with_parent(&mut command);
         let child = command.spawn().with_context(|| format!("start {}", binary.display()))?;
         crate::child::record(&dir.join(PID_FILE), child.id())?;
-        let url = format!("http://127.0.0.1:{port}");
         let mut registry = Registry { child, url };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = registry.child.try_wait()? {
                 bail!("docker-registry exited with {status}; see {}", dir.join("registry.log").display());
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::UnixStream::connect(&socket).await.is_ok() {
                 return Ok(registry);
             }
             if Instant::now() > deadline {
-                bail!("docker-registry did not listen on port {port} within 15 s");
+                bail!("docker-registry did not listen on {} within 15 s", socket.display());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -83,5 +95,39 @@ impl Registry {
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+}
+
+/// The registry child's socket in `state_dir`.
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("registry/registry.sock")
+}
+
+/// The registry's port as sigstack serves it: every request forwarded to the registry's socket
+/// as it came (Host included, so the registry's Location headers name this port), the answer
+/// streamed back.
+pub fn proxy_router(socket: PathBuf) -> axum::Router {
+    axum::Router::new().fallback(move |request: axum::extract::Request| forward(socket.clone(), request))
+}
+
+async fn forward(socket: PathBuf, request: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let unavailable = |why: String| {
+        sigstack_wire::ErrorEnvelope::Http
+            .response(axum::http::StatusCode::BAD_GATEWAY, format!("the registry is not answering: {why}"))
+    };
+    let stream = match tokio::net::UnixStream::connect(&socket).await {
+        Ok(stream) => stream,
+        Err(e) => return unavailable(format!("{}: {e}", socket.display())),
+    };
+    let (mut sender, connection) =
+        match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
+            Ok(pair) => pair,
+            Err(e) => return unavailable(e.to_string()),
+        };
+    tokio::spawn(connection);
+    match sender.send_request(request).await {
+        Ok(response) => response.map(axum::body::Body::new).into_response(),
+        Err(e) => unavailable(e.to_string()),
     }
 }

@@ -1,9 +1,14 @@
 //! What every sigstack service writes the same way, in one place: PEM as Go and pyca write it,
 //! JSON as Go's encoder writes it, and the JSON error envelope with its fallbacks for unknown
-//! routes and methods. Each service still maps its own error enum to a status in one `match`;
-//! this crate only shapes the answer.
+//! routes and methods; and the names every service answers to (the DNS-rebinding check). Each
+//! service still maps its own error enum to a status in one `match`; this crate only shapes the
+//! answer.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+
+mod host;
+
+pub use host::{AllowedHosts, require_allowed_host};
 
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};

@@ -118,14 +118,26 @@ fn generate_credentials(dir: &Path) -> anyhow::Result<Credentials> {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_cert = ca_params.self_signed(&ca_key)?;
-    let server_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let mut server_params = CertificateParams::new(vec![
-        "127.0.0.1".to_string(),
-        "localhost".to_string(),
-        "kubernetes.default.svc".into(),
-    ])?;
-    server_params.distinguished_name.push(DnType::CommonName, "kube-apiserver (sigstack test cluster)");
-    let server_cert = server_params.signed_by(&server_key, &rcgen::Issuer::new(ca_params, ca_key))?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>, common_name: &str, usages: Vec<rcgen::ExtendedKeyUsagePurpose>| {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::new(names)?;
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.extended_key_usages = usages;
+        anyhow::Ok((params.signed_by(&key, &issuer)?, key))
+    };
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let loopback = || vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let (server_cert, server_key) = leaf(
+        [loopback(), vec!["kubernetes.default.svc".into()]].concat(),
+        "kube-apiserver (sigstack test cluster)",
+        vec![ServerAuth],
+    )?;
+    // etcd takes only clients with a certificate of this CA (the API server's): a local user
+    // cannot go around the API server's RBAC by writing to etcd. Its peer port likewise.
+    let (etcd_cert, etcd_key) = leaf(loopback(), "etcd (sigstack test cluster)", vec![ServerAuth, ClientAuth])?;
+    let (etcd_client_cert, etcd_client_key) =
+        leaf(Vec::new(), "kube-apiserver etcd client (sigstack test cluster)", vec![ClientAuth])?;
     let service_account_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let token = {
         use aws_lc_rs::rand::SecureRandom;
@@ -136,6 +148,10 @@ fn generate_credentials(dir: &Path) -> anyhow::Result<Credentials> {
     sigstack_state::write_public(&dir.join("pki/ca.crt"), ca_cert.pem().as_bytes())?;
     sigstack_state::write_public(&dir.join("pki/apiserver.crt"), server_cert.pem().as_bytes())?;
     sigstack_state::write_private(&dir.join("pki/apiserver.key"), server_key.serialize_pem().as_bytes())?;
+    sigstack_state::write_public(&dir.join("pki/etcd.crt"), etcd_cert.pem().as_bytes())?;
+    sigstack_state::write_private(&dir.join("pki/etcd.key"), etcd_key.serialize_pem().as_bytes())?;
+    sigstack_state::write_public(&dir.join("pki/etcd-client.crt"), etcd_client_cert.pem().as_bytes())?;
+    sigstack_state::write_private(&dir.join("pki/etcd-client.key"), etcd_client_key.serialize_pem().as_bytes())?;
     sigstack_state::write_private(&dir.join("pki/sa.key"), service_account_key.serialize_pem().as_bytes())?;
     sigstack_state::write_public(&dir.join("pki/sa.pub"), service_account_key.public_key_pem().as_bytes())?;
     sigstack_state::write_private(
@@ -250,15 +266,29 @@ impl ClusterDescription {
     }
 }
 
+/// What the command line of a running `sigstack cluster up` contains.
+const CLUSTER_MARKERS: &[&str] = &["sigstack", "cluster", "up"];
+
 fn down(state_dir: &Path) -> anyhow::Result<()> {
     let description = ClusterDescription::require(state_dir)?;
-    // SAFETY-free: kill(2) with a pid read from our own file; a stale pid is checked first.
-    let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
+    // The recorded pid is signalled only while it is still `sigstack cluster up`: a pid the
+    // system has since given to another program is left alone.
+    let alive = |pid: u32| crate::child::running_with(pid, CLUSTER_MARKERS);
     if !alive(description.pid) {
         let _ = std::fs::remove_file(state_dir.join("cluster").join(CLUSTER_FILE));
-        println!("the cluster on {} was not running", state_dir.display());
+        let other = Path::new(&format!("/proc/{}", description.pid)).exists();
+        println!(
+            "the cluster on {} was not running{}",
+            state_dir.display(),
+            if other {
+                format!(" (pid {} now belongs to another program; left alone)", description.pid)
+            } else {
+                String::new()
+            }
+        );
         return Ok(());
     }
+    // SAFETY: kill(2) touches no memory; the pid was just checked to be the cluster's.
     unsafe { libc::kill(description.pid as libc::pid_t, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(20);
     while alive(description.pid) && Instant::now() < deadline {
@@ -278,7 +308,7 @@ fn up(args: ClusterUpArgs) -> anyhow::Result<()> {
         if args.kyverno { Some(tool_dir(&args.kyverno_bin, "kyverno-", "kyverno", "kyverno")?) } else { None };
     let dir = state_dir.join("cluster");
     if let Ok(previous) = ClusterDescription::require(&state_dir)
-        && Path::new(&format!("/proc/{}", previous.pid)).exists()
+        && crate::child::running_with(previous.pid, CLUSTER_MARKERS)
         && previous.pid != std::process::id()
     {
         bail!(
@@ -307,9 +337,18 @@ fn up(args: ClusterUpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
 
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
-        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let etcd_url = format!("https://127.0.0.1:{etcd_port}");
+        let peer_url = format!("https://127.0.0.1:{peer_port}");
+        let pki = |f: &str| dir.join("pki").join(f).display().to_string();
         let etcd_args: Vec<String> = vec![
+            format!("--cert-file={}", pki("etcd.crt")),
+            format!("--key-file={}", pki("etcd.key")),
+            format!("--trusted-ca-file={}", pki("ca.crt")),
+            "--client-cert-auth".into(),
+            format!("--peer-cert-file={}", pki("etcd.crt")),
+            format!("--peer-key-file={}", pki("etcd.key")),
+            format!("--peer-trusted-ca-file={}", pki("ca.crt")),
+            "--peer-client-cert-auth".into(),
             "--name=default".into(),
             format!("--data-dir={}", dir.join("etcd").display()),
             format!("--listen-client-urls={etcd_url}"),
@@ -327,9 +366,11 @@ fn up(args: ClusterUpArgs) -> anyhow::Result<()> {
         })
         .await?;
 
-        let pki = |f: &str| dir.join("pki").join(f).display().to_string();
         let apiserver_args: Vec<String> = vec![
             format!("--etcd-servers={etcd_url}"),
+            format!("--etcd-cafile={}", pki("ca.crt")),
+            format!("--etcd-certfile={}", pki("etcd-client.crt")),
+            format!("--etcd-keyfile={}", pki("etcd-client.key")),
             "--bind-address=127.0.0.1".into(),
             "--advertise-address=127.0.0.1".into(),
             format!("--secure-port={api_port}"),

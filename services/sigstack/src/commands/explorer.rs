@@ -18,9 +18,13 @@ pub struct ExplorerArgs {
 }
 
 pub fn run(args: ExplorerArgs) -> anyhow::Result<()> {
+    let exposure = args.listen.exposure();
+    exposure.check_bind(args.listen.host, "the explorer")?;
     let stack = StackDescription::require(&args.state.state_dir)?;
     tokio::runtime::Runtime::new()?.block_on(async {
-        let service = BoundService::bind("explorer", args.listen.host, args.port).await?;
+        let mut service = BoundService::bind("explorer", args.listen.host, args.port).await?;
+        let url = service.url();
+        service.answer_to(&exposure, [url.as_str()]);
         println!("sigstack explorer of {} on {}", stack.state_dir.display(), service.url());
         let explorer = explorer_for(&stack)?;
         serve_all(vec![(service, sigstack_explorer::router(explorer))]).await

@@ -21,9 +21,25 @@ pub use sigstack::assemble::*;
 /// Options every service command shares.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListenArgs {
-    /// Address to bind. Loopback by default: this is a test stack, not a service for a network.
+    /// Address to bind. Loopback by default: this is a test stack, not a service for a network;
+    /// any other address needs --allow-network.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// Allow binding an address other than loopback. The stack mints tokens and certificates for
+    /// any identity: whoever reaches it can. A warning says so on every start.
+    #[arg(long)]
+    pub allow_network: bool,
+    /// A further host name the services answer to (repeatable). They answer only to loopback
+    /// names and their own URLs otherwise, which keeps web pages out (DNS rebinding).
+    #[arg(long = "allow-host", value_name = "HOST", env = "SIGSTACK_ALLOW_HOSTS", value_delimiter = ',')]
+    pub allow_hosts: Vec<String>,
+}
+
+impl ListenArgs {
+    /// What these options expose.
+    pub fn exposure(&self) -> crate::server::Exposure {
+        crate::server::Exposure { allow_network: self.allow_network, allow_hosts: self.allow_hosts.clone() }
+    }
 }
 
 /// The GitHub Actions workflow a token names (`sigstack token`, `sigstack env`).

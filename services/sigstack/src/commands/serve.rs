@@ -139,8 +139,11 @@ async fn bind(
     default_port: u16,
 ) -> anyhow::Result<(BoundService, std::path::PathBuf, String)> {
     let state_dir = open_state_dir(&args.state.state_dir)?;
-    let service = BoundService::bind(name, args.listen.host, args.port.unwrap_or(default_port)).await?;
+    let exposure = args.listen.exposure();
+    exposure.check_bind(args.listen.host, &format!("sigstack serve {name}"))?;
+    let mut service = BoundService::bind(name, args.listen.host, args.port.unwrap_or(default_port)).await?;
     let url = args.public_url.clone().unwrap_or_else(|| service.url());
+    service.answer_to(&exposure, [url.as_str()]);
     Ok((service, state_dir, url))
 }
 

@@ -70,6 +70,7 @@ impl UpArgs {
         StackOptions {
             state_dir: state_dir.to_path_buf(),
             host: self.listen.host,
+            exposure: self.listen.exposure(),
             ports: if self.ephemeral_ports {
                 Ports::Ephemeral
             } else {
