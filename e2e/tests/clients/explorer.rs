@@ -2,7 +2,7 @@
 //! sign, attest in both formats, an unsigned image, `sigstack apply` admitting the signed Pod and
 //! denying nginx:latest), then Debian's Chromium, driven by playwright-core, checks every page,
 //! watches the log update live, saves screenshots (kept under the cache's screenshots/explorer;
-//! `SIGSTACK_UPDATE_SCREENSHOTS=1` also refreshes docs/explorer for the README) and fails if any
+//! `SIGSTACK_UPDATE_SCREENSHOTS=1` also refreshes docs/explorer for docs/explorer.md) and fails if any
 //! request leaves the explorer.
 
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! wrong JSON types, unknown fields, invalid base64/PEM/DER/hex, bodies over the documented limit,
 //! wrong content types, wrong methods, unknown routes, path traversal, absurd query parameters.
 //! Every case must get a 4xx with a JSON error that says something, never a 5xx, and the service
-//! must keep serving. Prints the number of cases per service (README: "Reliability").
+//! must keep serving. Prints the number of cases per service (docs/reliability.md).
 
 use std::collections::BTreeMap;
 
@@ -72,7 +72,7 @@ fn cases() -> Vec<Case> {
         cases.push(case(*service, "wrong method", Method::DELETE, path, ""));
         cases.push(case(*service, "wrong method", Method::PUT, path, "{}"));
     }
-    // Bodies over each service's documented limit (README: request size limits).
+    // Bodies over each service's documented limit (docs/reliability.md: request size limits).
     for (service, path, limit) in [
         (Service::Oidc, "/token", sigstack_oidc::MAX_BODY_BYTES),
         (Service::Fulcio, "/api/v2/signingCert", sigstack_fulcio::MAX_BODY_BYTES),

@@ -107,7 +107,7 @@ fn signer_cell(entry: &EntryView) -> Markup {
             }
             div.small { "key " (cert.key_type) " · " a href={ "/certificate/" (entry.log.slug()) "/" (entry.index) } { "certificate" } }
         },
-        // Index 0 of every sigstack log is the log's own entry (see the README on protojson).
+        // Index 0 of every sigstack log is the log's own entry (see docs/trust-and-clients.md on protojson).
         SignerView::Key(_) if entry.index == 0 => {
             html! { div.identity { "the log's genesis entry" } div.small { "signed by the log itself when it was created" } }
         }

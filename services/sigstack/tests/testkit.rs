@@ -1,4 +1,4 @@
-//! The README's test-kit example, as written there, plus what the kit promises: stacks side by side
+//! The test-kit example of docs/testing.md, as written there, plus what the kit promises: stacks side by side
 //! share nothing, and a dropped stack leaves nothing behind.
 
 use sigstack::testkit::Stack;

@@ -99,6 +99,7 @@ fn tool_dir(given: &Option<PathBuf>, prefix: &str, file: &str, install: &str) ->
     })
 }
 
+/// A loopback port free at the moment of asking (see [`up`] for when it is taken meanwhile).
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -301,7 +302,31 @@ fn down(state_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// etcd, the API server and Kyverno cannot bind port 0 and report theirs, so their ports are
+/// chosen free beforehand; one another program takes in between makes a child fail to bind, and
+/// the whole start is tried again on other ports (a fresh cluster each time anyway).
 fn up(args: ClusterUpArgs) -> anyhow::Result<()> {
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1.. {
+        match up_once(&args) {
+            Err(e) if attempt < ATTEMPTS && port_was_taken(&args.state.state_dir) => {
+                eprintln!("sigstack: {e:#}\nsigstack: a port was taken meanwhile; starting again on other ports");
+            }
+            result => return result,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// Whether a child of the last start failed because its port was taken.
+fn port_was_taken(state_dir: &Path) -> bool {
+    let logs = state_dir.join("cluster/logs");
+    std::fs::read_dir(logs).into_iter().flatten().flatten().any(|entry| {
+        std::fs::read_to_string(entry.path()).is_ok_and(|log| log.contains("address already in use"))
+    })
+}
+
+fn up_once(args: &ClusterUpArgs) -> anyhow::Result<()> {
     let state_dir = open_state_dir(&args.state.state_dir)?;
     let kube_bin = tool_dir(&args.kube_bin, "kube-", "kube-apiserver", "kube")?;
     let kyverno_bin =
