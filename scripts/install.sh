@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|kube|kyverno]`.
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|kube|kyverno]`.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -23,6 +23,7 @@ install_all() {
 
 case "${1:-all}" in
   all) install_all ;;
+  check) check_prerequisites rust go python node ;;
   rust) ensure_rust ;;
   python) ensure_python_tools ;;
   node) ensure_node_tools ;;
@@ -32,5 +33,5 @@ case "${1:-all}" in
   sigstore-go) ensure_sigstore_go ;;
   kube) ensure_kube ;;
   kyverno) ensure_kyverno ;;
-  *) die "usage: $0 [all|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|kube|kyverno]" ;;
+  *) die "usage: $0 [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|kube|kyverno]" ;;
 esac
