@@ -352,7 +352,7 @@ ensure_kube() {
   local version minor; version=$(go_tool_version kube); minor=${version#v1.}; minor=${minor%%.*}
   # Stamped like a release build: kubectl and Kyverno read the server's version.
   local stamp=k8s.io/component-base/version
-  ensure_go_tool kube "about 10 minutes" \
+  ensure_go_tool kube "about 5 to 8 minutes" \
     "-X $stamp.gitVersion=$version -X $stamp.gitMajor=1 -X $stamp.gitMinor=$minor -X $stamp.gitTreeState=clean" \
     ./etcd ./kube-apiserver ./kubectl
 }
@@ -360,7 +360,7 @@ ensure_kube() {
 # The real Kyverno admission controller and CLI (issue #14), with the CRDs of the same version
 # (the controller refuses to start without them).
 ensure_kyverno() {
-  GO_TOOL_AFTER_BUILD=copy_kyverno_crds ensure_go_tool kyverno "about 12 minutes" "" \
+  GO_TOOL_AFTER_BUILD=copy_kyverno_crds ensure_go_tool kyverno "about 5 to 8 minutes" "" \
     github.com/kyverno/kyverno/cmd/kyverno github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno
 }
 copy_kyverno_crds() {

@@ -69,7 +69,7 @@ phase_end
 export DOCKER_HOST SIGSTACK_IMAGE SIGSTACK_REGISTRY_IMAGE
 
 step "Running the test suites (unit, integration, end-to-end)"
-phase_start "tests (every binary, in all)"
+phase_start "tests (all binaries)"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$SIGSTACK_CACHE/logs/cargo-test.log"
 status=${PIPESTATUS[0]}
 phase_end

@@ -75,6 +75,29 @@ fn sigterm_and_ctrl_c_leave_no_process_behind() {
 }
 
 #[test]
+fn a_ctrl_c_while_the_stack_starts_never_runs_the_command_nor_ends_in_success() {
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let mut child = Command::new(sigstack_bin())
+            .args(["exec", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .args(["--", "touch"])
+            .arg(&marker)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Inside the stack's start (keys are generated, the registry starts): long before the
+        // command could run.
+        std::thread::sleep(Duration::from_millis(30));
+        Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "an interrupted exec must not succeed: {status}");
+        assert!(!marker.exists(), "the command ran after the interrupt");
+    }
+}
+
+#[test]
 fn two_side_by_side_and_real_clients_inside() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     for dir in &dirs {

@@ -321,9 +321,11 @@ fn up(args: ClusterUpArgs) -> anyhow::Result<()> {
 /// Whether a child of the last start failed because its port was taken.
 fn port_was_taken(state_dir: &Path) -> bool {
     let logs = state_dir.join("cluster/logs");
-    std::fs::read_dir(logs).into_iter().flatten().flatten().any(|entry| {
-        std::fs::read_to_string(entry.path()).is_ok_and(|log| log.contains("address already in use"))
-    })
+    std::fs::read_dir(logs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| std::fs::read_to_string(entry.path()).is_ok_and(|log| log.contains("address already in use")))
 }
 
 fn up_once(args: &ClusterUpArgs) -> anyhow::Result<()> {
