@@ -119,3 +119,24 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("SIGSTACK_LOG").unwrap_or_else(|_| EnvFilter::new("warn,sigstack=info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
+
+#[cfg(test)]
+mod tests {
+    /// docs/cli.md is generated from the clap definitions above, never written by hand; this
+    /// fails when the committed page is stale.
+    #[test]
+    fn the_cli_reference_is_current() {
+        let generated = clap_markdown::help_markdown::<super::Cli>();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
+        if std::env::var_os("SIGSTACK_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/cli.md is stale: run `SIGSTACK_UPDATE_DOCS=1 cargo test -p sigstack --bin sigstack \
+             the_cli_reference_is_current` and commit it"
+        );
+    }
+}
