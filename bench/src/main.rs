@@ -2,6 +2,7 @@
 //! crypto limit, cold start, issuer, CA and log throughput and latency at several concurrencies,
 //! proof latency / restart / memory at scale, the whole flow, admission latency, and the same CA
 //! and log workloads against the @sigstore/mock peer. Every run is bounded in time.
+#![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

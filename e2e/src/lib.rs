@@ -1,5 +1,6 @@
 //! Helpers for end-to-end tests: run the real `sigstack` binary as a child process and find what it
 //! wrote. Tests talk to it only the way a user or a real client would: over HTTP and through files.
+#![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod containers;

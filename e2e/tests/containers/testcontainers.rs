@@ -84,9 +84,10 @@ impl DockerHost {
 
 impl Drop for DockerHost {
     fn drop(&mut self) {
-        // SAFETY: as in `set`: still inside the test's turn.
         match self.0.take() {
+            // SAFETY: as in `set`: still inside the test's turn.
             Some(previous) => unsafe { std::env::set_var("DOCKER_HOST", previous) },
+            // SAFETY: likewise.
             None => unsafe { std::env::remove_var("DOCKER_HOST") },
         }
     }

@@ -9,6 +9,7 @@
 //! implements with the same code as `sigstack verify`.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod conditions;
 mod engine;

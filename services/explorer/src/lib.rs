@@ -4,6 +4,7 @@
 //! inclusion and consistency proofs, certificates and their SCTs, signatures on images.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod http;
 mod model;

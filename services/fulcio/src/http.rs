@@ -60,7 +60,7 @@ struct PublicKeyRequest {
 
 /// `algorithm` is accepted and ignored: Fulcio infers the algorithm from the key.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "`algorithm` is part of the request's shape; Fulcio infers the algorithm from the key")]
 struct PublicKey {
     algorithm: Option<String>,
     content: String,

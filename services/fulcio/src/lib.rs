@@ -10,6 +10,7 @@
 //! [`router`] is the thin axum layer.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod ca;
 mod error;

@@ -10,6 +10,7 @@
 //! the thin axum layer on top, shared by the binary and the tests.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod claims;
 mod error;

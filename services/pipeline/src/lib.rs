@@ -6,6 +6,7 @@
 //! what it writes and it verifies what cosign writes.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod bundle;
 mod cosign;

@@ -7,6 +7,7 @@
 //! [`v2`] is Rekor v2 (rekor-tiles) on the same storage and tree.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod entries;
 mod error;

@@ -43,6 +43,7 @@ pub fn stop_leftover(pid_file: &Path, markers: &[&str]) -> Option<u32> {
     if !running_with(pid, markers) {
         return None;
     }
+    // SAFETY: kill(2) touches no memory; the pid was just checked to run with `markers`.
     let signal = |sig| unsafe { libc::kill(pid as libc::pid_t, sig) };
     signal(libc::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -8,6 +8,7 @@
 //! never leaves half a key and no other user can plant the file written.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 use std::fs::{self, File};
 use std::io::{self, Write};

@@ -7,6 +7,7 @@
 //! sigstack's own verifier, so there is one definition of each.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod files;
 mod model;

@@ -4,6 +4,7 @@
 //! (`x509-tsp`, `cms`, `cmpv2`, `x509-cert`); nothing here writes DER by hand.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod authority;
 mod error;

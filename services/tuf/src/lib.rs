@@ -12,6 +12,7 @@
 //! `timestamp.json`, `targets/<sha256>.<name>`, consistent snapshots on).
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod repo;
 

@@ -5,6 +5,7 @@
 //! answer.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
+#![forbid(unsafe_code)]
 
 mod host;
 

@@ -70,7 +70,8 @@ impl ClientKey {
         self.pair.public_key().as_der().unwrap().as_ref().to_vec()
     }
 
-    #[allow(dead_code)] // used by tests/http.rs, not tests/profile.rs
+    // `allow`, not `expect`: each test binary compiles this module, and only one uses it.
+    #[allow(dead_code, reason = "used by tests/http.rs, not tests/profile.rs")]
     pub fn spki_pem(&self) -> String {
         pem::encode(&pem::Pem::new("PUBLIC KEY", self.spki_der()))
     }
