@@ -2,6 +2,7 @@
 //! answers to bad input, crash and disk-full recovery, the webhook, security defaults, the scripts.
 //! One test binary per group of what the tests need (issue 25): each links the whole workspace.
 
+mod apply;
 mod architecture;
 mod bad_cli_input;
 mod bad_input;

@@ -210,19 +210,8 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
                 verdicts.push(format!("{id}: DENIED\n{}", indented.trim_end()));
             }
             None => {
-                let images: Vec<String> = ["initContainers", "containers"]
-                    .iter()
-                    .flat_map(|f| {
-                        decision
-                            .mutated
-                            .pointer(&format!("/spec/{f}"))
-                            .or(decision.mutated.pointer(&format!("/spec/template/spec/{f}")))
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default()
-                    })
-                    .filter_map(|c| c["image"].as_str().map(str::to_string))
-                    .collect();
+                // The images as the admission crate reads them from any Pod-carrying kind.
+                let images = sigstack_admission::resource_images(&decision.mutated);
                 verdicts.push(format!("{id}: ADMITTED, image {}", images.join(", ")));
             }
         }
