@@ -385,3 +385,46 @@ mod tests {
         assert!(parse_ttl("99999999999999999999h").is_err());
     }
 }
+
+/// A token's claims, read without verifying its signature: for showing a token and for the
+/// proof-of-possession challenge a client signs. Verifying a token is the CA's business
+/// (`sigstack_fulcio`), never this.
+pub fn unverified_claims(token: &str) -> Result<serde_json::Value, OidcError> {
+    use base64::Engine;
+    let mut parts = token.trim().split('.');
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(OidcError::NotAJwt("a JWT has three dot-separated parts"));
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| OidcError::NotAJwt("its payload is not base64url"))?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| OidcError::NotAJwt("its payload is not JSON"))?;
+    if !claims.is_object() {
+        return Err(OidcError::NotAJwt("its payload is not a JSON object"));
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod unverified_claims_tests {
+    use super::unverified_claims;
+
+    #[test]
+    fn claims_are_read_and_anything_else_is_named() {
+        // {"alg":"none"} . {"sub":"x"} . (empty signature)
+        assert_eq!(unverified_claims("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").unwrap()["sub"], "x");
+        for (token, why) in [
+            ("abc", "three dot-separated parts"),
+            ("a.b.c.d", "three dot-separated parts"),
+            ("a.!!.c", "not base64url"),
+            ("a.bm90IGpzb24.c", "not JSON"),
+            ("a.WzFd.c", "not a JSON object"),
+        ] {
+            let error = unverified_claims(token).unwrap_err().to_string();
+            assert!(error.contains(why), "{token}: {error}");
+        }
+    }
+}

@@ -16,4 +16,7 @@ pub enum OidcError {
     /// Signing failed inside the crypto library (not a client's fault).
     #[error("signing failed: {0}")]
     Signing(String),
+    /// A token whose claims cannot be read: not three base64url parts with a JSON payload.
+    #[error("not a JWT: {0}")]
+    NotAJwt(&'static str),
 }

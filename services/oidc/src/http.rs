@@ -158,7 +158,9 @@ impl From<QueryRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
-            ApiError::Oidc(e @ OidcError::InvalidRequest(_)) => (StatusCode::BAD_REQUEST, e.to_string()),
+            ApiError::Oidc(e @ (OidcError::InvalidRequest(_) | OidcError::NotAJwt(_))) => {
+                (StatusCode::BAD_REQUEST, e.to_string())
+            }
             ApiError::Oidc(e @ OidcError::Unauthorized(_)) => (StatusCode::UNAUTHORIZED, e.to_string()),
             ApiError::Oidc(e @ (OidcError::State(_) | OidcError::Signing(_))) => {
                 tracing::error!(error = %e, "issuer failure");

@@ -18,7 +18,7 @@ mod http;
 mod issuer;
 mod keys;
 
-pub use claims::{DEFAULT_AUDIENCE, DEFAULT_GITHUB_ISSUER, Profile, TokenRequest, parse_ttl};
+pub use claims::{DEFAULT_AUDIENCE, DEFAULT_GITHUB_ISSUER, Profile, TokenRequest, parse_ttl, unverified_claims};
 pub use error::OidcError;
 pub use http::{MAX_BODY_BYTES, router};
 pub use issuer::{ACTIONS_TOKEN_PATH, Issuer, IssuerConfig};

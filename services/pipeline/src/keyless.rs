@@ -6,7 +6,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
 /// Where the stack's CA and log are.
@@ -149,9 +149,7 @@ use sigstack_wire::pem_lf as pem_block;
 /// What the proof of possession signs: `email` if the token has a verified one, else `sub`
 /// (what cosign and sigstore-js do).
 fn challenge(token: &str) -> anyhow::Result<String> {
-    let payload = token.split('.').nth(1).context("the identity token is not a JWT")?;
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).context("JWT payload")?).context("JWT claims")?;
+    let claims = sigstack_oidc::unverified_claims(token).context("the identity token")?;
     if let Some(email) = claims["email"].as_str() {
         return Ok(email.to_string());
     }

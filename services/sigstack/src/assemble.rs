@@ -330,15 +330,7 @@ pub async fn publish_tuf(state_dir: &Path, trust_dir: &Path) -> anyhow::Result<s
 pub fn explorer_for(description: &crate::stack::StackDescription) -> anyhow::Result<Arc<sigstack_explorer::Explorer>> {
     let issuer = open_recorded_issuer(&description.state_dir)?;
     let token = issuer.mint(&Default::default())?;
-    let claims: serde_json::Value = token
-        .split('.')
-        .nth(1)
-        .and_then(|p| {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok()
-        })
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let claims = sigstack_oidc::unverified_claims(&token).unwrap_or_default();
     let identity = match claims["job_workflow_ref"].as_str() {
         Some(workflow) => {
             format!("https://github.com/{workflow} (OIDC issuer {})", claims["iss"].as_str().unwrap_or("?"))

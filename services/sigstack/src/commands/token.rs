@@ -75,8 +75,5 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
 }
 
 fn decode_claims(token: &str) -> anyhow::Result<Value> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).context("token has no payload")?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?;
-    Ok(serde_json::from_slice(&bytes)?)
+    Ok(sigstack_oidc::unverified_claims(token)?)
 }
