@@ -8,6 +8,9 @@ use sigstack_state::load_or_create_private;
 use crate::claims::ClaimContext;
 use crate::{DEFAULT_GITHUB_ISSUER, OidcError, SigningKeys, TokenRequest};
 
+/// Where [`Issuer::open_and_record`] keeps the configuration, in the issuer's key directory.
+const RECORDED_CONFIG_FILE: &str = "issuer.json";
+
 /// Path of the emulated `ACTIONS_ID_TOKEN_REQUEST_URL`, without its query.
 pub const ACTIONS_TOKEN_PATH: &str = "/actions/token";
 
@@ -49,6 +52,28 @@ impl Issuer {
             |bytes| String::from_utf8(bytes.to_vec()).map(|s| s.trim().to_string()).map_err(|e| e.to_string()),
         )?;
         Ok(Issuer { keys, config, actions_request_token })
+    }
+
+    /// Opens the issuer of `key_dir` and records `config` there (`issuer.json`), so that a
+    /// later [`Issuer::open_recorded`] (`sigstack token`, `sigstack env`) mints and describes
+    /// exactly what this one serves.
+    pub fn open_and_record(key_dir: &Path, config: IssuerConfig) -> Result<Self, OidcError> {
+        let issuer = Issuer::open(key_dir, config)?;
+        let json = serde_json::to_vec_pretty(&issuer.config).map_err(|e| OidcError::Signing(e.to_string()))?;
+        sigstack_state::write_public(&key_dir.join(RECORDED_CONFIG_FILE), &json)?;
+        Ok(issuer)
+    }
+
+    /// Opens the issuer of `key_dir` as it was last recorded, or at `fallback_url` with every
+    /// default before any start recorded it.
+    pub fn open_recorded(key_dir: &Path, fallback_url: &str) -> Result<Self, OidcError> {
+        let path = key_dir.join(RECORDED_CONFIG_FILE);
+        let config = match sigstack_state::read_optional(&path)? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| sigstack_state::StateError::corrupt(&path, format!("not an issuer configuration: {e}")))?,
+            None => IssuerConfig::new(fallback_url),
+        };
+        Issuer::open(key_dir, config)
     }
 
     /// The configuration this issuer runs with.
@@ -140,5 +165,36 @@ impl Issuer {
         };
         aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), self.actions_request_token.as_bytes())
             .map_err(|_| OidcError::Unauthorized("bearer token does not match ACTIONS_ID_TOKEN_REQUEST_TOKEN".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_configuration_is_what_a_later_open_mints_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_dir = dir.path().join("oidc");
+        // Before any start: the fallback URL, every default.
+        let before = Issuer::open_recorded(&key_dir, "http://127.0.0.1:8091").unwrap();
+        assert_eq!(before.config().issuer_url, "http://127.0.0.1:8091");
+        let config = IssuerConfig {
+            issuer_url: "http://127.0.0.1:40001".into(),
+            github_issuer: "https://issuer.example".into(),
+            email_issuer: None,
+        };
+        let running = Issuer::open_and_record(&key_dir, config).unwrap();
+        let later = Issuer::open_recorded(&key_dir, "http://127.0.0.1:8091").unwrap();
+        assert_eq!(later.config().issuer_url, "http://127.0.0.1:40001");
+        assert_eq!(later.config().github_issuer, "https://issuer.example");
+        assert_eq!(
+            serde_json::to_value(later.jwks()).unwrap(),
+            serde_json::to_value(running.jwks()).unwrap(),
+            "the same keys"
+        );
+        std::fs::write(key_dir.join(RECORDED_CONFIG_FILE), "{not json").unwrap();
+        let error = Issuer::open_recorded(&key_dir, "http://127.0.0.1:8091").err().unwrap().to_string();
+        assert!(error.contains("issuer.json") && error.contains("not an issuer configuration"), "{error}");
     }
 }

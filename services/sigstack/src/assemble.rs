@@ -61,26 +61,18 @@ impl RekorVersions {
     }
 }
 
-const ISSUER_CONFIG_FILE: &str = "oidc/issuer.json";
-
-/// Opens the issuer of `state_dir` reachable at `issuer_url`, and records its configuration so that
-/// `sigstack token` and `sigstack env` mint and describe exactly what it serves.
+/// Opens the issuer of `state_dir` reachable at `issuer_url`, recording its configuration (the
+/// OIDC crate's [`Issuer::open_and_record`]).
 pub fn open_issuer(state_dir: &Path, issuer_url: String, github_issuer: &str) -> anyhow::Result<Arc<Issuer>> {
     let config = IssuerConfig { issuer_url, github_issuer: github_issuer.to_string(), email_issuer: None };
-    let issuer = Issuer::open(&state_dir.join("oidc"), config.clone()).context("open the OIDC issuer")?;
-    sigstack_state::write_public(&state_dir.join(ISSUER_CONFIG_FILE), &serde_json::to_vec_pretty(&config)?)?;
+    let issuer = Issuer::open_and_record(&state_dir.join("oidc"), config).context("open the OIDC issuer")?;
     Ok(Arc::new(issuer))
 }
 
-/// Opens the issuer of `state_dir` as it was last configured (or with defaults before any start).
+/// The issuer of `state_dir` as it was last recorded ([`Issuer::open_recorded`]), at the default
+/// port before any start.
 pub fn open_recorded_issuer(state_dir: &Path) -> anyhow::Result<Issuer> {
-    let path = state_dir.join(ISSUER_CONFIG_FILE);
-    let config = match sigstack_state::read_optional(&path)? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not an issuer configuration", path.display()))?,
-        None => IssuerConfig::new(format!("http://127.0.0.1:{DEFAULT_OIDC_PORT}")),
-    };
-    Ok(Issuer::open(&state_dir.join("oidc"), config)?)
+    Ok(Issuer::open_recorded(&state_dir.join("oidc"), &format!("http://127.0.0.1:{DEFAULT_OIDC_PORT}"))?)
 }
 
 /// The issuers the local OIDC issuer stands for: GitHub's name (workflow identities) and its own
@@ -323,25 +315,4 @@ pub async fn publish_tuf(state_dir: &Path, trust_dir: &Path) -> anyhow::Result<s
     .context("publish the TUF repository")?;
     sigstack_state::write_public(&trust_dir.join("root.json"), &published.root_json)?;
     Ok(published)
-}
-
-/// The explorer of the stack `description` describes: its services, trust files, environment,
-/// and the identity the stack's default tokens carry (the SAN their certificates get).
-pub fn explorer_for(description: &crate::stack::StackDescription) -> anyhow::Result<Arc<sigstack_explorer::Explorer>> {
-    let issuer = open_recorded_issuer(&description.state_dir)?;
-    let token = issuer.mint(&Default::default())?;
-    let claims = sigstack_oidc::unverified_claims(&token).unwrap_or_default();
-    let identity = match claims["job_workflow_ref"].as_str() {
-        Some(workflow) => {
-            format!("https://github.com/{workflow} (OIDC issuer {})", claims["iss"].as_str().unwrap_or("?"))
-        }
-        None => claims["sub"].as_str().unwrap_or("?").to_string(),
-    };
-    Ok(Arc::new(sigstack_explorer::Explorer::new(sigstack_explorer::ExplorerConfig {
-        services: description.services.clone().into_iter().collect(),
-        trust_dir: description.trust_dir.clone(),
-        state_dir: description.state_dir.clone(),
-        env: crate::env::stack_env(description)?,
-        identity,
-    })))
 }

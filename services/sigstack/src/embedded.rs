@@ -281,7 +281,7 @@ impl RunningStack {
         let description =
             StackDescription { services, trust_dir, state_dir: state_dir.clone(), pid: std::process::id() };
         if let Some(service) = explorer {
-            routers.push((service, sigstack_explorer::router(crate::assemble::explorer_for(&description)?)));
+            routers.push((service, sigstack_explorer::router(explorer_for(&description)?)));
         }
         routers.extend(registry_proxy);
         // Every service answers to the hosts of all the stack's URLs (one host, unless the user
@@ -340,4 +340,30 @@ impl Drop for RunningStack {
         }
         // The servers' tasks abort with their JoinSet; the registry child is killed on drop.
     }
+}
+
+/// The explorer of the stack `description` describes: its services, trust files, environment,
+/// and the identity the stack's default tokens carry (the SAN their certificates get).
+pub fn explorer_for(
+    description: &crate::stack::StackDescription,
+) -> anyhow::Result<std::sync::Arc<sigstack_explorer::Explorer>> {
+    let issuer = sigstack_oidc::Issuer::open_recorded(
+        &description.state_dir.join("oidc"),
+        description.services.get("oidc").map(String::as_str).unwrap_or_default(),
+    )?;
+    let token = issuer.mint(&Default::default())?;
+    let claims = sigstack_oidc::unverified_claims(&token).unwrap_or_default();
+    let identity = match claims["job_workflow_ref"].as_str() {
+        Some(workflow) => {
+            format!("https://github.com/{workflow} (OIDC issuer {})", claims["iss"].as_str().unwrap_or("?"))
+        }
+        None => claims["sub"].as_str().unwrap_or("?").to_string(),
+    };
+    Ok(std::sync::Arc::new(sigstack_explorer::Explorer::new(sigstack_explorer::ExplorerConfig {
+        services: description.services.clone().into_iter().collect(),
+        trust_dir: description.trust_dir.clone(),
+        state_dir: description.state_dir.clone(),
+        env: crate::env::stack_env(description)?,
+        identity,
+    })))
 }

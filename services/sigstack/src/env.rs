@@ -1,7 +1,6 @@
 //! The environment a running stack gives its clients: what `sigstack env` prints, what
 //! `sigstack exec` and the test kit set, what the GitHub Action writes to `$GITHUB_ENV`.
 
-use crate::assemble::open_recorded_issuer;
 use crate::stack::StackDescription;
 
 /// `(name, value)` pairs: the stack's URLs and state directory, the trust files under the names
@@ -26,7 +25,10 @@ pub struct Identity {
 
 /// [`stack_env`] for tokens of `identity`'s workflow.
 pub fn stack_env_as(stack: &StackDescription, identity: &Identity) -> anyhow::Result<Vec<(String, String)>> {
-    let issuer = open_recorded_issuer(&stack.state_dir)?;
+    let issuer = sigstack_oidc::Issuer::open_recorded(
+        &stack.state_dir.join("oidc"),
+        stack.services.get("oidc").map(String::as_str).unwrap_or_default(),
+    )?;
     let mut lines = vec![("SIGSTACK_STATE_DIR".to_string(), stack.state_dir.display().to_string())];
     for (name, url) in &stack.services {
         lines.push((format!("SIGSTACK_{}_URL", name.to_ascii_uppercase().replace('-', "_")), url.clone()));

@@ -2,9 +2,10 @@
 //! with `--no-explorer`, or a second window on one).
 
 use crate::StateDirArg;
-use crate::commands::{DEFAULT_EXPLORER_PORT, ListenArgs, explorer_for};
+use crate::commands::{DEFAULT_EXPLORER_PORT, ListenArgs};
 use crate::server::{BoundService, serve_all};
 use crate::stack::StackDescription;
+use sigstack::embedded::explorer_for;
 
 #[derive(Debug, clap::Args)]
 pub struct ExplorerArgs {
