@@ -7,6 +7,7 @@
 
 pub mod assemble;
 pub mod child;
+pub mod cluster;
 pub mod embedded;
 pub mod env;
 pub mod registry;
