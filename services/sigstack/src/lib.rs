@@ -14,3 +14,4 @@ pub mod registry;
 pub mod server;
 pub mod stack;
 pub mod testkit;
+pub mod verifier;

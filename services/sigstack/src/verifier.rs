@@ -1,0 +1,193 @@
+//! The admission crate's image verifier, done with the pipeline's verification (the same code as
+//! `sigstack verify`): how a Kyverno attestor becomes trust and checks, how registries are reached
+//! (go-containerregistry's loopback rule), and how registry failures are worded as Kyverno's.
+
+use sigstack_admission::{ImageInfo, ImageVerifier, SignatureCheck, VerifiedSignature, VerifyFailure};
+use sigstack_pipeline::{Checks, IdentityPolicy, Registry, Trust, VerifyError};
+
+/// The scheme go-containerregistry (Kyverno's registry client) uses for `registry` (`host[:port]`):
+/// plain HTTP for loopback names, HTTPS for everything else.
+pub fn registry_scheme(registry: &str) -> &'static str {
+    let host = registry.split(':').next().unwrap_or("");
+    if host == "localhost" || host == "127.0.0.1" { "http" } else { "https" }
+}
+
+/// Verification through the registry with the same code as `sigstack verify`.
+pub struct PipelineVerifier {
+    runtime: tokio::runtime::Runtime,
+    registry_timeout: std::time::Duration,
+    /// The trusted root of `type: SigstoreBundle`.
+    bundle_trust: Option<Trust>,
+}
+
+impl PipelineVerifier {
+    /// A verifier that waits `registry_timeout_seconds` for a registry's answers and verifies
+    /// Sigstore bundles with `bundle_trust`.
+    pub fn new(registry_timeout_seconds: u64, bundle_trust: Option<Trust>) -> anyhow::Result<Self> {
+        Ok(PipelineVerifier {
+            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+            registry_timeout: std::time::Duration::from_secs(registry_timeout_seconds.max(1)),
+            bundle_trust,
+        })
+    }
+
+    /// Kyverno's `SigstoreBundle` path: every bundle attached to the image, verified with the
+    /// trusted root (transparency log unless ignoreTlog; sigstore-go checks no SCT here); the ones
+    /// that verify, of any predicate type. None verifying is an empty answer, not an error: Kyverno
+    /// then says "no matching signatures found".
+    fn bundles(&self, image: &ImageInfo, check: &SignatureCheck<'_>) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        let trust = self.bundle_trust.as_ref().ok_or_else(|| {
+            VerifyFailure(
+                "type SigstoreBundle needs a trusted root: give --trusted-root (or SIGSTACK_TRUSTED_ROOT, set by `sigstack env`); sigstack never fetches the public-good one".into(),
+            )
+        })?;
+        let registry = self.registry(image)?;
+        let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
+        let checks = Checks { tlog: !check.rekor.is_some_and(|r| r.ignore_tlog), sct: false, public_key: None };
+        let verified = self.runtime.block_on(sigstack_pipeline::verify_bundles(
+            &registry,
+            trust,
+            &reference,
+            &IdentityPolicy::default(),
+            &checks,
+        ));
+        match verified {
+            Ok(verified) => Ok(verified.into_iter().map(verified_signature).collect()),
+            Err(VerifyError::NoSignatures | VerifyError::NoMatchingSignatures(_)) => Ok(Vec::new()),
+            Err(e) => Err(Self::failure(e)),
+        }
+    }
+
+    fn registry(&self, image: &ImageInfo) -> Result<Registry, VerifyFailure> {
+        Registry::with_timeout(
+            &format!("{}://{}", registry_scheme(&image.registry), image.registry),
+            self.registry_timeout,
+        )
+        .map_err(|e| VerifyFailure(e.to_string()))
+    }
+
+    /// The trust an attestor entry names (every certificate of its `roots` an anchor, as in the
+    /// pool Kyverno hands cosign), and which checks run.
+    fn trust(check: &SignatureCheck<'_>) -> Result<(Trust, Checks), VerifyFailure> {
+        let missing = |what: &str| {
+            VerifyFailure(format!(
+                "{what} is not set: sigstack verifies only with inline trust material and never fetches the public-good Sigstore keys"
+            ))
+        };
+        let der = |text: &str, what: &str| -> Result<Vec<Vec<u8>>, VerifyFailure> {
+            pem::parse_many(text)
+                .map(|blocks| blocks.into_iter().map(|b| b.into_contents()).collect())
+                .map_err(|e| VerifyFailure(format!("{what}: {e}")))
+        };
+        let first = |text: &str, what: &str| der(text, what)?.into_iter().next().ok_or_else(|| missing(what));
+        let tlog = !check.rekor.is_some_and(|r| r.ignore_tlog);
+        let sct = !check.ctlog.is_some_and(|c| c.ignore_sct);
+        // Without a tlog check the log key is never read; an empty key stands in.
+        let rekor_key = match check.rekor.and_then(|r| r.pubkey.as_deref()) {
+            Some(pem) if tlog => first(pem, "rekor.pubkey")?,
+            None if tlog => return Err(missing("rekor.pubkey (or rekor.ignoreTlog)")),
+            _ => Vec::new(),
+        };
+        if let Some(public_key) = check.public_key {
+            let key = first(public_key, "keys.publicKeys")?;
+            let checks = Checks { tlog, sct: false, public_key: Some(key) };
+            let trust = Trust { rekor_key, ..Trust::default() };
+            return Ok((trust, checks));
+        }
+        let ctlog_key = match check.ctlog.and_then(|c| c.pubkey.as_deref()) {
+            Some(pem) if sct => first(pem, "ctlog.pubkey")?,
+            None if sct => return Err(missing("keyless.ctlog.pubkey (or ctlog.ignoreSCT)")),
+            _ => Vec::new(),
+        };
+        let roots = check.roots.ok_or_else(|| missing("keyless.roots"))?;
+        let roots = der(roots, "roots")?;
+        let trust = Trust { ca_chain: roots.clone(), anchors: roots, rekor_key, ctlog_key, ..Trust::default() };
+        Ok((trust, Checks { tlog, sct, public_key: None }))
+    }
+
+    /// A verification failure in the words Kyverno's messages carry. A refused connection reads
+    /// as go-containerregistry's ping, which with `--allowInsecureRegistry` tries HTTPS then HTTP.
+    fn failure(error: VerifyError) -> VerifyFailure {
+        match error {
+            VerifyError::Registry { host, refused: true, .. } => VerifyFailure(format!(
+                "Get \"https://{host}/v2/\": dial tcp {host}: connect: connection refused; Get \"http://{host}/v2/\": dial tcp {host}: connect: connection refused"
+            )),
+            other => VerifyFailure(other.to_string()),
+        }
+    }
+
+    fn run(
+        &self,
+        image: &ImageInfo,
+        check: &SignatureCheck<'_>,
+        attestations: bool,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        if check.sigstore_bundle {
+            return self.bundles(image, check);
+        }
+        let registry = self.registry(image)?;
+        let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
+        let (trust, checks) = Self::trust(check)?;
+        let policy = IdentityPolicy::default();
+        let verified = self
+            .runtime
+            .block_on(async {
+                if attestations {
+                    sigstack_pipeline::verify_attestations(&registry, &trust, &reference, &policy, &checks).await
+                } else {
+                    sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy, &checks).await
+                }
+            })
+            .map_err(Self::failure)?;
+        Ok(verified.into_iter().map(verified_signature).collect())
+    }
+}
+
+/// What the pipeline's verifier found, as the admission engine reads it.
+fn verified_signature(v: sigstack_pipeline::Verified) -> VerifiedSignature {
+    VerifiedSignature { sans: v.sans, issuer: v.issuer, extensions: v.extensions, statement: v.statement }
+}
+
+impl ImageVerifier for PipelineVerifier {
+    fn resolve(&self, image: &ImageInfo) -> Result<String, VerifyFailure> {
+        let registry = self.registry(image)?;
+        let reference =
+            format!("{}/{}:{}", image.registry, image.path, image.tag.clone().unwrap_or_else(|| "latest".into()));
+        self.runtime
+            .block_on(async {
+                let parsed = registry.reference(&reference)?;
+                registry.resolve(&parsed).await
+            })
+            .map_err(|e| Self::failure(VerifyError::registry(e, &registry.host)))
+    }
+
+    fn signatures(
+        &self,
+        image: &ImageInfo,
+        check: &SignatureCheck<'_>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        self.run(image, check, false)
+    }
+
+    fn attestations(
+        &self,
+        image: &ImageInfo,
+        check: &SignatureCheck<'_>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        self.run(image, check, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries_are_plain_http_as_in_go_containerregistry() {
+        assert_eq!(registry_scheme("127.0.0.1:5000"), "http");
+        assert_eq!(registry_scheme("localhost:5001"), "http");
+        assert_eq!(registry_scheme("localhost"), "http");
+        assert_eq!(registry_scheme("ghcr.io"), "https");
+        assert_eq!(registry_scheme("registry.example:5000"), "https");
+    }
+}
