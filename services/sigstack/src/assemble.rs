@@ -29,7 +29,7 @@ pub const DEFAULT_EXPLORER_PORT: u16 = 8098;
 
 /// Which transparency logs a stack runs. A timestamp authority runs whenever a v2 log does: v2
 /// entries carry no signed time, and cosign v3 refuses to sign to a v2 log without a TSA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RekorVersions {
     /// Rekor v1 only: what production's default signing config lists.
     #[default]
@@ -58,6 +58,26 @@ impl RekorVersions {
             RekorVersions::V2 => "v2",
             RekorVersions::Both => "both",
         }
+    }
+}
+
+/// Read from `--rekor` (the command layer's parser; the library has no clap).
+impl std::str::FromStr for RekorVersions {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "v1" => Ok(RekorVersions::V1),
+            "v2" => Ok(RekorVersions::V2),
+            "both" => Ok(RekorVersions::Both),
+            other => Err(format!("{other:?} is not one of v1, v2, both")),
+        }
+    }
+}
+
+impl std::fmt::Display for RekorVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_arg())
     }
 }
 

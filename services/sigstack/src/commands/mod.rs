@@ -18,6 +18,19 @@ use std::net::IpAddr;
 
 pub use sigstack::assemble::*;
 
+/// `--rekor v1|v2|both`, with its possible values in the help (the library's type has no clap).
+pub fn rekor_versions() -> impl clap::builder::TypedValueParser<Value = RekorVersions> {
+    use clap::builder::PossibleValue;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new([
+        PossibleValue::new("v1").help("Rekor v1 only: what production's default signing config lists"),
+        PossibleValue::new("v2").help("Rekor v2 (tiles) and a timestamp authority only"),
+        PossibleValue::new("both")
+            .help("Both logs and the TSA; v2-capable clients sign to v2, others to v1, and v1 stays readable"),
+    ])
+    .try_map(|text| text.parse::<RekorVersions>())
+}
+
 /// Options every service command shares.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListenArgs {

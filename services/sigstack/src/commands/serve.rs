@@ -103,7 +103,7 @@ pub struct ServeTufArgs {
     #[arg(long, default_value = "http://127.0.0.1:8092", value_name = "URL")]
     fulcio_url: String,
     /// Which logs the stack runs (as `up --rekor`): the trust files list those.
-    #[arg(long, value_enum, default_value_t = RekorVersions::V1, value_name = "VERSIONS")]
+    #[arg(long, default_value_t = RekorVersions::V1, value_name = "VERSIONS", value_parser = crate::commands::rekor_versions())]
     rekor: RekorVersions,
     /// The log's URL as clients reach it.
     #[arg(long, default_value = "http://127.0.0.1:8093", value_name = "URL")]

@@ -34,7 +34,7 @@ pub struct UpArgs {
     /// Which transparency logs to run: v1 (Rekor v1, what production's default signing config
     /// lists), v2 (Rekor v2 tiles and a timestamp authority) or both (v2-capable clients sign to
     /// v2, the others to v1).
-    #[arg(long, value_enum, default_value_t = RekorVersions::V1, value_name = "VERSIONS")]
+    #[arg(long, default_value_t = RekorVersions::V1, value_name = "VERSIONS", value_parser = crate::commands::rekor_versions())]
     pub(crate) rekor: RekorVersions,
     /// Port of the Rekor v2 log (with --rekor v2 or both).
     #[arg(long, default_value_t = DEFAULT_REKOR_V2_PORT, conflicts_with = "ephemeral_ports")]
