@@ -49,14 +49,13 @@ pub fn registry_image() -> String {
     image("SIGSTACK_REGISTRY_IMAGE", "sigstack/docker-registry:bookworm")
 }
 
-/// A loopback port free at the moment of asking, for programs that cannot bind port 0 and report
-/// theirs (the containers' published ports); whoever uses it retries when it was taken since.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("its address").port()
-}
-
+/// Loopback ports free at the moment of asking (oidc, fulcio, rekor, tuf, registry), for the
+/// containers' published ports, which must be known before they start; [`Compose::up`] chooses
+/// again when one was taken meanwhile.
 fn free_ports() -> [u16; 5] {
-    [free_port(), free_port(), free_port(), free_port(), free_port()]
+    std::array::from_fn(|_| {
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("its address").port()
+    })
 }
 
 /// Waits until `url` answers 2xx.

@@ -271,7 +271,7 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
 }
 
 /// Polls `ready` every 50 ms until it gives a value, and returns it; past `within`, the test fails
-/// naming what it was waiting for. Every wait of the tests goes through here, so none can hang.
+/// naming what it was waiting for, so no test can hang on a wait.
 pub fn wait_until<T>(what: &str, within: Duration, mut ready: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + within;
     loop {

@@ -23,29 +23,21 @@ pub struct BoundService {
 }
 
 impl BoundService {
-    /// Binds `name` on `host:port` (port 0 picks a free one). It answers to loopback names and,
-    /// when `host` is a particular address, to that address; [`BoundService::answer_to`] adds
-    /// its URLs and the user's hosts.
+    /// Binds `name` on `host:port` (port 0 picks a free one). Until [`BoundService::answer_to`]
+    /// says more, it answers to loopback names and the address it binds.
     pub async fn bind(name: &'static str, host: IpAddr, port: u16) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((host, port)).await.with_context(|| {
             format!("{name}: cannot listen on {host}:{port} (in use? pass --ephemeral-ports or another port)")
         })?;
         let addr = listener.local_addr()?;
-        let mut allowed = AllowedHosts::loopback();
-        if !host.is_unspecified() {
-            allowed.allow(&host.to_string());
-        }
+        let allowed = Exposure::default().allowed_hosts(host, []);
         Ok(BoundService { name, listener, addr, allowed })
     }
 
-    /// Also answers to the hosts of `urls` (its advertised URLs) and to those `exposure` allows.
+    /// Answers to the hosts of `urls` (its advertised URLs) and to those `exposure` allows, as
+    /// well as loopback names and the address it binds.
     pub fn answer_to<'a>(&mut self, exposure: &Exposure, urls: impl IntoIterator<Item = &'a str>) {
-        for url in urls {
-            self.allowed.allow_url(url);
-        }
-        for host in &exposure.allow_hosts {
-            self.allowed.allow(host);
-        }
+        self.allowed = exposure.allowed_hosts(self.addr.ip(), urls);
     }
 
     /// `http://host:port`; a service bound to every interface is advertised at loopback (the
@@ -71,6 +63,22 @@ pub struct Exposure {
 }
 
 impl Exposure {
+    /// The hosts a service bound to `bind` answers to: loopback names, `bind` itself when it is
+    /// one address, the hosts of `names` (host names or URLs), and the user's `allow_hosts`.
+    pub fn allowed_hosts<'a>(&self, bind: IpAddr, names: impl IntoIterator<Item = &'a str>) -> AllowedHosts {
+        let mut allowed = AllowedHosts::loopback();
+        if !bind.is_unspecified() {
+            allowed.allow(&bind.to_string());
+        }
+        for name in names {
+            allowed.allow_url(name);
+        }
+        for host in &self.allow_hosts {
+            allowed.allow(host);
+        }
+        allowed
+    }
+
     /// Refuses to bind `host` when it is not loopback, unless `allow_network`; when it is
     /// allowed, says on every start what is exposed (`what`: the service or "the stack").
     pub fn check_bind(&self, host: IpAddr, what: &str) -> anyhow::Result<()> {

@@ -113,13 +113,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let exposure = serve.listen.exposure();
     exposure.check_bind(serve.listen.host, "the webhook")?;
     // It answers to loopback, the address it binds, the certificate's names and --allow-host.
-    let mut allowed = sigstack_wire::AllowedHosts::loopback();
-    if !serve.listen.host.is_unspecified() {
-        allowed.allow(&serve.listen.host.to_string());
-    }
-    for host in serve.dns_names.iter().chain(&exposure.allow_hosts) {
-        allowed.allow(host);
-    }
+    let allowed = exposure.allowed_hosts(serve.listen.host, serve.dns_names.iter().map(String::as_str));
     let router = crate::server::guarded(
         sigstack_admission::webhook::router(state).layer(axum::middleware::from_fn(limit_reviews)),
         Arc::new(allowed),
