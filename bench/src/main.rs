@@ -23,6 +23,7 @@ use clap::Parser;
 mod cluster;
 mod containers;
 mod v2;
+mod verifier;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -51,6 +52,9 @@ struct Args {
     /// Run only the section of Rekor v2 and the timestamp authority.
     #[arg(long)]
     v2_only: bool,
+    /// Run only the verifier's section (bundles verified per second, in-process).
+    #[arg(long)]
+    verifier_only: bool,
     /// Run only the section of container images and start-up (needs a Docker engine).
     #[arg(long)]
     containers_only: bool,
@@ -744,6 +748,10 @@ async fn main() -> anyhow::Result<()> {
     if args.containers_only {
         return containers::images_and_start(&args.sigstack, &mut report);
     }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+    if args.verifier_only {
+        return verifier::bundles_per_second(workspace, args.seconds, &mut report);
+    }
     println!(
         "sigstack benchmark ({} cores, {} s per load run)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -756,6 +764,7 @@ async fn main() -> anyhow::Result<()> {
         services(&args, &mut report, sign_rate, verify_rate).await?;
         v2::rekor_v2_and_tsa(&args, &mut report).await?;
         flow(&args, &mut report)?;
+        verifier::bundles_per_second(workspace, args.seconds, &mut report)?;
     }
     cluster::real_admission(&args.sigstack, &mut report, args.admission_creates)?;
     if !args.cluster_only {

@@ -6,6 +6,7 @@ mod apply;
 mod architecture;
 mod bad_cli_input;
 mod bad_input;
+mod conformance;
 mod exposure;
 mod fuzz_regressions;
 mod oidc;

@@ -159,25 +159,26 @@ pub fn certificate(der_bytes: &[u8], trust: &Trust) -> Result<CertView, String> 
         (validity.not_before.to_unix_duration().as_secs(), validity.not_after.to_unix_duration().as_secs());
     let pem = sigstack_wire::pem_lf("CERTIFICATE", der_bytes);
     let parsed = sigstack_fulcio::Verifier::parse("certificate", pem.as_bytes()).map_err(|e| e.to_string())?;
-    let checked = sigstack_fulcio::verify_leaf(der_bytes, &trust.ca_chain, &trust.anchors, not_before + 1);
-    let sct = match trust.ca_chain.first() {
-        Some(issuer) => {
-            sigstack_fulcio::verify_embedded_sct(der_bytes, issuer, &trust.ctlog_key).map_err(|e| e.to_string())
+    let checked = sigstack_verify::verify_certificate(trust, der_bytes, &[], not_before + 1);
+    let sct = match &checked {
+        Ok(leaf) => {
+            sigstack_verify::sct::verify_embedded_scts(trust, der_bytes, &leaf.issuer_spki).map_err(|e| e.to_string())
         }
-        None => Err("the trusted root names no CA".into()),
+        Err(_) => Err("not checked: the certificate does not chain to the trusted root".into()),
     };
     Ok(match checked {
-        Ok(leaf) => CertView {
-            san: leaf.san.clone(),
-            issuer: leaf.issuer.clone(),
+        Ok(verified) => CertView {
+            san: verified.identity.san.clone(),
+            issuer: verified.identity.issuer.clone(),
             not_before,
             not_after,
-            extensions: leaf
+            extensions: verified
+                .identity
                 .extensions
                 .iter()
                 .map(|(arc, value)| (*arc, extension_name(*arc), value.clone()))
                 .collect(),
-            key_type: key_type(&leaf.key),
+            key_type: key_type(&verified.key),
             chain: Ok(()),
             sct,
         },
@@ -273,22 +274,10 @@ pub struct Head {
 }
 
 /// Verifies a Rekor v1 checkpoint (`<origin> - <treeID>`, ECDSA signature line) with the v1 key.
-pub fn verify_v1_checkpoint(note: &str, log_key: &[u8]) -> Result<Head, String> {
-    let (body, signatures) = note.split_once("\n\n").ok_or("not a signed note")?;
-    let body = format!("{body}\n");
-    let mut lines = body.lines().skip(1);
-    let size = lines.next().and_then(|l| l.parse().ok()).ok_or("no tree size")?;
-    let root = lines.next().and_then(|l| B64.decode(l).ok()).and_then(|r| r.try_into().ok()).ok_or("no root hash")?;
-    let key = SubjectKey::from_spki_der(log_key).map_err(|e| e.to_string())?;
-    let signed = signatures.lines().any(|line| {
-        line.rsplit_once(' ')
-            .and_then(|(_, sig)| B64.decode(sig).ok())
-            .is_some_and(|sig| sig.len() > 4 && key.verify_proof(body.as_bytes(), &sig[4..]))
-    });
-    if !signed {
-        return Err("the checkpoint's signature does not verify with the log key".into());
-    }
-    Ok(Head { size, root })
+pub fn verify_v1_checkpoint(note: &str, trust: &Trust) -> Result<Head, String> {
+    let log = trust.rekor_v1().ok_or("the trusted root lists no Rekor v1 log")?;
+    let checkpoint = sigstack_verify::verify_note(note, &log.spki, &log.key_id, None).map_err(|e| e.to_string())?;
+    Ok(Head { size: checkpoint.size, root: checkpoint.root })
 }
 
 #[cfg(test)]

@@ -190,7 +190,7 @@ impl Explorer {
         let url = self.url("rekor").ok_or("this stack runs no Rekor v1 log")?;
         let info = self.get_json(&format!("{url}/api/v1/log")).await?;
         let note = info["signedTreeHead"].as_str().ok_or("the log answered no checkpoint")?;
-        let head = verify_v1_checkpoint(note, &trust.rekor_key)?;
+        let head = verify_v1_checkpoint(note, trust)?;
         let mut pending_proof = None;
         self.see(LogKind::V1, head, |previous| {
             pending_proof = Some(*previous);
@@ -258,7 +258,7 @@ impl Explorer {
             LogKind::V1 => {
                 let url = self.url("rekor").ok_or("this stack runs no Rekor v1 log")?;
                 let info = self.get_json(&format!("{url}/api/v1/log")).await?;
-                let head = verify_v1_checkpoint(info["signedTreeHead"].as_str().unwrap_or_default(), &trust.rekor_key)?;
+                let head = verify_v1_checkpoint(info["signedTreeHead"].as_str().unwrap_or_default(), trust)?;
                 if index >= head.size {
                     return Err(format!("the log has {} entries", head.size));
                 }
@@ -310,9 +310,10 @@ impl Explorer {
     /// and checked against its signed checkpoint (v2 serves no per-entry proofs).
     pub async fn v2_entries(&self, trust: &Trust, limit: u64) -> Result<(Head, Vec<EntryView>), String> {
         let url = self.url("rekor-v2").ok_or("this stack runs no Rekor v2 log")?;
-        let log = trust.rekor_v2.first().ok_or("the trusted root lists no Rekor v2 log")?;
+        let log = trust.rekor_v2().ok_or("the trusted root lists no Rekor v2 log")?;
         let note = String::from_utf8_lossy(&self.get_bytes(&format!("{url}/checkpoint")).await?).into_owned();
-        let checkpoint = sigstack_rekor::v2::verify_checkpoint(&note, &log.origin, &log.public_key)?;
+        let checkpoint = sigstack_verify::verify_note(&note, &log.spki, &log.key_id, Some(&log.origin))
+            .map_err(|e| e.to_string())?;
         let head = Head { size: checkpoint.size, root: checkpoint.root };
         // One page must not make the explorer read a whole large log: past the bound it says so.
         if head.size.div_ceil(256) > MAX_V2_TILES {

@@ -131,9 +131,9 @@ impl SubjectKey {
             (KeyKind::Ed25519, oid::ED25519) => &signature::ED25519,
             (kind, other) => return Err(format!("signature algorithm {other} does not fit a {kind:?} key")),
         };
-        UnparsedPublicKey::new(alg, &self.key_bits)
-            .verify(message, signature)
-            .map_err(|_| "the self-signature does not verify with the CSR's public key".to_string())
+        UnparsedPublicKey::new(alg, &self.key_bits).verify(message, signature).map_err(|_| {
+            format!("the signature ({signature_oid}) does not verify with the {kind:?} key", kind = self.kind)
+        })
     }
 }
 
@@ -192,7 +192,9 @@ pub fn verify_csr(field: &str, content: &[u8]) -> Result<SubjectKey, FulcioError
     let info = request.info.to_der().map_err(|e| FulcioError::InvalidCsr(e.to_string()))?;
     let signature =
         request.signature.as_bytes().ok_or_else(|| FulcioError::InvalidCsr("signature has unused bits".into()))?;
-    key.verify_signature_with(request.algorithm.oid, &info, signature).map_err(FulcioError::InvalidCsr)?;
+    key.verify_signature_with(request.algorithm.oid, &info, signature).map_err(|e| {
+        FulcioError::InvalidCsr(format!("the self-signature does not verify with the CSR's public key: {e}"))
+    })?;
     Ok(key)
 }
 

@@ -20,7 +20,6 @@ mod keys;
 mod oid;
 mod sct;
 mod service;
-mod verify;
 
 pub use ca::{CaMaterial, CertificateAuthority, IssuedChain};
 pub use error::{FulcioError, TokenError};
@@ -29,7 +28,6 @@ pub use identity::{Identity, IssuerKind, IssuerSpec, KeySource, OidcIssuer, Prin
 pub use keys::{KeyKind, SubjectKey, Verifier, verify_csr};
 pub use sct::{CtLog, precert_signed_data};
 pub use service::{Fulcio, KeyProof};
-pub use verify::{CertificateError, VerifiedLeaf, now, verify_embedded_sct, verify_leaf};
 
 /// Constants a verifier needs to find what this CA writes.
 pub mod oids {

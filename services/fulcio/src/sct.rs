@@ -55,7 +55,7 @@ impl CtLog {
         tbs_der: &[u8],
         timestamp_ms: u64,
     ) -> Result<Vec<u8>, FulcioError> {
-        let signed = precert_signed_data(issuer_key_hash, tbs_der, timestamp_ms)?;
+        let signed = precert_signed_data(issuer_key_hash, tbs_der, timestamp_ms, &[])?;
         let signature =
             self.key.sign(&self.rng, &signed).map_err(|e| FulcioError::Internal(format!("SCT signing: {e}")))?;
         let signature = signature.as_ref();
@@ -77,11 +77,12 @@ impl CtLog {
 }
 
 /// The `digitally-signed` input of a v1 precert SCT (RFC 6962 §3.2):
-/// version, signature type, timestamp, entry type, issuer key hash, u24-length TBS, empty extensions.
+/// version, signature type, timestamp, entry type, issuer key hash, u24-length TBS, the extensions.
 pub fn precert_signed_data(
     issuer_key_hash: &[u8; 32],
     tbs_der: &[u8],
     timestamp_ms: u64,
+    extensions: &[u8],
 ) -> Result<Vec<u8>, FulcioError> {
     if tbs_der.len() >= 1 << 24 {
         return Err(FulcioError::Internal("TBS certificate too large for an SCT".into()));
@@ -94,6 +95,10 @@ pub fn precert_signed_data(
     data.extend_from_slice(issuer_key_hash);
     data.extend_from_slice(&(tbs_der.len() as u32).to_be_bytes()[1..]);
     data.extend_from_slice(tbs_der);
-    data.extend_from_slice(&0u16.to_be_bytes());
+    // The SCT's own extensions are signed too (empty for Fulcio's log; Static CT logs use them).
+    let extensions_len = u16::try_from(extensions.len())
+        .map_err(|_| FulcioError::Internal("SCT extensions longer than 65535 bytes".into()))?;
+    data.extend_from_slice(&extensions_len.to_be_bytes());
+    data.extend_from_slice(extensions);
     Ok(data)
 }

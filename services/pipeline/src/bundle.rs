@@ -13,8 +13,9 @@ use crate::cosign::IN_TOTO;
 use crate::cosign::repository;
 use crate::keyless::LoggedEntry;
 use crate::oci::{OCI_MANIFEST, Registry};
-use crate::sigstore_bundle::{Artifact, BUNDLE_V03, verify_bundle};
-use crate::verify::{Checks, IdentityPolicy, Verified, VerifyError};
+use crate::sigstore_bundle::BUNDLE_V03;
+use crate::verify::VerifyError;
+use sigstack_verify::{Artifact, Checks, IdentityPolicy, Verified, verify_bundle};
 
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 const IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -56,7 +57,7 @@ pub(crate) fn v1_tlog_entry(entry: &LoggedEntry) -> anyhow::Result<Value> {
 }
 
 fn decode_hex(text: &str) -> anyhow::Result<Vec<u8>> {
-    crate::sigstore_bundle::decode_hex(text).ok_or_else(|| anyhow::anyhow!("not hex: {text}"))
+    sigstack_verify::decode_hex(text).ok_or_else(|| anyhow::anyhow!("not hex: {text}"))
 }
 
 /// Attaches `bundle` to the image `digest` of `repository` as an OCI referrer and lists it in the
@@ -149,7 +150,7 @@ pub(crate) fn verify_dsse_bundle(
     }
     let hex_digest = digest.trim_start_matches("sha256:");
     let artifact = Artifact::Sha256(decode_hex(hex_digest).map_err(|e| e.to_string())?);
-    let mut verified = verify_bundle(trust, bundle, &artifact, policy, checks)?;
+    let mut verified = verify_bundle(trust, bundle, &artifact, policy, checks).map_err(|e| e.to_string())?;
     verified.digest = digest.to_string();
     Ok(verified)
 }

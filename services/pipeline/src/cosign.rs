@@ -16,7 +16,7 @@ pub(crate) const SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 pub(crate) const CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
 pub(crate) const CHAIN: &str = "dev.sigstore.cosign/chain";
 pub(crate) const BUNDLE: &str = "dev.sigstore.cosign/bundle";
-pub(crate) const IN_TOTO: &str = "application/vnd.in-toto+json";
+pub(crate) use sigstack_verify::IN_TOTO;
 
 /// `sha256-<hex>.<suffix>`: cosign's tag for an image digest's signatures (`sig`) or attestations (`att`).
 pub(crate) fn tag_for(digest: &str, suffix: &str) -> String {

@@ -59,79 +59,6 @@ impl Services {
     }
 }
 
-/// What verification trusts: the stack's `trusted_root.json`, or the inline material of a Kyverno
-/// attestor.
-#[derive(Debug, Clone, Default)]
-pub struct Trust {
-    /// CA certificates above leaves, issuer first, root last (DER): the chain to build when a
-    /// signature carries none.
-    pub ca_chain: Vec<Vec<u8>>,
-    /// Certificates a chain may end in, any of them (DER): each CA's root of a trusted root, or
-    /// every certificate of a Kyverno `roots` bundle.
-    pub anchors: Vec<Vec<u8>>,
-    /// The Rekor v1 log key (DER SPKI); empty when only v2 logs are trusted.
-    pub rekor_key: Vec<u8>,
-    /// The CT log key (DER SPKI).
-    pub ctlog_key: Vec<u8>,
-    /// Rekor v2 logs.
-    pub rekor_v2: Vec<TileLogKey>,
-    /// Timestamp authorities, each chain leaf first and root last (DER).
-    pub timestamp_authorities: Vec<Vec<Vec<u8>>>,
-}
-
-/// A Rekor v2 log as a verifier knows it.
-#[derive(Debug, Clone)]
-pub struct TileLogKey {
-    /// The checkpoint key ID (`logId.keyId`).
-    pub key_id: Vec<u8>,
-    /// The 32-byte Ed25519 checkpoint key.
-    pub public_key: Vec<u8>,
-    /// The checkpoints' name: the bare host of the log's base URL, as sigstore-go takes it.
-    pub origin: String,
-}
-
-impl Trust {
-    /// Loads `trusted_root.json`.
-    pub fn load(trusted_root: &std::path::Path) -> anyhow::Result<Trust> {
-        let bytes = std::fs::read(trusted_root).with_context(|| format!("read {}", trusted_root.display()))?;
-        let root: sigstack_trust::TrustedRoot = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a trusted root", trusted_root.display()))?;
-        let decode = |b: &str| B64.decode(b).context("base64 in the trusted root");
-        let chains = root
-            .certificate_authorities
-            .iter()
-            .map(|ca| ca.cert_chain.certificates.iter().map(|c| decode(&c.raw_bytes)).collect())
-            .collect::<anyhow::Result<Vec<Vec<Vec<u8>>>>>()?;
-        anyhow::ensure!(!root.tlogs.is_empty(), "the trusted root has no log");
-        let (v2, v1): (Vec<_>, Vec<_>) =
-            root.tlogs.iter().partition(|log| log.public_key.key_details == "PKIX_ED25519");
-        let rekor_v2 = v2
-            .iter()
-            .map(|log| {
-                let spki = decode(&log.public_key.raw_bytes)?;
-                anyhow::ensure!(spki.len() >= 32, "the v2 log key of {} is too short", log.base_url);
-                Ok(TileLogKey {
-                    key_id: decode(&log.log_id.key_id)?,
-                    public_key: spki[spki.len() - 32..].to_vec(),
-                    origin: sigstack_wire::url_hostname(&log.base_url).to_string(),
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Trust {
-            anchors: chains.iter().filter_map(|chain| chain.last().cloned()).collect(),
-            ca_chain: chains.into_iter().next().context("the trusted root has no CA")?,
-            rekor_key: v1.first().map(|log| decode(&log.public_key.raw_bytes)).transpose()?.unwrap_or_default(),
-            ctlog_key: decode(&root.ctlogs.first().context("the trusted root has no CT log")?.public_key.raw_bytes)?,
-            rekor_v2,
-            timestamp_authorities: root
-                .timestamp_authorities
-                .iter()
-                .map(|tsa| tsa.cert_chain.certificates.iter().map(|c| decode(&c.raw_bytes)).collect())
-                .collect::<anyhow::Result<_>>()?,
-        })
-    }
-}
-
 /// An ephemeral key with its certificate.
 pub(crate) struct KeylessSigner {
     key: EcdsaKeyPair,
@@ -193,8 +120,8 @@ impl KeylessSigner {
         let leaf_der = pem::parse(leaf_pem).context("leaf PEM")?.into_contents();
         let rest_der: Vec<Vec<u8>> =
             rest.iter().map(|c| pem::parse(c).map(|p| p.into_contents())).collect::<Result<_, _>>()?;
-        let root = rest_der.last().context("no root in the chain")?.clone();
-        let identity = sigstack_fulcio::verify_leaf(&leaf_der, &rest_der, &[root], sigstack_fulcio::now())
+        // Checked against the trust when the signature is verified; here only its identity is read.
+        let identity = sigstack_verify::CertificateIdentity::of(&leaf_der)
             .map_err(|e| anyhow::anyhow!("the CA's certificate: {e}"))?
             .san
             .first()

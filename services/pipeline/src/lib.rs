@@ -3,7 +3,9 @@
 //! It talks to the services only over HTTP, as a real client would, and writes signatures and
 //! attestations in cosign's legacy registry format (`sha256-<hex>.sig` / `.att` tags, simple-signing
 //! payloads and DSSE envelopes, the `dev.sigstore.cosign/*` annotations), so real cosign verifies
-//! what it writes and it verifies what cosign writes.
+//! what it writes and it verifies what cosign writes. Verifying is the verification core's
+//! (`sigstack-verify`): this crate finds the signatures on an image (cosign's tags, OCI referrers)
+//! and hands each to it.
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 #![forbid(unsafe_code)]
@@ -20,10 +22,10 @@ mod verify;
 pub use bundle::verify_bundles;
 pub use cosign::{AttestOutcome, Format, SignOutcome, attest, sign};
 pub use image::{BuildOutcome, ImageSource, build};
-pub use keyless::{Services, TileLogKey, Trust};
+pub use keyless::Services;
 pub use oci::Registry;
 pub use sbom::sbom;
-pub use sigstore_bundle::{Artifact, SigningServices, read_signing_config, sign_bundle, verify_bundle};
-pub use verify::{
-    Checks, IdentityPolicy, Verified, VerifyError, verify_attestation, verify_attestations, verify_signature,
-};
+// The verification core, re-exported so callers of the pipeline need one crate.
+pub use sigstack_verify::{Artifact, Checks, IdentityPolicy, Trust, VerificationError, Verified, verify_bundle};
+pub use sigstore_bundle::{SigningServices, read_signing_config, sign_bundle};
+pub use verify::{VerifyError, verify_attestation, verify_attestations, verify_signature};

@@ -82,26 +82,25 @@ impl PipelineVerifier {
         let first = |text: &str, what: &str| der(text, what)?.into_iter().next().ok_or_else(|| missing(what));
         let tlog = !check.rekor.is_some_and(|r| r.ignore_tlog);
         let sct = !check.ctlog.is_some_and(|c| c.ignore_sct);
-        // Without a tlog check the log key is never read; an empty key stands in.
+        // Without a tlog check the log key is never read.
         let rekor_key = match check.rekor.and_then(|r| r.pubkey.as_deref()) {
-            Some(pem) if tlog => first(pem, "rekor.pubkey")?,
+            Some(pem) if tlog => Some(first(pem, "rekor.pubkey")?),
             None if tlog => return Err(missing("rekor.pubkey (or rekor.ignoreTlog)")),
-            _ => Vec::new(),
+            _ => None,
         };
         if let Some(public_key) = check.public_key {
             let key = first(public_key, "keys.publicKeys")?;
             let checks = Checks { tlog, sct: false, public_key: Some(key) };
-            let trust = Trust { rekor_key, ..Trust::default() };
-            return Ok((trust, checks));
+            return Ok((Trust::from_keys(&[], rekor_key.as_deref(), None), checks));
         }
         let ctlog_key = match check.ctlog.and_then(|c| c.pubkey.as_deref()) {
-            Some(pem) if sct => first(pem, "ctlog.pubkey")?,
+            Some(pem) if sct => Some(first(pem, "ctlog.pubkey")?),
             None if sct => return Err(missing("keyless.ctlog.pubkey (or ctlog.ignoreSCT)")),
-            _ => Vec::new(),
+            _ => None,
         };
         let roots = check.roots.ok_or_else(|| missing("keyless.roots"))?;
         let roots = der(roots, "roots")?;
-        let trust = Trust { ca_chain: roots.clone(), anchors: roots, rekor_key, ctlog_key, ..Trust::default() };
+        let trust = Trust::from_keys(&roots, rekor_key.as_deref(), ctlog_key.as_deref());
         Ok((trust, Checks { tlog, sct, public_key: None }))
     }
 

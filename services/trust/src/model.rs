@@ -56,7 +56,8 @@ pub struct PublicKey {
 /// `TimeRange`, RFC 3339 timestamps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimeRange {
-    /// Start.
+    /// Start. Required; read as empty when missing so verifiers can refuse it by name.
+    #[serde(default)]
     pub start: String,
     /// End, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,9 +76,11 @@ pub struct LogId {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertificateAuthority {
-    /// Who it is.
+    /// Who it is (optional in the protobuf message; some roots omit it for TSAs).
+    #[serde(default)]
     pub subject: DistinguishedName,
-    /// Where it is.
+    /// Where it is (optional likewise).
+    #[serde(default)]
     pub uri: String,
     /// Issuer of leaves first, root last (the last is the trust anchor).
     pub cert_chain: CertificateChain,
@@ -86,7 +89,7 @@ pub struct CertificateAuthority {
 }
 
 /// `DistinguishedName`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DistinguishedName {
     /// O.

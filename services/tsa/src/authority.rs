@@ -83,15 +83,6 @@ impl HashAlgorithm {
             HashAlgorithm::Sha512 => 64,
         }
     }
-
-    pub(crate) fn digest(self, bytes: &[u8]) -> Vec<u8> {
-        let algorithm = match self {
-            HashAlgorithm::Sha256 => &aws_lc_rs::digest::SHA256,
-            HashAlgorithm::Sha384 => &aws_lc_rs::digest::SHA384,
-            HashAlgorithm::Sha512 => &aws_lc_rs::digest::SHA512,
-        };
-        aws_lc_rs::digest::digest(algorithm, bytes).as_ref().to_vec()
-    }
 }
 
 /// What a client asks to have timestamped.

@@ -14,18 +14,3 @@ pub enum TsaError {
     #[error("timestamping failed: {0}")]
     Internal(String),
 }
-
-/// Why a timestamp was refused by [`crate::verify_timestamp`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TimestampError {
-    /// Not a DER TimeStampResp with a granted token.
-    #[error("malformed timestamp: {0}")]
-    Malformed(String),
-    /// The token's imprint is not of the timestamped data.
-    #[error("the timestamp is for other data (message imprint mismatch)")]
-    Imprint,
-    /// The token is not signed by the trusted TSA (signature, signed attributes, chain).
-    #[error("the timestamp is not signed by the trusted timestamp authority: {0}")]
-    Signer(String),
-}

@@ -1,10 +1,11 @@
-//! The TSA judged by OpenSSL (`openssl ts -verify`, an independent RFC 3161 implementation) and by
-//! sigstack's own verifier; bad requests refused with reasons.
+//! The TSA judged by OpenSSL (`openssl ts -verify`, an independent RFC 3161 implementation); bad
+//! requests refused with reasons. The verification core's own tests judge it too
+//! (services/verify/tests/timestamps.rs).
 
 use std::process::Command;
 use std::time::SystemTime;
 
-use sigstack_tsa::{TimestampAuthority, TimestampError, TimestampRequest, TsaError, verify_timestamp};
+use sigstack_tsa::{TimestampAuthority, TimestampRequest, TsaError};
 
 fn pem(der: &[u8]) -> String {
     sigstack_wire::pem_lf("CERTIFICATE", der)
@@ -53,55 +54,6 @@ fn openssl_verifies_timestamps_of_der_requests() {
             printed.contains("Policy OID: 1.3.6.1.4.1.57264.2") && printed.contains("Status: Granted"),
             "{printed}"
         );
-    }
-}
-
-#[test]
-fn sigstacks_verifier_accepts_its_timestamps_and_refuses_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let tsa = TimestampAuthority::load_or_generate(&dir.path().join("a")).unwrap();
-    let other = TimestampAuthority::load_or_generate(&dir.path().join("b")).unwrap();
-    let signature = b"signature bytes";
-    let request = TimestampRequest {
-        hash_algorithm: sigstack_tsa::HashAlgorithm::Sha256,
-        hashed_message: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signature).as_ref().to_vec(),
-        nonce: None,
-        cert_req: false,
-        policy: None,
-    };
-    let now = SystemTime::now();
-    let response = tsa.timestamp(&request, now).unwrap();
-    let verified = verify_timestamp(&response, signature, tsa.chain_der()).unwrap();
-    let unix = now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
-    assert!(verified.time.abs_diff(unix) <= 1);
-    assert_eq!(verify_timestamp(&response, b"other bytes", tsa.chain_der()), Err(TimestampError::Imprint));
-    assert!(matches!(verify_timestamp(&response, signature, other.chain_der()), Err(TimestampError::Signer(_))));
-    let mut tampered = response.clone();
-    let last = tampered.len() - 5;
-    tampered[last] ^= 1;
-    assert!(verify_timestamp(&tampered, signature, tsa.chain_der()).is_err());
-    // The chain is stable across reopenings of the same directory.
-    let again = TimestampAuthority::load_or_generate(&dir.path().join("a")).unwrap();
-    assert_eq!(again.chain_der(), tsa.chain_der());
-}
-
-/// Serial numbers are random: each must still be a minimal DER INTEGER, which Go's parser (cosign,
-/// sigstore-go) insists on. One in 128 was not, once ("integer not minimally-encoded").
-#[test]
-fn every_timestamp_is_minimally_encoded() {
-    let dir = tempfile::tempdir().unwrap();
-    let tsa = TimestampAuthority::load_or_generate(dir.path()).unwrap();
-    let signature = b"signature bytes";
-    for nonce in 0..2000u64 {
-        let request = TimestampRequest {
-            hash_algorithm: sigstack_tsa::HashAlgorithm::Sha256,
-            hashed_message: aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signature).as_ref().to_vec(),
-            nonce: Some(vec![0x7f, (nonce % 256) as u8]),
-            cert_req: false,
-            policy: None,
-        };
-        let response = tsa.timestamp(&request, SystemTime::now()).unwrap();
-        verify_timestamp(&response, signature, tsa.chain_der()).unwrap_or_else(|e| panic!("timestamp {nonce}: {e}"));
     }
 }
 

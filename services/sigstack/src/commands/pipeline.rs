@@ -47,7 +47,7 @@ impl Context2 {
     }
 
     fn trust(&self) -> anyhow::Result<Trust> {
-        Trust::load(&self.stack.trust_dir.join("trusted_root.json"))
+        Ok(Trust::load(&self.stack.trust_dir.join("trusted_root.json"))?)
     }
 }
 
