@@ -236,11 +236,32 @@ fn verify_with(verifier: &str, fx: &Fixture, made: &Made, identity: &str, truste
                 .output()
                 .unwrap()
         }
+        "sigstore-verify" => sigstore_verify_judge(made, identity, trusted_root),
         other => panic!("no verifier {other}"),
     }
 }
 
-const VERIFIERS: [&str; 4] = ["cosign v3", "sigstore-python", "sigstore-go", "sigstack"];
+/// sigstore-rust's `sigstore-verify` crate (in this process; it is a library), with its answer
+/// shaped as a command's so it stands in the same tables as the CLI verifiers.
+fn sigstore_verify_judge(made: &Made, identity: &str, trusted_root: &Path) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    let judged = || -> Result<(), String> {
+        let read = |path: &Path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+        let root =
+            sigstore_verify::trust_root::TrustedRoot::from_json(&read(trusted_root)?).map_err(|e| e.to_string())?;
+        let bundle = sigstore_verify::types::Bundle::from_json(&read(&made.bundle)?).map_err(|e| e.to_string())?;
+        let artifact = std::fs::read(&made.artifact).map_err(|e| e.to_string())?;
+        let policy = sigstore_verify::VerificationPolicy::new(identity, GITHUB_ISSUER);
+        sigstore_verify::verify(artifact.as_slice(), &bundle, &policy, &root).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let (code, stderr) = match judged() {
+        Ok(()) => (0, String::new()),
+        Err(reason) => (1, format!("sigstore-verify: {reason}")),
+    };
+    Output { status: std::process::ExitStatus::from_raw(code << 8), stdout: Vec::new(), stderr: stderr.into_bytes() }
+}
+
+const VERIFIERS: [&str; 5] = ["cosign v3", "sigstore-python", "sigstore-go", "sigstore-verify", "sigstack"];
 
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
@@ -258,8 +279,9 @@ fn every_client_signs_to_rekor_v2_with_a_timestamp_and_every_verifier_accepts_ev
     let made = sign_with_every_client(&fx);
     let trusted_root = fx.trust("trusted_root.json");
     let mut table = vec![
-        "| bundle made by | entry | cosign v3 | sigstore-python | sigstore-go | sigstack |".to_string(),
-        "|---|---|---|---|---|---|".into(),
+        "| bundle made by | entry | cosign v3 | sigstore-python | sigstore-go | sigstore-verify | sigstack |"
+            .to_string(),
+        "|---|---|---|---|---|---|---|".into(),
     ];
     for m in &made {
         let bundle = read_json(&m.bundle);
@@ -442,14 +464,34 @@ fn with_both_logs_v1_stays_signable_readable_and_verifiable() {
     let entry = &bundle["verificationMaterial"]["tlogEntries"][0];
     assert_eq!(entry["kindVersion"]["version"], "0.0.1");
     assert!(entry["inclusionPromise"]["signedEntryTimestamp"].is_string(), "a v1 entry has its SET");
-    let made = Made { by: "sigstack (v1)", bundle: fx.path("v1.json"), artifact, dsse: false };
-    for verifier in VERIFIERS {
-        let output = verify_with(verifier, &fx, &made, SAN, &fx.trust("trusted_root.json"));
-        assert!(output.status.success(), "{verifier} refused a v1 bundle of a both-logs stack: {}", text(&output));
+    // And a DSSE attestation to v1: a dsse 0.0.1 entry with its promise and proof.
+    let statement = fx.write("v1-statement.json", &in_toto_statement(b"v1 beside v2\n"));
+    run_ok(
+        sigstack(fx.dir.path())
+            .args(["sign-bundle", "--in-toto", "--signing-config"])
+            .arg(&v1_config)
+            .arg("--bundle")
+            .arg(fx.path("v1-dsse.json"))
+            .arg(&statement),
+    );
+    let dsse = read_json(&fx.path("v1-dsse.json"));
+    assert_eq!(
+        dsse["verificationMaterial"]["tlogEntries"][0]["kindVersion"],
+        json!({"kind": "dsse", "version": "0.0.1"})
+    );
+    let made = [
+        Made { by: "sigstack (v1)", bundle: fx.path("v1.json"), artifact: artifact.clone(), dsse: false },
+        Made { by: "sigstack (v1 dsse)", bundle: fx.path("v1-dsse.json"), artifact, dsse: true },
+    ];
+    for made in &made {
+        for verifier in VERIFIERS {
+            let output = verify_with(verifier, &fx, made, SAN, &fx.trust("trusted_root.json"));
+            assert!(output.status.success(), "{verifier} refused {} of a both-logs stack: {}", made.by, text(&output));
+        }
     }
     // The v1 log still answers its own API.
     let info = sigstack_e2e::get_json(&format!("{}/api/v1/log", fx.stack.url("rekor")));
-    assert_eq!(info["treeSize"], 2, "genesis and the entry: {info}");
+    assert_eq!(info["treeSize"], 3, "genesis and the two entries: {info}");
     drop(fx.stack);
 }
 
