@@ -428,3 +428,63 @@ pub fn cosign_command(major: &str, state_dir: &Path) -> Command {
     }
     command
 }
+
+/// Puts `manifest` under `tag` of `repository` with the registry API at `registry_url`, as an
+/// attacker with push access could.
+pub fn put_manifest(registry_url: &str, repository: &str, tag: &str, manifest: &serde_json::Value) {
+    let url = format!("{registry_url}/v2/{repository}/manifests/{tag}");
+    let output = Command::new("curl")
+        .args([
+            "-fsS",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            "--data-binary",
+            "@-",
+            &url,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(manifest.to_string().as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("run curl");
+    assert!(output.status.success(), "PUT {url}");
+}
+
+/// Uploads a blob to `repository` (monolithic upload) and returns its digest.
+pub fn put_blob(registry_url: &str, repository: &str, bytes: &[u8]) -> String {
+    let hex: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let digest = format!("sha256:{hex}");
+    let start = Command::new("curl")
+        .args(["-fsS", "-D", "-", "-o", "/dev/null", "-X", "POST"])
+        .arg(format!("{registry_url}/v2/{repository}/blobs/uploads/"))
+        .output()
+        .expect("run curl");
+    let headers = String::from_utf8_lossy(&start.stdout).to_string();
+    let location = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: ").or(l.strip_prefix("location: ")))
+        .expect("the registry answers an upload location")
+        .trim()
+        .to_string();
+    let location = if location.starts_with("http") { location } else { format!("{registry_url}{location}") };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let blob_file = dir.path().join("blob");
+    std::fs::write(&blob_file, bytes).expect("write the blob");
+    run_ok(
+        Command::new("curl")
+            .args(["-fsS", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary"])
+            .arg(format!("@{}", blob_file.display()))
+            .arg(format!("{location}{separator}digest={digest}")),
+    );
+    digest
+}

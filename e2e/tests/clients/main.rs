@@ -6,6 +6,7 @@ mod admission;
 mod cosign;
 mod exec;
 mod explorer;
+mod forgery;
 mod fulcio_clients;
 mod github_action;
 mod pipeline;

@@ -254,58 +254,14 @@ fn skopeo_raw(image: &str) -> Value {
     serde_json::from_str(&skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{image}")])).unwrap()
 }
 
-/// Puts `manifest` under `tag` with the registry API, as an attacker with push access could.
+/// Puts `manifest` under `tag` of acme/widget, as an attacker with push access could.
 fn put_manifest(fx: &Fixture, tag: &str, manifest: &Value) {
-    let url = format!("{}/v2/acme/widget/manifests/{tag}", fx.stack.url("registry"));
-    let output = Command::new("curl")
-        .args([
-            "-fsS",
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/vnd.oci.image.manifest.v1+json",
-            "--data-binary",
-            "@-",
-            &url,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(manifest.to_string().as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert!(output.status.success(), "PUT {url}");
+    sigstack_e2e::put_manifest(&fx.stack.url("registry"), "acme/widget", tag, manifest);
 }
 
-/// Uploads a blob (monolithic upload) and returns its digest.
+/// Uploads a blob to acme/widget and returns its digest.
 fn put_blob(fx: &Fixture, bytes: &[u8]) -> String {
-    let digest = format!("sha256:{}", bytes_sha256(bytes));
-    let base = fx.stack.url("registry");
-    let start = Command::new("curl")
-        .args(["-fsS", "-D", "-", "-o", "/dev/null", "-X", "POST", &format!("{base}/v2/acme/widget/blobs/uploads/")])
-        .output()
-        .unwrap();
-    let headers = String::from_utf8_lossy(&start.stdout).to_string();
-    let location = headers
-        .lines()
-        .find_map(|l| l.strip_prefix("Location: ").or(l.strip_prefix("location: ")))
-        .unwrap()
-        .trim()
-        .to_string();
-    let location = if location.starts_with("http") { location } else { format!("{base}{location}") };
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("blob"), bytes).unwrap();
-    let blob_file = dir.path().join("blob");
-    run_ok(
-        Command::new("curl")
-            .args(["-fsS", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "--data-binary"])
-            .arg(format!("@{}", blob_file.display()))
-            .arg(format!("{location}{separator}digest={digest}")),
-    );
-    digest
+    sigstack_e2e::put_blob(&fx.stack.url("registry"), "acme/widget", bytes)
 }
 
 fn bytes_sha256(bytes: &[u8]) -> String {
