@@ -18,6 +18,7 @@ mod oci;
 mod sbom;
 mod sigstore_bundle;
 mod verify;
+mod verify_image;
 
 pub use bundle::verify_bundles;
 pub use cosign::{AttestOutcome, Format, SignOutcome, attest, sign};
@@ -28,4 +29,5 @@ pub use sbom::sbom;
 // The verification core, re-exported so callers of the pipeline need one crate.
 pub use sigstack_verify::{Artifact, Checks, IdentityPolicy, Trust, VerificationError, Verified, verify_bundle};
 pub use sigstore_bundle::{SigningServices, read_signing_config, sign_bundle};
-pub use verify::{VerifyError, verify_attestation, verify_attestations, verify_signature};
+pub use verify::{VerifyError, verify_attestations, verify_signature};
+pub use verify_image::{verify_image_attestations, verify_image_signatures};

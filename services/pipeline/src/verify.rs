@@ -2,7 +2,6 @@
 //! the verification core: the same chain, SCT, log promise, identity and artifact-binding checks
 //! as bundles, fed from cosign's annotations. Every refusal says which check failed.
 
-use anyhow::bail;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
@@ -266,23 +265,4 @@ pub async fn verify_attestations(
         return Err(VerifyError::NoMatchingAttestations(reasons));
     }
     Ok(verified)
-}
-
-/// Verifies the attestations of `image` and keeps those with `predicate_type` (cosign
-/// `verify-attestation --type`).
-pub async fn verify_attestation(
-    registry: &Registry,
-    trust: &Trust,
-    image: &str,
-    predicate_type: &str,
-    policy: &IdentityPolicy,
-    checks: &Checks,
-) -> anyhow::Result<Vec<Verified>> {
-    let verified = verify_attestations(registry, trust, image, policy, checks).await?;
-    let found: Vec<String> = verified.iter().filter_map(Verified::predicate_type).map(str::to_string).collect();
-    let of_type: Vec<Verified> = verified.into_iter().filter(|v| v.predicate_type() == Some(predicate_type)).collect();
-    if of_type.is_empty() {
-        bail!("none of the attestations matched the predicate type: {predicate_type}, found: {}", found.join(","));
-    }
-    Ok(of_type)
 }

@@ -176,10 +176,27 @@ impl Stack {
         Ok(sigstack_pipeline::build(&self.registry()?, repository, tag, &source).await?.digest)
     }
 
-    /// Signs `image` keylessly as the release workflow of `identity_repository` (cosign's format).
+    /// Signs `image` keylessly as the release workflow of `identity_repository`, in the stack's
+    /// default format: cosign's tags with a Rekor v1 log, a Sigstore bundle (v2 entry and signed
+    /// timestamp) on a v2-only stack.
     pub async fn sign(&self, image: &str, identity_repository: &str) -> anyhow::Result<sigstack_pipeline::SignOutcome> {
+        self.sign_as(image, identity_repository, self.default_format()?).await
+    }
+
+    /// [`Stack::sign`] in the given format.
+    pub async fn sign_as(
+        &self,
+        image: &str,
+        identity_repository: &str,
+        format: Format,
+    ) -> anyhow::Result<sigstack_pipeline::SignOutcome> {
         let token = self.workflow_token(identity_repository)?;
-        sigstack_pipeline::sign(&self.registry()?, &self.services()?, &token, image, Format::Cosign).await
+        sigstack_pipeline::sign(&self.registry()?, &self.services()?, &token, image, format).await
+    }
+
+    /// cosign's legacy format where a Rekor v1 log takes it, else Sigstore bundles (as `sigstack sign`).
+    fn default_format(&self) -> anyhow::Result<Format> {
+        Ok(if self.services()?.rekor.is_empty() { Format::Bundle } else { Format::Cosign })
     }
 
     /// Attests `image` with its own SPDX SBOM, as the release workflow of `identity_repository`.
@@ -198,21 +215,38 @@ impl Stack {
             image,
             "https://spdx.dev/Document",
             &sbom,
-            Format::Cosign,
+            self.default_format()?,
         )
         .await
     }
 
-    /// Verifies `image`'s signatures offline with the stack's trusted root: signed by `identity`
-    /// (exact SAN) from `issuer`.
+    /// Verifies `image`'s signatures offline with the stack's trusted root, in whichever format
+    /// they are: signed by `identity` (exact SAN) from `issuer`.
     pub async fn verify(&self, image: &str, identity: &str, issuer: &str) -> anyhow::Result<Vec<Verified>> {
         let trust = Trust::load(&self.trust_dir().join("trusted_root.json"))?;
-        let policy = IdentityPolicy {
-            identity: Some(identity.to_string()),
-            issuer: Some(issuer.to_string()),
-            ..Default::default()
-        };
-        Ok(sigstack_pipeline::verify_signature(&self.registry()?, &trust, image, &policy, &Checks::default()).await?)
+        let policy = Self::exact(identity, issuer);
+        let registry = self.registry()?;
+        Ok(sigstack_pipeline::verify_image_signatures(&registry, &trust, image, &policy, &Checks::default()).await?)
+    }
+
+    /// Verifies `image`'s attestations of `predicate_type`, in either format, by `identity` from `issuer`.
+    pub async fn verify_attestation(
+        &self,
+        image: &str,
+        predicate_type: &str,
+        identity: &str,
+        issuer: &str,
+    ) -> anyhow::Result<Vec<Verified>> {
+        let trust = Trust::load(&self.trust_dir().join("trusted_root.json"))?;
+        let policy = Self::exact(identity, issuer);
+        let registry = self.registry()?;
+        let checks = Checks::default();
+        Ok(sigstack_pipeline::verify_image_attestations(&registry, &trust, image, predicate_type, &policy, &checks)
+            .await?)
+    }
+
+    fn exact(identity: &str, issuer: &str) -> IdentityPolicy {
+        IdentityPolicy { identity: Some(identity.to_string()), issuer: Some(issuer.to_string()), ..Default::default() }
     }
 
     fn workflow_token(&self, repository: &str) -> anyhow::Result<String> {

@@ -367,23 +367,13 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let checks = args.policy.checks()?;
     let ctx = args.target.open()?;
     let trust = ctx.trust()?;
-    // cosign's legacy signatures first; without any, the Sigstore bundles cosign v3 attaches
-    // (signature statements of cosign's sign predicate).
-    let verified = runtime()?.block_on(async {
-        match sigstack_pipeline::verify_signature(&ctx.registry, &trust, &args.image, &policy, &checks).await {
-            Err(sigstack_pipeline::VerifyError::NoSignatures) => {
-                let bundles =
-                    sigstack_pipeline::verify_bundles(&ctx.registry, &trust, &args.image, &policy, &checks).await?;
-                let signed: Vec<_> = bundles
-                    .into_iter()
-                    .filter(|v| v.predicate_type() == Some("https://sigstore.dev/cosign/sign/v1"))
-                    .collect();
-                anyhow::ensure!(!signed.is_empty(), "no signatures found (no .sig tag, and no signature bundle)");
-                Ok(signed)
-            }
-            other => Ok(other?),
-        }
-    })?;
+    let verified = runtime()?.block_on(sigstack_pipeline::verify_image_signatures(
+        &ctx.registry,
+        &trust,
+        &args.image,
+        &policy,
+        &checks,
+    ))?;
     for v in &verified {
         println!("Verified signature of {}:\n{}", v.digest, describe(v, &checks));
     }
@@ -396,31 +386,14 @@ pub fn verify_attestation(args: VerifyAttestationArgs) -> anyhow::Result<()> {
     let checks = args.policy.checks()?;
     let ctx = args.target.open()?;
     let trust = ctx.trust()?;
-    // cosign's `.att` attestations, and the attestation bundles cosign v3 attaches.
-    let verified = runtime()?.block_on(async {
-        let legacy = sigstack_pipeline::verify_attestation(
-            &ctx.registry,
-            &trust,
-            &args.image,
-            &predicate_type,
-            &policy,
-            &checks,
-        )
-        .await;
-        let bundles =
-            sigstack_pipeline::verify_bundles(&ctx.registry, &trust, &args.image, &policy, &checks).await.map(|all| {
-                all.into_iter().filter(|v| v.predicate_type() == Some(predicate_type.as_str())).collect::<Vec<_>>()
-            });
-        match (legacy, bundles) {
-            (Ok(mut found), Ok(more)) => {
-                found.extend(more);
-                Ok(found)
-            }
-            (Ok(found), Err(_)) => Ok(found),
-            (Err(_), Ok(found)) if !found.is_empty() => Ok(found),
-            (Err(e), _) => Err(e),
-        }
-    })?;
+    let verified = runtime()?.block_on(sigstack_pipeline::verify_image_attestations(
+        &ctx.registry,
+        &trust,
+        &args.image,
+        &predicate_type,
+        &policy,
+        &checks,
+    ))?;
     for v in &verified {
         println!("Verified {predicate_type} attestation of {}:\n{}", v.digest, describe(v, &checks));
     }
