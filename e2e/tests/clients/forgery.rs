@@ -1,10 +1,12 @@
-//! Issue 23's first forgery through every path that decides on a signature: a certificate the
-//! stack's CA honestly issued for identity A (the attacker's own workflow) is used as a CA, its
-//! key certifies identity B (the organisation's), and the image's cosign `.sig` layer carries B's
-//! certificate with the chain annotation `[A, intermediate, root]` and a real log entry. Before the
-//! verification core, `sigstack verify --insecure-ignore-sct` printed Verified, and admission under
-//! `ctlog.ignoreSCT: true` followed. Now the CLI, `apply` and the webhook all refuse it, naming the
-//! chain check.
+//! The verifier's negative corpus through every path that decides on a signature (`sigstack
+//! verify`, `apply` and the webhook, under the organisation's policy with `ctlog.ignoreSCT`), each
+//! forgery in cosign's `.sig` format with a real log entry (issue 23):
+//! - a certificate the stack's CA honestly issued for identity A (the attacker's own workflow) used
+//!   as a CA: its key certifies identity B (the organisation's), chain annotation `[A, intermediate,
+//!   root]`. Before the verification core, `sigstack verify --insecure-ignore-sct` printed Verified
+//!   and admission followed;
+//! - GHSA-whqx-f9j3-ch6m's shape: a genuine signature with another signature's valid log entry;
+//! - GHSA-fx35-mq7g-6g98's shape: a public key where keyless verification expects a certificate.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -42,27 +44,134 @@ fn utf8_string(text: &str) -> Vec<u8> {
     der
 }
 
+/// A stack with a registry, an image `acme/<name>:v1` on it, and the organisation's rendered
+/// policy with `ctlog.ignoreSCT: true` (as private Fulcio deployments without a CT log run it).
+struct Scene {
+    dir: tempfile::TempDir,
+    stack: Stack,
+    registry: String,
+    host: String,
+    policy: std::path::PathBuf,
+}
+
+impl Scene {
+    fn start() -> Scene {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = Stack::start(dir.path(), &[]).unwrap();
+        let registry = stack.url("registry");
+        let host = registry.trim_start_matches("http://").to_string();
+        let policy = dir.path().join("policy.yaml");
+        run_ok(sigstack(dir.path()).args(["policy", "render", "--org", "acme", "-o", policy.to_str().unwrap()]));
+        let mut rendered: Value = serde_norway::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+        each_keyless(&mut rendered, &|keyless| keyless["ctlog"] = json!({"ignoreSCT": true}));
+        std::fs::write(&policy, serde_norway::to_string(&rendered).unwrap()).unwrap();
+        Scene { dir, stack, registry, host, policy }
+    }
+
+    /// Builds and pushes `acme/<name>:v1`; returns its digest.
+    fn image(&self, name: &str) -> String {
+        run_ok(sigstack(self.dir.path()).args([
+            "build",
+            "--name",
+            &format!("acme/{name}"),
+            "--tag",
+            "v1",
+            "--app-version",
+            name,
+        ]))
+        .trim()
+        .to_string()
+    }
+
+    /// Logs a hashedrekord of `payload` signed by `signature` with `verifier_pem` (a certificate or
+    /// a public key) in the stack's v1 log; returns cosign's bundle annotation for it.
+    fn log(&self, payload: &[u8], signature: &[u8], verifier_pem: &str) -> Value {
+        let payload_hash: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, payload)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let logged = post_json(
+            &format!("{}/api/v1/log/entries", self.stack.url("rekor")),
+            &json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": payload_hash}},
+                "signature": {"content": B64.encode(signature), "publicKey": {"content": B64.encode(verifier_pem)}}}}),
+        );
+        let (_, entry) = logged.as_object().unwrap().iter().next().unwrap();
+        json!({"SignedEntryTimestamp": entry["verification"]["signedEntryTimestamp"],
+            "Payload": {"body": entry["body"], "integratedTime": entry["integratedTime"], "logIndex": entry["logIndex"], "logID": entry["logID"]}})
+    }
+
+    /// cosign's simple-signing payload for `acme/<name>@digest`.
+    fn payload(&self, name: &str, digest: &str) -> String {
+        json!({"critical": {"identity": {"docker-reference": format!("{}/acme/{name}", self.host)},
+            "image": {"docker-manifest-digest": digest}, "type": "cosign container image signature"}, "optional": null})
+        .to_string()
+    }
+
+    /// Pushes a `.sig` manifest of one layer (`payload` with `annotations`) for `acme/<name>@digest`.
+    fn push_signature(&self, name: &str, digest: &str, payload: &str, annotations: Value) {
+        let repository = format!("acme/{name}");
+        let payload_digest = put_blob(&self.registry, &repository, payload.as_bytes());
+        let config_digest = put_blob(&self.registry, &repository, b"{}");
+        let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": payload_digest,
+                "size": payload.len(), "annotations": annotations}]});
+        put_manifest(&self.registry, &repository, &format!("{}.sig", digest.replace(':', "-")), &manifest);
+    }
+
+    /// `sigstack verify` (without the SCT, as the attestor), `apply` and the webhook all refuse
+    /// `acme/<name>@digest` as signed by the organisation, each saying `needle`.
+    fn assert_refused_everywhere(&self, name: &str, digest: &str, needle: &str) {
+        let image = format!("{}/acme/{name}@{digest}", self.host);
+        let output = sigstack(self.dir.path())
+            .args(["verify", &image, "--insecure-ignore-sct", "--certificate-identity", B])
+            .args(["--certificate-oidc-issuer", GITHUB_ISSUER])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "sigstack verify accepted it:\n{}", String::from_utf8_lossy(&output.stdout));
+        assert!(stderr.contains(needle), "sigstack verify: {stderr}");
+
+        let resource = self.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &resource,
+            format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  containers: [{{name: c, image: \"{image}\"}}]\n"),
+        )
+        .unwrap();
+        let applied = sigstack(self.dir.path())
+            .args(["apply", "--policy"])
+            .arg(&self.policy)
+            .arg("--resource")
+            .arg(&resource)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&applied.stdout);
+        assert!(!applied.status.success(), "apply admitted it:\n{text}");
+        assert!(text.contains("check-cosign-signature") && text.contains(needle), "apply: {text}");
+        let object: Value = serde_norway::from_slice(&std::fs::read(&resource).unwrap()).unwrap();
+        let webhook = sigstack_e2e::webhook::Webhook::start_with_env(self.dir.path(), &self.policy, &[]);
+        let denied = webhook.admit(&object).expect_err("the webhook admitted it");
+        assert!(denied.contains(needle), "webhook: {denied}");
+    }
+}
+
 #[test]
 fn a_leaf_certificate_used_as_a_ca_is_refused_by_every_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path(), &[]).unwrap();
-    let registry = stack.url("registry");
-    let host = registry.trim_start_matches("http://").to_string();
-    let digest =
-        run_ok(sigstack(dir.path()).args(["build", "--name", "acme/app", "--tag", "v1", "--app-version", "x"]))
-            .trim()
-            .to_string();
+    let scene = Scene::start();
+    let digest = scene.image("app");
     let rng = SystemRandom::new();
 
     // A: an honest certificate for the attacker's own workflow, with the attacker's key.
     let pkcs8_a = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
     let key_a = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8_a.as_ref()).unwrap();
-    let token = sigstack_e2e::token(dir.path(), &["--repo", "evil/app"]);
+    let token = sigstack_e2e::token(scene.dir.path(), &["--repo", "evil/app"]);
     let claims: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
     let proof = key_a.sign(&rng, claims["sub"].as_str().unwrap().as_bytes()).unwrap();
     let issued = post_json(
-        &format!("{}/api/v2/signingCert", stack.url("fulcio")),
+        &format!("{}/api/v2/signingCert", scene.stack.url("fulcio")),
         &json!({"credentials": {"oidcIdentityToken": token},
                 "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": pem("PUBLIC KEY", key_a.public_key().as_der().unwrap().as_ref())},
                                      "proofOfPossession": B64.encode(proof.as_ref())}}),
@@ -95,77 +204,84 @@ fn a_leaf_certificate_used_as_a_ca_is_refused_by_every_path() {
     let cert_b_pem = pem("CERTIFICATE", cert_b.der());
 
     // B's signature over the image, logged for real (the log checks the signature, not the chain).
-    let payload = json!({"critical": {"identity": {"docker-reference": format!("{host}/acme/app")},
-        "image": {"docker-manifest-digest": digest}, "type": "cosign container image signature"}, "optional": null})
-    .to_string();
+    let payload = scene.payload("app", &digest);
     let signature = key_b.sign(&rng, payload.as_bytes()).unwrap();
-    let payload_hash: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, payload.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let logged = post_json(
-        &format!("{}/api/v1/log/entries", stack.url("rekor")),
-        &json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": payload_hash}},
-            "signature": {"content": B64.encode(signature.as_ref()), "publicKey": {"content": B64.encode(&cert_b_pem)}}}}),
+    let bundle = scene.log(payload.as_bytes(), signature.as_ref(), &cert_b_pem);
+    scene.push_signature(
+        "app",
+        &digest,
+        &payload,
+        json!({"dev.cosignproject.cosign/signature": B64.encode(signature.as_ref()),
+               "dev.sigstore.cosign/certificate": cert_b_pem,
+               "dev.sigstore.cosign/chain": chain.concat(),
+               "dev.sigstore.cosign/bundle": bundle.to_string()}),
     );
-    let (_, entry) = logged.as_object().unwrap().iter().next().unwrap();
-    let bundle = json!({"SignedEntryTimestamp": entry["verification"]["signedEntryTimestamp"],
-        "Payload": {"body": entry["body"], "integratedTime": entry["integratedTime"], "logIndex": entry["logIndex"], "logID": entry["logID"]}});
+    scene.assert_refused_everywhere("app", &digest, "not a CA");
+}
 
-    let payload_digest = put_blob(&registry, "acme/app", payload.as_bytes());
-    let config_digest = put_blob(&registry, "acme/app", b"{}");
-    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
-        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": payload_digest, "size": payload.len(),
-            "annotations": {
-                "dev.cosignproject.cosign/signature": B64.encode(signature.as_ref()),
-                "dev.sigstore.cosign/certificate": cert_b_pem,
-                "dev.sigstore.cosign/chain": chain.concat(),
-                "dev.sigstore.cosign/bundle": bundle.to_string()}}]});
-    put_manifest(&registry, "acme/app", &format!("{}.sig", digest.replace(':', "-")), &manifest);
-
-    // The CLI.
-    let image = format!("{host}/acme/app@{digest}");
-    let output = sigstack(dir.path())
-        .args(["verify", &image, "--insecure-ignore-sct", "--certificate-identity", B])
-        .args(["--certificate-oidc-issuer", GITHUB_ISSUER])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success(),
-        "sigstack verify accepted the forgery:\n{}",
-        String::from_utf8_lossy(&output.stdout)
+/// GHSA-whqx-f9j3-ch6m's shape: a genuine signature and certificate whose log entry is another,
+/// equally valid one (cosign once accepted any valid entry without binding it to the signature).
+#[test]
+fn a_valid_log_entry_of_another_signature_is_refused_by_every_path() {
+    let scene = Scene::start();
+    let (target, other) = (scene.image("target"), scene.image("other"));
+    for name in ["target", "other"] {
+        run_ok(sigstack(scene.dir.path()).args(["sign", &format!("acme/{name}:v1"), "--repo", "acme/app"]));
+    }
+    let sig_manifest = |name: &str, digest: &str| -> Value {
+        let url = format!("{}/v2/acme/{name}/manifests/{}.sig", scene.registry, digest.replace(':', "-"));
+        let body = run_ok(std::process::Command::new("curl").args([
+            "-fsS",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &url,
+        ]));
+        serde_json::from_str(&body).unwrap()
+    };
+    let (mut manifest, theirs) = (sig_manifest("target", &target), sig_manifest("other", &other));
+    let layer = &manifest["layers"][0];
+    let payload_digest = layer["digest"].as_str().unwrap().to_string();
+    let payload = run_ok(
+        std::process::Command::new("curl")
+            .args(["-fsS", &format!("{}/v2/acme/target/blobs/{payload_digest}", scene.registry)]),
     );
-    assert!(stderr.contains("certificate chain") && stderr.contains("not a CA"), "{stderr}");
+    // The organisation's own signature verifies before the swap.
+    let image = format!("{}/acme/target@{target}", scene.host);
+    run_ok(sigstack(scene.dir.path()).args([
+        "verify",
+        &image,
+        "--certificate-identity",
+        B,
+        "--certificate-oidc-issuer",
+        GITHUB_ISSUER,
+    ]));
+    manifest["layers"][0]["annotations"]["dev.sigstore.cosign/bundle"] =
+        theirs["layers"][0]["annotations"]["dev.sigstore.cosign/bundle"].clone();
+    scene.push_signature("target", &target, &payload, manifest["layers"][0]["annotations"].clone());
+    scene.assert_refused_everywhere("target", &target, "entry is for another signature or artifact");
+}
 
-    // apply and the webhook, under the organisation's policy with ctlog.ignoreSCT.
-    let policy_path = dir.path().join("policy.yaml");
-    run_ok(sigstack(dir.path()).args(["policy", "render", "--org", "acme", "-o", policy_path.to_str().unwrap()]));
-    let mut policy: Value = serde_norway::from_slice(&std::fs::read(&policy_path).unwrap()).unwrap();
-    each_keyless(&mut policy, &|keyless| keyless["ctlog"] = json!({"ignoreSCT": true}));
-    std::fs::write(&policy_path, serde_norway::to_string(&policy).unwrap()).unwrap();
-    let resource = dir.path().join("pod.yaml");
-    std::fs::write(
-        &resource,
-        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: forged, namespace: default}}\nspec:\n  containers: [{{name: c, image: \"{image}\"}}]\n"),
-    )
-    .unwrap();
-    let applied = sigstack(dir.path())
-        .args(["apply", "--policy"])
-        .arg(&policy_path)
-        .arg("--resource")
-        .arg(&resource)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&applied.stdout);
-    assert!(!applied.status.success(), "apply admitted the forgery:\n{text}");
-    assert!(text.contains("check-cosign-signature") && text.contains("not a CA"), "{text}");
-    let object: Value = serde_norway::from_slice(&std::fs::read(&resource).unwrap()).unwrap();
-    let webhook = sigstack_e2e::webhook::Webhook::start_with_env(dir.path(), &policy_path, &[]);
-    let denied = webhook.admit(&object).expect_err("the webhook admitted the forgery");
-    assert!(denied.contains("not a CA"), "{denied}");
-    drop(stack);
+/// GHSA-fx35-mq7g-6g98's shape: a public key where keyless verification expects a certificate
+/// (cosign once let such a legacy bundle skip the identity checks). The key's signature and its
+/// log entry are genuine; there is no identity to check, so keyless verification refuses.
+#[test]
+fn a_public_key_in_place_of_a_certificate_is_refused_by_every_path() {
+    let scene = Scene::start();
+    let digest = scene.image("keyed");
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+    let public_pem = pem("PUBLIC KEY", key.public_key().as_der().unwrap().as_ref());
+    let payload = scene.payload("keyed", &digest);
+    let signature = key.sign(&rng, payload.as_bytes()).unwrap();
+    let bundle = scene.log(payload.as_bytes(), signature.as_ref(), &public_pem);
+    scene.push_signature(
+        "keyed",
+        &digest,
+        &payload,
+        json!({"dev.cosignproject.cosign/signature": B64.encode(signature.as_ref()),
+               "dev.sigstore.cosign/certificate": public_pem,
+               "dev.sigstore.cosign/bundle": bundle.to_string()}),
+    );
+    scene.assert_refused_everywhere("keyed", &digest, "not DER X.509");
 }
