@@ -4,18 +4,14 @@
 //! image index under the tag `sha256-<hex>` listing the referrers, as cosign v3 and
 //! go-containerregistry fall back to.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
 use crate::Trust;
-use crate::cosign::IN_TOTO;
-use crate::cosign::repository;
-use crate::keyless::LoggedEntry;
+use crate::error::VerifyError;
+use crate::keyless::KeylessSigner;
 use crate::oci::{OCI_MANIFEST, Registry};
-use crate::sigstore_bundle::BUNDLE_V03;
-use crate::verify::VerifyError;
-use sigstack_verify::{Artifact, Checks, IdentityPolicy, Verified, verify_bundle};
+use crate::sigstore_bundle::{BUNDLE_V03, SigningServices, bundle_with};
+use sigstack_verify::{Artifact, Checks, IN_TOTO, IdentityPolicy, Verified, verify_bundle};
 
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 const IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -25,39 +21,6 @@ pub(crate) const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign
 /// The tag of an image's referrers index in the OCI tag schema.
 fn referrers_tag(digest: &str) -> String {
     digest.replace(':', "-")
-}
-
-/// A Rekor v1 entry as a bundle's `tlogEntries[]` holds it (protobuf JSON, int64 as strings).
-pub(crate) fn v1_tlog_entry(entry: &LoggedEntry) -> anyhow::Result<Value> {
-    let log_id = decode_hex(&entry.log_id)?;
-    let proof = &entry.inclusion_proof;
-    let hashes: Vec<String> = proof["hashes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(|h| Ok::<_, anyhow::Error>(B64.encode(decode_hex(h)?)))
-        .collect::<anyhow::Result<_>>()?;
-    let kind = serde_json::from_slice::<Value>(&B64.decode(&entry.body)?)?;
-    Ok(json!({
-        "logIndex": entry.log_index.to_string(),
-        "logId": {"keyId": B64.encode(&log_id)},
-        "kindVersion": {"kind": kind["kind"], "version": kind["apiVersion"]},
-        "integratedTime": entry.integrated_time.to_string(),
-        "inclusionPromise": {"signedEntryTimestamp": entry.signed_entry_timestamp},
-        "inclusionProof": {
-            "logIndex": proof["logIndex"].as_u64().unwrap_or(entry.log_index).to_string(),
-            "rootHash": B64.encode(decode_hex(proof["rootHash"].as_str().unwrap_or_default())?),
-            "treeSize": proof["treeSize"].as_u64().unwrap_or_default().to_string(),
-            "hashes": hashes,
-            "checkpoint": {"envelope": proof["checkpoint"]}
-        },
-        "canonicalizedBody": entry.body
-    }))
-}
-
-fn decode_hex(text: &str) -> anyhow::Result<Vec<u8>> {
-    sigstack_verify::decode_hex(text).ok_or_else(|| anyhow::anyhow!("not hex: {text}"))
 }
 
 /// Attaches `bundle` to the image `digest` of `repository` as an OCI referrer and lists it in the
@@ -149,7 +112,7 @@ pub(crate) fn verify_dsse_bundle(
         return Err("the bundle holds no in-toto DSSE envelope".into());
     }
     let hex_digest = digest.trim_start_matches("sha256:");
-    let artifact = Artifact::Sha256(decode_hex(hex_digest).map_err(|e| e.to_string())?);
+    let artifact = Artifact::Sha256(sigstack_verify::decode_hex(hex_digest).ok_or("the image digest is not hex")?);
     let mut verified = verify_bundle(trust, bundle, &artifact, policy, checks).map_err(|e| e.to_string())?;
     verified.digest = digest.to_string();
     Ok(verified)
@@ -168,7 +131,7 @@ pub async fn verify_bundles(
     let failed = |e: anyhow::Error| VerifyError::registry(e, &registry.host);
     let reference = registry.reference(image).map_err(failed)?;
     let digest = registry.resolve(&reference).await.map_err(failed)?;
-    let bundles = attached(registry, &repository(&reference), &digest).await?;
+    let bundles = attached(registry, reference.repository(), &digest).await?;
     if bundles.is_empty() {
         return Err(VerifyError::NoSignatures);
     }
@@ -184,4 +147,27 @@ pub async fn verify_bundles(
         return Err(VerifyError::NoMatchingSignatures(reasons));
     }
     Ok(verified)
+}
+
+/// Signs `statement` in a DSSE envelope, logs it (a `dsse` entry on Rekor v1; on Rekor v2 a
+/// `hashedrekord` over the PAE, with a signed timestamp), and attaches the Sigstore bundle as an
+/// OCI referrer of `digest`; returns the log index and the referrer's digest.
+pub(crate) async fn attest_bundle(
+    registry: &Registry,
+    services: &SigningServices,
+    http: &reqwest::Client,
+    signer: &KeylessSigner,
+    repository: &str,
+    digest: &str,
+    statement: &Value,
+) -> anyhow::Result<(u64, String)> {
+    let statement_bytes = serde_json::to_vec(statement)?;
+    let bundle = bundle_with(http, signer, services, &statement_bytes, true).await?;
+    let log_index = bundle["verificationMaterial"]["tlogEntries"][0]["logIndex"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .unwrap_or_default();
+    let predicate_type = statement["predicateType"].as_str().unwrap_or_default();
+    let referrer = attach(registry, repository, digest, &bundle, predicate_type).await?;
+    Ok((log_index, referrer))
 }

@@ -23,52 +23,12 @@ pub(crate) fn tag_for(digest: &str, suffix: &str) -> String {
     format!("{}.{suffix}", digest.replace(':', "-"))
 }
 
-/// The repository part of a reference (`host/acme/widget:tag` → `acme/widget`).
-pub(crate) fn repository(reference: &oci_client::Reference) -> String {
-    reference.repository().to_string()
-}
-
-/// How a signature or attestation is attached to the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    /// cosign's legacy tags (`sha256-<hex>.sig` / `.att`): what cosign v2 writes and Kyverno's
-    /// default `type: Cosign` reads.
-    #[default]
-    Cosign,
-    /// A Sigstore bundle (v0.3) as an OCI referrer: what cosign v3 writes by default and Kyverno's
-    /// `type: SigstoreBundle` reads. Signatures are DSSE statements of type
-    /// `https://sigstore.dev/cosign/sign/v1`, as cosign v3 makes them.
-    Bundle,
-}
-
-/// What `sign` did.
-#[derive(Debug, Clone)]
-pub struct SignOutcome {
-    /// The signed digest.
-    pub digest: String,
-    /// The tag the signature manifest is under.
-    pub tag: String,
-    /// The certificate identity.
-    pub identity: String,
-    /// Log index of the entry.
-    pub log_index: u64,
-    /// Signatures now attached to the digest.
-    pub signatures: usize,
-}
-
-/// What `attest` did.
-#[derive(Debug, Clone)]
-pub struct AttestOutcome {
-    /// The attested digest.
-    pub digest: String,
-    /// The tag the attestation manifest is under.
-    pub tag: String,
-    /// The certificate identity.
-    pub identity: String,
-    /// Log index of the entry.
-    pub log_index: u64,
-    /// The predicate type.
-    pub predicate_type: String,
+/// An image resolved to its digest: what a signature is attached to.
+#[derive(Clone, Copy)]
+pub(crate) struct ImageDigest<'a> {
+    pub(crate) registry: &'a Registry,
+    pub(crate) repository: &'a str,
+    pub(crate) digest: &'a str,
 }
 
 /// Appends a layer to the manifest under `tag` (creating it), as cosign does: signing twice adds.
@@ -114,34 +74,15 @@ fn annotations(signer: &KeylessSigner, signature_b64: &str, logged: &LoggedEntry
     map
 }
 
-/// Signs `image` keylessly: resolves it to its digest first, then signs a simple-signing payload
-/// naming that digest, logs a `hashedrekord` entry, and attaches the signature (`Format::Cosign`),
-/// or signs a statement naming it in a bundle (`Format::Bundle`).
-pub async fn sign(
-    registry: &Registry,
+/// Signs the image `digest` of `repository` in cosign's format: a simple-signing payload naming
+/// the digest, a `hashedrekord` entry, a layer on the `.sig` tag; returns (tag, log index, layers).
+pub(crate) async fn sign_legacy(
+    image: &ImageDigest<'_>,
     services: &Services,
-    token: &str,
-    image: &str,
-    format: Format,
-) -> anyhow::Result<SignOutcome> {
-    let reference = registry.reference(image)?;
-    let digest = registry.resolve(&reference).await?;
-    let repository = repository(&reference);
-    let http = reqwest::Client::new();
-    let signer = KeylessSigner::new(&http, &services.fulcio, token).await?;
-    if format == Format::Bundle {
-        // cosign v3's image signature: an in-toto v1 statement with an empty predicate.
-        let statement = json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"digest": {"sha256": digest.trim_start_matches("sha256:")}, "annotations": {}}],
-            "predicateType": crate::bundle::COSIGN_SIGN_PREDICATE,
-            "predicate": {}
-        });
-        let (log_index, referrer) =
-            attest_bundle(registry, services, &http, &signer, &repository, &digest, &statement).await?;
-        let signatures = crate::bundle::attached(registry, &repository, &digest).await.map(|b| b.len()).unwrap_or(1);
-        return Ok(SignOutcome { digest, tag: referrer, identity: signer.identity, log_index, signatures });
-    }
+    http: &reqwest::Client,
+    signer: &KeylessSigner,
+) -> anyhow::Result<(String, u64, usize)> {
+    let ImageDigest { registry, repository, digest } = *image;
     services.require_v1()?;
     // cosign's simple-signing payload (pkg/signature/payload.go).
     let payload = serde_json::to_vec(&json!({
@@ -156,53 +97,24 @@ pub async fn sign(
     let proposed = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
         "data": {"hash": {"algorithm": "sha256", "value": hex(&sha256(&payload))}},
         "signature": {"content": B64.encode(&signature), "publicKey": {"content": B64.encode(&signer.leaf_pem)}}}});
-    let logged = log_entry(&http, &services.rekor, &proposed).await?;
-    let tag = tag_for(&digest, "sig");
-    let signatures = append_layer(
-        registry,
-        &repository,
-        &tag,
-        SIMPLE_SIGNING,
-        &payload,
-        annotations(&signer, &B64.encode(&signature), &logged),
-    )
-    .await?;
-    Ok(SignOutcome { digest, tag, identity: signer.identity, log_index: logged.log_index, signatures })
+    let logged = log_entry(http, &services.rekor, &proposed).await?;
+    let tag = tag_for(digest, "sig");
+    let annotations = annotations(signer, &B64.encode(&signature), &logged);
+    let layers = append_layer(registry, repository, &tag, SIMPLE_SIGNING, &payload, annotations).await?;
+    Ok((tag, logged.log_index, layers))
 }
 
-/// Attests `image` with `predicate` of `predicate_type`: an in-toto statement naming the image
-/// digest, in a DSSE envelope signed keylessly, logged as a `dsse` entry, attached as cosign does.
-pub async fn attest(
-    registry: &Registry,
+/// Attests the image `digest` of `repository` in cosign's format: an in-toto v0.1 statement in a
+/// DSSE envelope, a `dsse` entry, a layer on the `.att` tag; returns (tag, log index).
+pub(crate) async fn attest_legacy(
+    image: &ImageDigest<'_>,
     services: &Services,
-    token: &str,
-    image: &str,
+    http: &reqwest::Client,
+    signer: &KeylessSigner,
     predicate_type: &str,
     predicate: &Value,
-    format: Format,
-) -> anyhow::Result<AttestOutcome> {
-    let reference = registry.reference(image)?;
-    let digest = registry.resolve(&reference).await?;
-    let repository = repository(&reference);
-    let http = reqwest::Client::new();
-    let signer = KeylessSigner::new(&http, &services.fulcio, token).await?;
-    if format == Format::Bundle {
-        let statement = json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"digest": {"sha256": digest.trim_start_matches("sha256:")}}],
-            "predicateType": predicate_type,
-            "predicate": predicate
-        });
-        let (log_index, referrer) =
-            attest_bundle(registry, services, &http, &signer, &repository, &digest, &statement).await?;
-        return Ok(AttestOutcome {
-            digest,
-            tag: referrer,
-            identity: signer.identity,
-            log_index,
-            predicate_type: predicate_type.into(),
-        });
-    }
+) -> anyhow::Result<(String, u64)> {
+    let ImageDigest { registry, repository, digest } = *image;
     services.require_v1()?;
     let statement = serde_json::to_vec(&json!({
         "_type": "https://in-toto.io/Statement/v0.1",
@@ -218,39 +130,10 @@ pub async fn attest(
     }))?;
     let proposed = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {
         "envelope": String::from_utf8(envelope.clone())?, "verifiers": [B64.encode(&signer.leaf_pem)]}}});
-    let logged = log_entry(&http, &services.rekor, &proposed).await?;
-    let mut notes = annotations(&signer, "", &logged);
+    let logged = log_entry(http, &services.rekor, &proposed).await?;
+    let mut notes = annotations(signer, "", &logged);
     notes.insert("predicateType".into(), json!(predicate_type));
-    let tag = tag_for(&digest, "att");
-    append_layer(registry, &repository, &tag, DSSE_ENVELOPE, &envelope, notes).await?;
-    Ok(AttestOutcome {
-        digest,
-        tag,
-        identity: signer.identity,
-        log_index: logged.log_index,
-        predicate_type: predicate_type.into(),
-    })
-}
-
-/// Signs `statement` in a DSSE envelope, logs it (a `dsse` entry on Rekor v1; on Rekor v2 a
-/// `hashedrekord` over the PAE, with a signed timestamp), and attaches the Sigstore bundle as an
-/// OCI referrer of `digest`; returns the log index and the referrer's digest.
-async fn attest_bundle(
-    registry: &Registry,
-    services: &Services,
-    http: &reqwest::Client,
-    signer: &KeylessSigner,
-    repository: &str,
-    digest: &str,
-    statement: &Value,
-) -> anyhow::Result<(u64, String)> {
-    let statement_bytes = serde_json::to_vec(statement)?;
-    let bundle = crate::sigstore_bundle::bundle_with(http, signer, &services.signing(), &statement_bytes, true).await?;
-    let log_index = bundle["verificationMaterial"]["tlogEntries"][0]["logIndex"]
-        .as_str()
-        .and_then(|i| i.parse().ok())
-        .unwrap_or_default();
-    let predicate_type = statement["predicateType"].as_str().unwrap_or_default();
-    let referrer = crate::bundle::attach(registry, repository, digest, &bundle, predicate_type).await?;
-    Ok((log_index, referrer))
+    let tag = tag_for(digest, "att");
+    append_layer(registry, repository, &tag, DSSE_ENVELOPE, &envelope, notes).await?;
+    Ok((tag, logged.log_index))
 }

@@ -38,16 +38,6 @@ impl Services {
         })
     }
 
-    /// Where bundles go: the v2 log when there is one (with the TSA), else v1.
-    pub(crate) fn signing(&self) -> crate::sigstore_bundle::SigningServices {
-        let tsa = self.tsa.as_ref().map(|url| format!("{}/api/v1/timestamp", url.trim_end_matches('/')));
-        let rekor = match &self.rekor_v2 {
-            Some(url) => (url.clone(), 2),
-            None => (self.rekor.clone(), 1),
-        };
-        crate::sigstore_bundle::SigningServices { fulcio: self.fulcio.clone(), rekor, tsa }
-    }
-
     /// The cosign format's signatures carry a Rekor v1 SET: refused plainly without a v1 log.
     pub(crate) fn require_v1(&self) -> anyhow::Result<()> {
         anyhow::ensure!(

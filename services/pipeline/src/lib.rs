@@ -12,22 +12,25 @@
 
 mod bundle;
 mod cosign;
+mod error;
 mod image;
 mod keyless;
 mod oci;
 mod sbom;
+mod sign_image;
 mod sigstore_bundle;
 mod verify;
 mod verify_image;
 
 pub use bundle::verify_bundles;
-pub use cosign::{AttestOutcome, Format, SignOutcome, attest, sign};
+pub use error::VerifyError;
 pub use image::{BuildOutcome, ImageSource, build};
 pub use keyless::Services;
 pub use oci::Registry;
 pub use sbom::sbom;
 // The verification core, re-exported so callers of the pipeline need one crate.
+pub use sign_image::{AttestOutcome, Format, SignOutcome, attest, sign};
 pub use sigstack_verify::{Artifact, Checks, IdentityPolicy, Trust, VerificationError, Verified, verify_bundle};
 pub use sigstore_bundle::{SigningServices, read_signing_config, sign_bundle};
-pub use verify::{VerifyError, verify_attestations, verify_signature};
+pub use verify::{verify_attestations, verify_signature};
 pub use verify_image::{verify_image_attestations, verify_image_signatures};

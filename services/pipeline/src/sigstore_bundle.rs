@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use sigstack_fulcio::{KeyKind, SubjectKey};
 
-use crate::keyless::{KeylessSigner, log_entry};
+use crate::keyless::{KeylessSigner, LoggedEntry, Services, log_entry};
 use crate::oci::{hex, sha256};
 use sigstack_verify::IN_TOTO;
 
@@ -44,6 +44,16 @@ pub fn read_signing_config(path: &std::path::Path) -> anyhow::Result<sigstack_tr
 }
 
 impl SigningServices {
+    /// Where a stack's bundles go: its v2 log when there is one (with the TSA), else v1.
+    pub(crate) fn of(services: &Services) -> SigningServices {
+        let tsa = services.tsa.as_ref().map(|url| format!("{}/api/v1/timestamp", url.trim_end_matches('/')));
+        let rekor = match &services.rekor_v2 {
+            Some(url) => (url.clone(), 2),
+            None => (services.rekor.clone(), 1),
+        };
+        SigningServices { fulcio: services.fulcio.clone(), rekor, tsa }
+    }
+
     /// Picks services from `signing_config.v0.2.json` as sigstore-go does: the first listed of the
     /// highest API version it speaks (CA 1, Rekor 1 or 2, TSA 1).
     pub fn from_signing_config(path: &std::path::Path) -> anyhow::Result<SigningServices> {
@@ -139,7 +149,7 @@ pub(crate) async fn bundle_with(
                 "signature": {"content": B64.encode(&signature), "publicKey": {"content": B64.encode(&keyless.leaf_pem)}}}})
         };
         let logged = log_entry(http, url, &proposed).await?;
-        crate::bundle::v1_tlog_entry(&logged)?
+        v1_tlog_entry(&logged)?
     };
     let mut material = json!({"certificate": {"rawBytes": B64.encode(&leaf_der)}, "tlogEntries": [entry]});
     if let Some(tsa) = &services.tsa {
@@ -152,4 +162,37 @@ pub(crate) async fn bundle_with(
         bundle_map.extend(content_map.clone());
     }
     Ok(bundle)
+}
+
+/// A Rekor v1 entry as a bundle's `tlogEntries[]` holds it (protobuf JSON, int64 as strings).
+pub(crate) fn v1_tlog_entry(entry: &LoggedEntry) -> anyhow::Result<Value> {
+    let log_id = decode_hex(&entry.log_id)?;
+    let proof = &entry.inclusion_proof;
+    let hashes: Vec<String> = proof["hashes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|h| Ok::<_, anyhow::Error>(B64.encode(decode_hex(h)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let kind = serde_json::from_slice::<Value>(&B64.decode(&entry.body)?)?;
+    Ok(json!({
+        "logIndex": entry.log_index.to_string(),
+        "logId": {"keyId": B64.encode(&log_id)},
+        "kindVersion": {"kind": kind["kind"], "version": kind["apiVersion"]},
+        "integratedTime": entry.integrated_time.to_string(),
+        "inclusionPromise": {"signedEntryTimestamp": entry.signed_entry_timestamp},
+        "inclusionProof": {
+            "logIndex": proof["logIndex"].as_u64().unwrap_or(entry.log_index).to_string(),
+            "rootHash": B64.encode(decode_hex(proof["rootHash"].as_str().unwrap_or_default())?),
+            "treeSize": proof["treeSize"].as_u64().unwrap_or_default().to_string(),
+            "hashes": hashes,
+            "checkpoint": {"envelope": proof["checkpoint"]}
+        },
+        "canonicalizedBody": entry.body
+    }))
+}
+
+fn decode_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+    sigstack_verify::decode_hex(text).ok_or_else(|| anyhow::anyhow!("not hex: {text}"))
 }

@@ -13,7 +13,8 @@ use sigstack_verify::{
 };
 
 use crate::Trust;
-use crate::cosign::{BUNDLE, CERTIFICATE, CHAIN, DSSE_ENVELOPE, SIGNATURE, SIMPLE_SIGNING, repository, tag_for};
+use crate::cosign::{BUNDLE, CERTIFICATE, CHAIN, DSSE_ENVELOPE, SIGNATURE, SIMPLE_SIGNING, tag_for};
+use crate::error::VerifyError;
 use crate::oci::{Registry, sha256};
 
 /// The log promise of cosign's `dev.sigstore.cosign/bundle` annotation.
@@ -104,53 +105,6 @@ fn check_layer(
     Ok(verified)
 }
 
-/// Why verification accepted nothing. The texts are cosign's (pkg/cosign/verify.go), which
-/// Kyverno's messages embed, so a policy's denial reads the same from both.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// The registry could not be asked (unreachable, refused, an error answer).
-    #[error("{message}")]
-    Registry {
-        /// What failed, as the registry client said it.
-        message: String,
-        /// `host:port` of the registry.
-        host: String,
-        /// The connection was refused (nothing listens).
-        refused: bool,
-    },
-    /// The image has no signatures (no `.sig` tag, or an empty one).
-    #[error("no signatures found")]
-    NoSignatures,
-    /// Signatures exist, none verifies: why, one reason per signature.
-    #[error("no matching signatures: {}", .0.join("\n "))]
-    NoMatchingSignatures(Vec<String>),
-    /// No attestation verifies (none exists when the list is empty): why, one per attestation.
-    #[error("no matching attestations: {}", .0.join("\n "))]
-    NoMatchingAttestations(Vec<String>),
-}
-
-impl VerifyError {
-    /// A registry failure from the client's error (`host`: the registry's `host:port`).
-    pub fn registry(error: anyhow::Error, host: &str) -> VerifyError {
-        // The connection error sits deep in the client's error chain (oci-client → reqwest →
-        // hyper → io::Error); its kind, not its text, says it was refused.
-        let refused = error.chain().any(|cause| {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause);
-            while let Some(e) = source {
-                if e.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
-                {
-                    return true;
-                }
-                source = e.source();
-            }
-            false
-        });
-        VerifyError::Registry { message: format!("{error:#}"), host: host.to_string(), refused }
-    }
-}
-
 /// The digest `image` names, and the layers of its cosign `.sig`/`.att` manifest (none when the
 /// tag does not exist).
 async fn layers(
@@ -161,7 +115,7 @@ async fn layers(
     let failed = |e: anyhow::Error| VerifyError::registry(e, &registry.host);
     let reference = registry.reference(image).map_err(failed)?;
     let digest = registry.resolve(&reference).await.map_err(failed)?;
-    let tagged = registry.tagged(&repository(&reference), &tag_for(&digest, suffix)).map_err(failed)?;
+    let tagged = registry.tagged(reference.repository(), &tag_for(&digest, suffix)).map_err(failed)?;
     let Some((manifest, _)) = registry.manifest(&tagged).await.map_err(failed)? else {
         return Ok((digest, tagged, Vec::new()));
     };

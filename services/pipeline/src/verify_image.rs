@@ -7,8 +7,9 @@ use sigstack_verify::{Checks, IdentityPolicy, Verified};
 
 use crate::Trust;
 use crate::bundle::{COSIGN_SIGN_PREDICATE, verify_bundles};
+use crate::error::VerifyError;
 use crate::oci::Registry;
-use crate::verify::{VerifyError, verify_attestations, verify_signature};
+use crate::verify::{verify_attestations, verify_signature};
 
 /// Verifies `image`'s signatures: cosign's legacy signatures when it has any (cosign's order),
 /// else the signature bundles cosign v3 attaches (statements of cosign's sign predicate).
