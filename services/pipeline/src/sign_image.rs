@@ -53,6 +53,24 @@ pub struct AttestOutcome {
     pub predicate_type: String,
 }
 
+/// What both formats start from: the image's digest (signatures name it, never a tag) and a
+/// certificate for the token's identity.
+struct Prepared {
+    digest: String,
+    repository: String,
+    http: reqwest::Client,
+    signer: KeylessSigner,
+}
+
+async fn prepare(registry: &Registry, services: &Services, token: &str, image: &str) -> anyhow::Result<Prepared> {
+    let reference = registry.reference(image)?;
+    let digest = registry.resolve(&reference).await?;
+    let repository = reference.repository().to_string();
+    let http = reqwest::Client::new();
+    let signer = KeylessSigner::new(&http, &services.fulcio, token).await?;
+    Ok(Prepared { digest, repository, http, signer })
+}
+
 /// Signs `image` keylessly: resolves it to its digest first, then signs a simple-signing payload
 /// naming that digest (`Format::Cosign`), or a statement naming it in a bundle (`Format::Bundle`).
 pub async fn sign(
@@ -62,11 +80,7 @@ pub async fn sign(
     image: &str,
     format: Format,
 ) -> anyhow::Result<SignOutcome> {
-    let reference = registry.reference(image)?;
-    let digest = registry.resolve(&reference).await?;
-    let repository = reference.repository().to_string();
-    let http = reqwest::Client::new();
-    let signer = KeylessSigner::new(&http, &services.fulcio, token).await?;
+    let Prepared { digest, repository, http, signer } = prepare(registry, services, token, image).await?;
     match format {
         Format::Bundle => {
             // cosign v3's image signature: an in-toto v1 statement with an empty predicate.
@@ -101,11 +115,7 @@ pub async fn attest(
     predicate: &Value,
     format: Format,
 ) -> anyhow::Result<AttestOutcome> {
-    let reference = registry.reference(image)?;
-    let digest = registry.resolve(&reference).await?;
-    let repository = reference.repository().to_string();
-    let http = reqwest::Client::new();
-    let signer = KeylessSigner::new(&http, &services.fulcio, token).await?;
+    let Prepared { digest, repository, http, signer } = prepare(registry, services, token, image).await?;
     let (tag, log_index) = match format {
         Format::Bundle => {
             let statement = json!({

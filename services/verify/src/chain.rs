@@ -54,28 +54,29 @@ pub struct VerifiedCertificate {
     pub issuer_spki: Vec<u8>,
 }
 
-fn key_usage(der: &[u8]) -> Result<Option<KeyUsage>, VerificationError> {
+/// The extension `oid` of a DER certificate, decoded as `T`; `None` when absent.
+fn extension<T: for<'a> Decode<'a>>(
+    der: &[u8],
+    oid: der::asn1::ObjectIdentifier,
+    name: &str,
+) -> Result<Option<T>, VerificationError> {
     let cert = Certificate::from_der(der).map_err(|e| VerificationError::Chain(format!("not DER X.509: {e}")))?;
     cert.tbs_certificate
         .extensions
         .iter()
         .flatten()
-        .find(|e| e.extn_id == KEY_USAGE)
-        .map(|e| KeyUsage::from_der(e.extn_value.as_bytes()))
+        .find(|e| e.extn_id == oid)
+        .map(|e| T::from_der(e.extn_value.as_bytes()))
         .transpose()
-        .map_err(|e| VerificationError::Chain(format!("keyUsage: {e}")))
+        .map_err(|e| VerificationError::Chain(format!("{name}: {e}")))
+}
+
+fn key_usage(der: &[u8]) -> Result<Option<KeyUsage>, VerificationError> {
+    extension(der, KEY_USAGE, "keyUsage")
 }
 
 fn extended_key_usages(der: &[u8]) -> Result<Option<Vec<der::asn1::ObjectIdentifier>>, VerificationError> {
-    let cert = Certificate::from_der(der).map_err(|e| VerificationError::Chain(format!("not DER X.509: {e}")))?;
-    cert.tbs_certificate
-        .extensions
-        .iter()
-        .flatten()
-        .find(|e| e.extn_id == EXTENDED_KEY_USAGE)
-        .map(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).map(|u| u.0))
-        .transpose()
-        .map_err(|e| VerificationError::Chain(format!("extendedKeyUsage: {e}")))
+    Ok(extension::<ExtendedKeyUsage>(der, EXTENDED_KEY_USAGE, "extendedKeyUsage")?.map(|u| u.0))
 }
 
 fn describe(error: &webpki::Error, at: u64, what: &str) -> VerificationError {

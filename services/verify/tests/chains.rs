@@ -188,3 +188,56 @@ fn offered_certificates_are_only_intermediates_never_anchors() {
         verify_certificate(&trust, &leaf.der, &[their_intermediate.der.clone(), stranger.der.clone()], AT).unwrap_err();
     assert!(matches!(&refused, VerificationError::Chain(m) if m.contains("does not chain")), "{refused}");
 }
+
+/// Every algorithm the Sigstore specs allow, for CA and leaf keys alike: ECDSA P-256, P-384 and
+/// P-521, RSA (PKCS#1 v1.5) and Ed25519; and each key's signature over an artifact, as a managed-key
+/// bundle carries it.
+#[test]
+fn every_algorithm_the_specs_allow_signs_paths_and_artifacts() {
+    use rcgen::{
+        PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ECDSA_P521_SHA512, PKCS_ED25519, PKCS_RSA_SHA256,
+    };
+    use rcgen::{PublicKeyData, RsaKeySize, SigningKey};
+    let key = |alg: &'static rcgen::SignatureAlgorithm| {
+        if alg == &PKCS_RSA_SHA256 {
+            KeyPair::generate_rsa_for(alg, RsaKeySize::_2048).unwrap()
+        } else {
+            KeyPair::generate_for(alg).unwrap()
+        }
+    };
+    for (name, alg) in [
+        ("P-256", &PKCS_ECDSA_P256_SHA256),
+        ("P-384", &PKCS_ECDSA_P384_SHA384),
+        ("P-521", &PKCS_ECDSA_P521_SHA512),
+        ("RSA", &PKCS_RSA_SHA256),
+        ("Ed25519", &PKCS_ED25519),
+    ] {
+        let root_params = params("root", Some(BasicConstraints::Unconstrained), vec![KeyUsagePurpose::KeyCertSign]);
+        let root_key = key(alg);
+        let root_der = root_params.self_signed(&root_key).unwrap().der().to_vec();
+        let root = Made { params: root_params, key: root_key, der: root_der };
+        let mut leaf_params = leaf_params("https://example.com/x", vec![ExtendedKeyUsagePurpose::CodeSigning]);
+        leaf_params.distinguished_name = DistinguishedName::new();
+        let leaf_key = key(alg);
+        let leaf_der =
+            leaf_params.signed_by(&leaf_key, &Issuer::from_params(&root.params, &root.key)).unwrap().der().to_vec();
+        verify_certificate(&trusting(&root, &[]), &leaf_der, &[], AT).unwrap_or_else(|e| panic!("{name}: {e}"));
+
+        let artifact = b"an artifact".to_vec();
+        let signature = leaf_key.sign(&artifact).unwrap();
+        let bundle = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {"publicKey": {"hint": ""}},
+            "messageSignature": {"signature": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &signature)}
+        });
+        let checks =
+            sigstack_verify::Checks { tlog: false, sct: false, public_key: Some(leaf_key.subject_public_key_info()) };
+        let trust = Trust::default();
+        let policy = sigstack_verify::IdentityPolicy::default();
+        let bytes = sigstack_verify::Artifact::Bytes(artifact);
+        sigstack_verify::verify_bundle(&trust, &bundle, &bytes, &policy, &checks)
+            .unwrap_or_else(|e| panic!("{name} signature: {e}"));
+        let other = sigstack_verify::Artifact::Bytes(b"another artifact".to_vec());
+        assert!(sigstack_verify::verify_bundle(&trust, &bundle, &other, &policy, &checks).is_err(), "{name}");
+    }
+}
