@@ -32,6 +32,17 @@ PROGRESS_PATTERN='^ *Compiling ' PROGRESS_NOUN='crates compiled' \
   run_logged "$SIGSTACK_CACHE/logs/cargo-build-tests.log" cargo test --workspace --no-run
 phase_end
 
+# The lints are part of the tests: clippy on every target, warnings refused. A finding fails the
+# run at the end, after the suites have still run, so one lint does not hide a test's result.
+step "Lints (cargo clippy --workspace --all-targets -- -D warnings)"
+phase_start "lints (clippy)"
+lint_status=0
+if ! cargo clippy --workspace --all-targets -- -D warnings >"$SIGSTACK_CACHE/logs/clippy.log" 2>&1; then
+  lint_status=1
+  tail -n 40 "$SIGSTACK_CACHE/logs/clippy.log" >&2
+fi
+phase_end
+
 step "Waiting for the tools"
 while kill -0 "$install_pid" 2>/dev/null; do
   sleep 10 & wait $!
@@ -87,5 +98,6 @@ fi
 print_phases "$SECONDS"
 step "Build outputs (cached between runs and clones)"
 du -sh "$CARGO_TARGET_DIR" "$GOCACHE" "$GOMODCACHE" "$SIGSTACK_CACHE/bin" 2>/dev/null | sed 's/^/  /'
+[ "$lint_status" = 0 ] || die "clippy found something (log: $SIGSTACK_CACHE/logs/clippy.log)"
 [ "$status" = 0 ] || die "tests failed (log: $SIGSTACK_CACHE/logs/cargo-test.log)"
 ok "all tests passed"

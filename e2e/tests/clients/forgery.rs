@@ -3,8 +3,8 @@
 //! forgery in cosign's `.sig` format with a real log entry (issue 23):
 //! - a certificate the stack's CA honestly issued for identity A (the attacker's own workflow) used
 //!   as a CA: its key certifies identity B (the organisation's), chain annotation `[A, intermediate,
-//!   root]`. Before the verification core, `sigstack verify --insecure-ignore-sct` printed Verified
-//!   and admission followed;
+//!   root]`: only a check that each issuer is a CA refuses it, since every signature, date and log
+//!   entry in it is genuine;
 //! - GHSA-whqx-f9j3-ch6m's shape: a genuine signature with another signature's valid log entry;
 //! - GHSA-fx35-mq7g-6g98's shape: a public key where keyless verification expects a certificate.
 

@@ -78,3 +78,107 @@ fn the_rule_catches_a_crate_above_its_layer() {
     assert!(crates["sigstack-rekor"].contains(&"sigstack-fulcio".to_string()), "{crates:?}");
     assert_eq!(layers()["sigstack-rekor"], 2);
 }
+
+/// Top-level module -> the crate's other top-level modules its code names (`crate::name`), test
+/// modules and comments aside, for the crate whose sources are in `src`.
+fn module_uses(src: &std::path::Path) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(src, &mut all);
+    let module = |path: &std::path::Path| {
+        let relative = path.strip_prefix(src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str().to_string_lossy().to_string();
+        first.trim_end_matches(".rs").to_string()
+    };
+    let modules: std::collections::BTreeSet<String> =
+        all.iter().map(|p| module(p)).filter(|m| m != "lib" && m != "main").collect();
+    let mut uses: BTreeMap<String, std::collections::BTreeSet<String>> =
+        modules.iter().map(|m| (m.clone(), Default::default())).collect();
+    for path in &all {
+        let from = module(path);
+        let Some(used) = uses.get_mut(&from) else { continue };
+        let text = std::fs::read_to_string(path).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (at, _) in line.match_indices("crate::") {
+                let rest = &line[at + "crate::".len()..];
+                let names: Vec<&str> = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap_or_default().split(',').collect(),
+                    None => vec![rest],
+                };
+                for name in names {
+                    let name: String =
+                        name.trim().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                    if modules.contains(&name) && name != from {
+                        used.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    uses
+}
+
+/// A cycle among the modules, if any: each module's files form a layer over the ones it names.
+fn module_cycle(uses: &BTreeMap<String, std::collections::BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        module: &str,
+        uses: &BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|m| m == module) {
+            return Some(path[start..].to_vec());
+        }
+        if done.contains(module) {
+            return None;
+        }
+        path.push(module.to_string());
+        for next in uses.get(module).into_iter().flatten() {
+            if let Some(cycle) = visit(next, uses, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(module.to_string());
+        None
+    }
+    let mut done = Default::default();
+    uses.keys().find_map(|m| visit(m, uses, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_crate_has_an_import_circle_among_its_modules() {
+    let root = workspace_root();
+    let mut sources: Vec<std::path::PathBuf> =
+        std::fs::read_dir(root.join("services")).unwrap().flatten().map(|e| e.path().join("src")).collect();
+    sources.extend([root.join("e2e/src"), root.join("bench/src")]);
+    let circles: Vec<String> = sources
+        .iter()
+        .filter_map(|src| module_cycle(&module_uses(src)).map(|c| format!("{}: {}", src.display(), c.join(" -> "))))
+        .collect();
+    assert!(circles.is_empty(), "modules that import each other:\n{}", circles.join("\n"));
+}
+
+#[test]
+fn the_circle_rule_catches_a_circle() {
+    let uses: BTreeMap<String, std::collections::BTreeSet<String>> = [
+        ("a".to_string(), ["b".to_string()].into()),
+        ("b".to_string(), ["c".to_string()].into()),
+        ("c".to_string(), ["a".to_string()].into()),
+    ]
+    .into();
+    assert_eq!(module_cycle(&uses), Some(vec!["a".into(), "b".into(), "c".into()]));
+    let layered: BTreeMap<String, std::collections::BTreeSet<String>> =
+        [("a".to_string(), ["b".to_string()].into()), ("b".to_string(), Default::default())].into();
+    assert_eq!(module_cycle(&layered), None);
+}

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -16,7 +15,7 @@ use serde::Deserialize;
 
 use crate::model::LogKind;
 use crate::pages;
-use crate::source::{Activity, Explorer};
+use crate::source::Explorer;
 
 /// How many entries of each log the log page shows.
 const PAGE_ENTRIES: u64 = 100;
@@ -189,7 +188,7 @@ async fn search(State(explorer): State<Arc<Explorer>>, Query(query): Query<Searc
 }
 
 /// One event each time a log grows or a decision is recorded. Every client follows the one shared
-/// poller ([`Live`]); a client past [`MAX_LIVE_CLIENTS`] is refused.
+/// poller ([`crate::live::Live`]); a client past [`MAX_LIVE_CLIENTS`] is refused.
 async fn events(State(explorer): State<Arc<Explorer>>) -> Response {
     let Some(slot) = LiveSlot::take(&explorer) else {
         return (
@@ -198,8 +197,8 @@ async fn events(State(explorer): State<Arc<Explorer>>) -> Response {
         )
             .into_response();
     };
-    let mut changes = explorer.live.activity.subscribe();
-    Live::ensure_poller(&explorer);
+    let mut changes = explorer.live.subscribe();
+    ensure_poller(&explorer);
     // What the client saw when it connected: an event only when something changes after that.
     let seen = *changes.borrow_and_update();
     let stream = futures_util::stream::unfold((changes, seen, slot), |(mut changes, mut seen, slot)| async move {
@@ -217,43 +216,19 @@ async fn events(State(explorer): State<Arc<Explorer>>) -> Response {
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
-/// What `/events` clients follow: the stack's activity as one poller sees it. The poller runs
-/// only while some client follows it.
-#[derive(Default)]
-pub(crate) struct Live {
-    activity: tokio::sync::watch::Sender<Option<Activity>>,
-    clients: AtomicUsize,
-    polling: AtomicBool,
-}
-
-impl Live {
-    fn ensure_poller(explorer: &Arc<Explorer>) {
-        if explorer.live.polling.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let explorer = explorer.clone();
-        tokio::spawn(async move {
-            loop {
-                if explorer.live.activity.receiver_count() == 0 {
-                    explorer.live.polling.store(false, Ordering::SeqCst);
-                    // A client that subscribed between the count and the store starts no poller
-                    // of its own (it saw `polling`): take the turn back for it.
-                    if explorer.live.activity.receiver_count() == 0
-                        || explorer.live.polling.swap(true, Ordering::SeqCst)
-                    {
-                        return;
-                    }
-                }
-                let now = explorer.activity().await;
-                explorer.live.activity.send_if_modified(|seen| {
-                    let changed = *seen != Some(now);
-                    *seen = Some(now);
-                    changed
-                });
-                tokio::time::sleep(POLL).await;
-            }
-        });
+/// Starts the shared poller unless one runs: it follows the stack while some client listens.
+fn ensure_poller(explorer: &Arc<Explorer>) {
+    if !explorer.live.claim_poller() {
+        return;
     }
+    let explorer = explorer.clone();
+    tokio::spawn(async move {
+        while !explorer.live.poller_may_stop() {
+            let now = explorer.activity().await;
+            explorer.live.publish(now);
+            tokio::time::sleep(POLL).await;
+        }
+    });
 }
 
 /// One of the [`MAX_LIVE_CLIENTS`] places, given back when the client's stream ends.
@@ -261,18 +236,13 @@ struct LiveSlot(Arc<Explorer>);
 
 impl LiveSlot {
     fn take(explorer: &Arc<Explorer>) -> Option<LiveSlot> {
-        let taken = explorer.live.clients.fetch_add(1, Ordering::SeqCst);
-        if taken >= MAX_LIVE_CLIENTS {
-            explorer.live.clients.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(LiveSlot(explorer.clone()))
+        explorer.live.take_client(MAX_LIVE_CLIENTS).then(|| LiveSlot(explorer.clone()))
     }
 }
 
 impl Drop for LiveSlot {
     fn drop(&mut self) {
-        self.0.live.clients.fetch_sub(1, Ordering::SeqCst);
+        self.0.live.release_client();
     }
 }
 

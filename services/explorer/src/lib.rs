@@ -7,12 +7,14 @@
 #![forbid(unsafe_code)]
 
 mod http;
+mod live;
 mod model;
 mod pages;
 mod source;
 
 pub use http::router;
+pub use live::Activity;
 pub use model::{
     CertView, EntryView, Head, LogKind, SignerView, certificate, decode_body, extension_name, verify_v1_checkpoint,
 };
-pub use source::{Activity, Explorer, ExplorerConfig, ImageView, SbomSummary, SeenHead, sbom_summary};
+pub use source::{Explorer, ExplorerConfig, ImageView, SbomSummary, SeenHead, sbom_summary};

@@ -14,6 +14,8 @@ use sigstack_pipeline::{Checks, IdentityPolicy, Registry, Trust, Verified, Verif
 use sigstack_rekor::merkle::{MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
 use sigstack_rekor::v2::TilePath;
 
+use crate::live::{Activity, Live};
+
 use crate::model::{EntryView, Head, LogKind, decode_body, verify_v1_checkpoint};
 
 /// What the explorer is pointed at.
@@ -67,11 +69,8 @@ pub struct Explorer {
     pub config: ExplorerConfig,
     http: reqwest::Client,
     seen: Mutex<Vec<SeenHead>>,
-    pub(crate) live: crate::http::Live,
+    pub(crate) live: Live,
 }
-
-/// What the live view watches: the sizes of the v1 and v2 logs and the number of decisions.
-pub type Activity = (Option<u64>, Option<u64>, usize);
 
 fn from_hex(text: &str) -> Option<[u8; 32]> {
     (text.len() == 64)
@@ -94,7 +93,7 @@ impl Explorer {
     /// An explorer of the stack `config` describes.
     pub fn new(config: ExplorerConfig) -> Explorer {
         let http = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default();
-        Explorer { config, http, seen: Mutex::new(Vec::new()), live: crate::http::Live::default() }
+        Explorer { config, http, seen: Mutex::new(Vec::new()), live: Live::default() }
     }
 
     /// A service's base URL.
