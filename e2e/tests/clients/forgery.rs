@@ -6,7 +6,9 @@
 //!   root]`: only a check that each issuer is a CA refuses it, since every signature, date and log
 //!   entry in it is genuine;
 //! - GHSA-whqx-f9j3-ch6m's shape: a genuine signature with another signature's valid log entry;
-//! - GHSA-fx35-mq7g-6g98's shape: a public key where keyless verification expects a certificate.
+//! - GHSA-fx35-mq7g-6g98's shape: a public key where keyless verification expects a certificate;
+//! - and, through `verify-bundle`, a certified DSSE envelope whose payload is not an in-toto
+//!   statement, which binds to no artifact.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -102,6 +104,27 @@ impl Scene {
             "Payload": {"body": entry["body"], "integratedTime": entry["integratedTime"], "logIndex": entry["logIndex"], "logID": entry["logID"]}})
     }
 
+    /// A certificate from the stack's CA for `key`, as the release workflow of `repository`: the
+    /// chain as the CA answers it, leaf first (PEM).
+    fn certificate(&self, key: &EcdsaKeyPair, repository: &str) -> Vec<String> {
+        let token = sigstack_e2e::token(self.dir.path(), &["--repo", repository]);
+        let claims: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        let proof = key.sign(&SystemRandom::new(), claims["sub"].as_str().unwrap().as_bytes()).unwrap();
+        let issued = post_json(
+            &format!("{}/api/v2/signingCert", self.stack.url("fulcio")),
+            &json!({"credentials": {"oidcIdentityToken": token},
+                    "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": pem("PUBLIC KEY", key.public_key().as_der().unwrap().as_ref())},
+                                         "proofOfPossession": B64.encode(proof.as_ref())}}),
+        );
+        issued["signedCertificateEmbeddedSct"]["chain"]["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// cosign's simple-signing payload for `acme/<name>@digest`.
     fn payload(&self, name: &str, digest: &str) -> String {
         json!({"critical": {"identity": {"docker-reference": format!("{}/acme/{name}", self.host)},
@@ -166,22 +189,7 @@ fn a_leaf_certificate_used_as_a_ca_is_refused_by_every_path() {
     // A: an honest certificate for the attacker's own workflow, with the attacker's key.
     let pkcs8_a = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
     let key_a = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8_a.as_ref()).unwrap();
-    let token = sigstack_e2e::token(scene.dir.path(), &["--repo", "evil/app"]);
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
-    let proof = key_a.sign(&rng, claims["sub"].as_str().unwrap().as_bytes()).unwrap();
-    let issued = post_json(
-        &format!("{}/api/v2/signingCert", scene.stack.url("fulcio")),
-        &json!({"credentials": {"oidcIdentityToken": token},
-                "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": pem("PUBLIC KEY", key_a.public_key().as_der().unwrap().as_ref())},
-                                     "proofOfPossession": B64.encode(proof.as_ref())}}),
-    );
-    let chain: Vec<String> = issued["signedCertificateEmbeddedSct"]["chain"]["certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect();
+    let chain = scene.certificate(&key_a, "evil/app");
 
     // B: certified by A's key, naming the organisation's workflow and GitHub's issuer.
     let pkcs8_b = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
@@ -284,4 +292,40 @@ fn a_public_key_in_place_of_a_certificate_is_refused_by_every_path() {
                "dev.sigstore.cosign/bundle": bundle.to_string()}),
     );
     scene.assert_refused_everywhere("keyed", &digest, "not DER X.509");
+}
+
+/// Issue 23's second forgery: a properly certified signature whose DSSE payload is not an in-toto
+/// statement (`text/plain`) says nothing about any artifact, so it verifies for none.
+#[test]
+fn a_dsse_payload_that_is_not_a_statement_verifies_for_no_artifact() {
+    let scene = Scene::start();
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+    let certificate = scene.certificate(&key, "acme/app").remove(0);
+    let payload = b"anything at all";
+    let pae = [format!("DSSEv1 {} text/plain {} ", "text/plain".len(), payload.len()).as_bytes(), payload.as_slice()]
+        .concat();
+    let signature = key.sign(&rng, &pae).unwrap();
+    let certificate_der = pem::parse(&certificate).unwrap().into_contents();
+    let bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"certificate": {"rawBytes": B64.encode(&certificate_der)}},
+        "dsseEnvelope": {"payloadType": "text/plain", "payload": B64.encode(payload),
+                         "signatures": [{"sig": B64.encode(signature.as_ref())}]}
+    });
+    let bundle_path = scene.dir.path().join("text-plain.sigstore.json");
+    std::fs::write(&bundle_path, bundle.to_string()).unwrap();
+    let file = scene.dir.path().join("any-file.txt");
+    std::fs::write(&file, b"any file at all").unwrap();
+    let output = sigstack(scene.dir.path())
+        .args(["verify-bundle", "--insecure-ignore-tlog", "--bundle"])
+        .arg(&bundle_path)
+        .args(["--certificate-identity", B, "--certificate-oidc-issuer", GITHUB_ISSUER])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "verify-bundle accepted a text/plain payload for any file");
+    assert!(stderr.contains("artifact binding") && stderr.contains("text/plain"), "{stderr}");
 }
