@@ -12,6 +12,7 @@ COSIGN_V3_VERSION=${COSIGN_V3_VERSION:-v3.1.3}
 REKOR_CLI_VERSION=${REKOR_CLI_VERSION:-v1.5.4}
 ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 SIGSTORE_GO_VERSION=${SIGSTORE_GO_VERSION:-v1.3.0}
+TIMESTAMP_AUTHORITY_VERSION=${TIMESTAMP_AUTHORITY_VERSION:-v2.1.3}
 # Container images (issue #15). The base is what the Dockerfile expects elsewhere
 # (debian:bookworm-slim); here it is made from Debian packages, so its name says so.
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
@@ -245,6 +246,15 @@ sigstore_go_bin() { echo "${SIGSTACK_SIGSTORE_GO:-$SIGSTACK_CACHE/bin/sigstore-g
 ensure_sigstore_go() {
   check_named_tool SIGSTACK_SIGSTORE_GO "$(sigstore_go_bin)"
   go_install_into sigstore-go-conformance "$SIGSTORE_GO_VERSION" github.com/sigstore/sigstore-go/test/conformance "$(sigstore_go_bin)" conformance
+}
+
+# sigstore/timestamp-authority's server: the real TSA, run beside sigstack's on the same requests
+# (issue 29). Nobody has it on PATH, so only the variable or our build.
+timestamp_server_bin() { echo "${SIGSTACK_TIMESTAMP_SERVER:-$SIGSTACK_CACHE/bin/timestamp-server-$TIMESTAMP_AUTHORITY_VERSION}"; }
+ensure_timestamp_server() {
+  check_named_tool SIGSTACK_TIMESTAMP_SERVER "$(timestamp_server_bin)"
+  go_install_into timestamp-server "$TIMESTAMP_AUTHORITY_VERSION" \
+    github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server "$(timestamp_server_bin)"
 }
 
 # Builds the sigstack binary (debug unless PROFILE=release) and prints its path. The first build

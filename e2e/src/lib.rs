@@ -347,6 +347,12 @@ pub fn sigstore_go() -> PathBuf {
     installed_tool("SIGSTACK_SIGSTORE_GO", "sigstore-go-conformance-", "sigstore-go")
 }
 
+/// sigstore/timestamp-authority's server, the real TSA sigstack's is compared with, as the scripts
+/// built it (`$SIGSTACK_TIMESTAMP_SERVER`, else the cached build).
+pub fn timestamp_server() -> PathBuf {
+    installed_tool("SIGSTACK_TIMESTAMP_SERVER", "timestamp-server-", "timestamp-server")
+}
+
 /// The cache directory of the scripts (`$SIGSTACK_CACHE`, else `~/.cache/sigstack`).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("SIGSTACK_CACHE")
