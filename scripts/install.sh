@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|kube|kyverno]`.
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|kube|kyverno]`.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -18,6 +18,7 @@ install_all() {
   ensure_sigstore_go
   # The real servers sigstack's services are compared with, request by request.
   ensure_timestamp_server
+  ensure_fulcio
   # The real judges of admission: kube-apiserver, etcd, kubectl and Kyverno (long first builds).
   ensure_kube
   ensure_kyverno
@@ -34,7 +35,8 @@ case "${1:-all}" in
   actionlint) ensure_actionlint ;;
   sigstore-go) ensure_sigstore_go ;;
   timestamp-server) ensure_timestamp_server ;;
+  fulcio) ensure_fulcio ;;
   kube) ensure_kube ;;
   kyverno) ensure_kyverno ;;
-  *) die "usage: $0 [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|kube|kyverno]" ;;
+  *) die "usage: $0 [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|kube|kyverno]" ;;
 esac

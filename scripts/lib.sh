@@ -13,6 +13,7 @@ REKOR_CLI_VERSION=${REKOR_CLI_VERSION:-v1.5.4}
 ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 SIGSTORE_GO_VERSION=${SIGSTORE_GO_VERSION:-v1.3.0}
 TIMESTAMP_AUTHORITY_VERSION=${TIMESTAMP_AUTHORITY_VERSION:-v2.1.3}
+FULCIO_VERSION=${FULCIO_VERSION:-v1.8.8}
 # Container images (issue #15). The base is what the Dockerfile expects elsewhere
 # (debian:bookworm-slim); here it is made from Debian packages, so its name says so.
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
@@ -255,6 +256,13 @@ ensure_timestamp_server() {
   check_named_tool SIGSTACK_TIMESTAMP_SERVER "$(timestamp_server_bin)"
   go_install_into timestamp-server "$TIMESTAMP_AUTHORITY_VERSION" \
     github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server "$(timestamp_server_bin)"
+}
+
+# sigstore/fulcio: the real CA, run beside sigstack's on the same requests (issue 29).
+fulcio_bin() { echo "${SIGSTACK_FULCIO:-$SIGSTACK_CACHE/bin/fulcio-$FULCIO_VERSION}"; }
+ensure_fulcio() {
+  check_named_tool SIGSTACK_FULCIO "$(fulcio_bin)"
+  go_install_into fulcio "$FULCIO_VERSION" github.com/sigstore/fulcio "$(fulcio_bin)"
 }
 
 # Builds the sigstack binary (debug unless PROFILE=release) and prints its path. The first build

@@ -353,6 +353,11 @@ pub fn timestamp_server() -> PathBuf {
     installed_tool("SIGSTACK_TIMESTAMP_SERVER", "timestamp-server-", "timestamp-server")
 }
 
+/// sigstore/fulcio, the real CA sigstack's is compared with (`$SIGSTACK_FULCIO`, else the cached build).
+pub fn fulcio_server() -> PathBuf {
+    installed_tool("SIGSTACK_FULCIO", "fulcio-", "fulcio")
+}
+
 /// The cache directory of the scripts (`$SIGSTACK_CACHE`, else `~/.cache/sigstack`).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("SIGSTACK_CACHE")

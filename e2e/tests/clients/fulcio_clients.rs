@@ -50,5 +50,5 @@ fn sigstore_python_surfaces_the_cas_refusal() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     // sigstore-python raises FulcioClientError from the HTTP error; the status is what it shows.
-    assert!(stderr.contains("401 Client Error"), "{stderr}");
+    assert!(stderr.contains("400 Client Error"), "{stderr}");
 }

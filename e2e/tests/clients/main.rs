@@ -11,6 +11,7 @@ mod fulcio_clients;
 mod github_action;
 mod pipeline;
 mod python_client;
+mod real_fulcio;
 mod real_tsa;
 mod rekor_cli;
 mod rekor_v2;

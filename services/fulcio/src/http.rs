@@ -204,20 +204,22 @@ impl From<BytesRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
-            ApiError::Fulcio(e) => {
-                let status = match &e {
-                    FulcioError::MissingToken | FulcioError::Token(_) => StatusCode::UNAUTHORIZED,
-                    FulcioError::InvalidRequest(_)
-                    | FulcioError::UnsupportedKey(_)
-                    | FulcioError::ProofOfPossession(_)
-                    | FulcioError::InvalidCsr(_) => StatusCode::BAD_REQUEST,
-                    FulcioError::State(_) | FulcioError::Internal(_) => {
-                        tracing::error!(error = %e, "CA failure");
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    }
-                };
-                (status, e.to_string())
-            }
+            ApiError::Fulcio(e) => match &e {
+                // Fulcio v1.8 answers every identity-token problem as InvalidArgument (400) with
+                // this sentence (its Unauthenticated answer is "used in past"); sigstack says the
+                // same and adds which check failed. The side-by-side test holds the two together.
+                FulcioError::MissingToken | FulcioError::Token(_) => {
+                    (StatusCode::BAD_REQUEST, format!("There was an error processing the identity token: {e}"))
+                }
+                FulcioError::InvalidRequest(_)
+                | FulcioError::UnsupportedKey(_)
+                | FulcioError::ProofOfPossession(_)
+                | FulcioError::InvalidCsr(_) => (StatusCode::BAD_REQUEST, e.to_string()),
+                FulcioError::State(_) | FulcioError::Internal(_) => {
+                    tracing::error!(error = %e, "CA failure");
+                    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                }
+            },
             ApiError::Status(status, message) => (status, message),
         };
         ErrorEnvelope::GrpcGateway.response(status, message)

@@ -220,9 +220,11 @@ async fn negative_matrix() {
     ];
     for (name, token, needle) in token_cases {
         let (status, _, body) = send(&setup, v2(js_request(&token, &key, SUB), None)).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
+        // As Fulcio v1.8: InvalidArgument, its sentence, then which check failed.
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {body}");
         let body: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body["code"], 16, "{name}: gRPC UNAUTHENTICATED");
+        assert_eq!(body["code"], 3, "{name}: gRPC INVALID_ARGUMENT");
+        assert!(body["message"].as_str().unwrap().starts_with("There was an error processing the identity token: "));
         assert!(body["message"].as_str().unwrap().contains(needle), "{name}: {body} lacks {needle:?}");
     }
 
@@ -315,7 +317,7 @@ async fn negative_matrix() {
         (
             "no token",
             v2(json!({"certificateSigningRequest": B64.encode(csr_pem(|_| {}))}), None),
-            StatusCode::UNAUTHORIZED,
+            StatusCode::BAD_REQUEST,
             "no identity token",
         ),
         (

@@ -1,0 +1,304 @@
+//! sigstack's CA beside the real Fulcio (sigstore/fulcio v1.8.8, its ephemeral CA, no CT log), on one
+//! corpus of requests (issue 29). Both trust the same issuer: sigstack's OIDC issuer, with tokens
+//! whose `iss` is the issuer's own URL (`sigstack token --issuer URL`), the mode Fulcio needs to
+//! find the issuer's discovery document and keys; sigstack's CA is told of it with
+//! `--issuer-config`. Each request gets the same status from both, errors in gRPC-gateway's
+//! `{code, message}`, and every certificate either issues verifies with sigstack's verifier against
+//! that CA's own root, naming the token's identity. Differences on purpose are listed in
+//! docs/services.md, and this test holds the list.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use sigstack_e2e::{Stack, fulcio_server, run_ok, sigstack, spawn_reporting_url};
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The real Fulcio, trusting `issuer` (type github-workflow). It cannot report ports it chose, so
+/// free ones are picked and the start is tried again when one was taken in between.
+fn real_fulcio(dir: &std::path::Path, issuer: &str) -> Server {
+    let config = dir.join("fulcio-config.json");
+    std::fs::write(
+        &config,
+        json!({"OIDCIssuers": {issuer: {"IssuerURL": issuer, "ClientID": "sigstore", "Type": "github-workflow"}}})
+            .to_string(),
+    )
+    .unwrap();
+    for _ in 0..5 {
+        let (http, grpc, metrics) = (free_port(), free_port(), free_port());
+        let mut child = Command::new(fulcio_server())
+            .args(["serve", "--ca", "ephemeralca", "--ct-log-url", "", "--log_type", "prod"])
+            .args(["--host", "127.0.0.1", "--port", &http.to_string(), "--grpc-host", "127.0.0.1"])
+            .args(["--grpc-port", &grpc.to_string(), "--metrics-port", &metrics.to_string()])
+            .arg("--legacy-unix-domain-socket")
+            .arg(dir.join(format!("legacy-{http}.sock")))
+            .arg("--config-path")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run the real fulcio (scripts/install.sh fulcio builds it)");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut serving = false;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.contains("listening on http at") {
+                serving = true;
+                break;
+            }
+            if line.contains("address already in use") {
+                break;
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        if serving {
+            return Server { child, url: format!("http://127.0.0.1:{http}") };
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("the real fulcio did not start");
+}
+
+/// sigstack's CA on its own, trusting `issuer` as a GitHub Actions issuer through its discovery.
+fn sigstack_fulcio(dir: &std::path::Path, issuer: &str) -> Server {
+    let config = dir.join("sigstack-issuers.json");
+    std::fs::write(&config, json!([{"issuer": issuer, "type": "github-actions", "discovery_url": issuer}]).to_string())
+        .unwrap();
+    let (child, url) = spawn_reporting_url(
+        sigstack(&dir.join("ca"))
+            .args(["serve", "fulcio", "--port", "0", "--issuer-config"])
+            .arg(&config)
+            .stderr(Stdio::null()),
+    );
+    Server { child, url }
+}
+
+fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (request, response) = (dir.path().join("request"), dir.path().join("response"));
+    std::fs::write(&request, body).unwrap();
+    let status = run_ok(
+        Command::new("curl")
+            .args(["-sS", "-o"])
+            .arg(&response)
+            .args(["-w", "%{http_code}", "-X", "POST", "-H", &format!("Content-Type: {content_type}"), "--data-binary"])
+            .arg(format!("@{}", request.display()))
+            .arg(format!("{url}/api/v2/signingCert")),
+    );
+    (status.trim().parse().unwrap(), std::fs::read(&response).unwrap_or_default())
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    sigstack_wire::pem_lf(label, der)
+}
+
+fn sub_of(token: &str) -> String {
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    claims["sub"].as_str().unwrap().to_string()
+}
+
+/// A key request: `key`'s PEM and its proof of possession over `proof_of`.
+fn key_request(token: &str, key: &EcdsaKeyPair, proof_of: &str) -> Vec<u8> {
+    let proof = key.sign(&SystemRandom::new(), proof_of.as_bytes()).unwrap();
+    json!({"credentials": {"oidcIdentityToken": token},
+           "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": pem("PUBLIC KEY", key.public_key().as_der().unwrap().as_ref())},
+                                "proofOfPossession": B64.encode(proof.as_ref())}})
+    .to_string()
+    .into_bytes()
+}
+
+/// A PKCS#10 request made by openssl for a fresh P-256 key; `tamper` flips a byte of its signature.
+fn csr_request(dir: &std::path::Path, token: &str, tamper: bool) -> Vec<u8> {
+    let key = dir.join("csr-key.pem");
+    let csr = dir.join("request.csr");
+    run_ok(Command::new("openssl").args(["ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out"]).arg(&key));
+    run_ok(
+        Command::new("openssl")
+            .args(["req", "-new", "-subj", "/", "-key"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .arg("-outform")
+            .arg("DER"),
+    );
+    let mut der = std::fs::read(&csr).unwrap();
+    if tamper {
+        let last = der.len() - 3;
+        der[last] ^= 1;
+    }
+    json!({"credentials": {"oidcIdentityToken": token}, "certificateSigningRequest": B64.encode(pem("CERTIFICATE REQUEST", &der))})
+        .to_string()
+        .into_bytes()
+}
+
+/// A key request for an RSA key of `bits` made by openssl, with its proof over `proof_of`.
+fn rsa_request(dir: &std::path::Path, token: &str, bits: u32, proof_of: &str) -> Vec<u8> {
+    let (key, public, data, proof) =
+        (dir.join("rsa.pem"), dir.join("rsa.pub"), dir.join("proof-data"), dir.join("proof.sig"));
+    run_ok(Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg(bits.to_string()));
+    run_ok(Command::new("openssl").args(["rsa", "-pubout", "-in"]).arg(&key).arg("-out").arg(&public));
+    std::fs::write(&data, proof_of).unwrap();
+    run_ok(Command::new("openssl").args(["dgst", "-sha256", "-sign"]).arg(&key).arg("-out").arg(&proof).arg(&data));
+    json!({"credentials": {"oidcIdentityToken": token},
+           "publicKeyRequest": {"publicKey": {"algorithm": "RSA", "content": std::fs::read_to_string(&public).unwrap()},
+                                "proofOfPossession": B64.encode(std::fs::read(&proof).unwrap())}})
+    .to_string()
+    .into_bytes()
+}
+
+/// The certificate chain of an answer (embedded or detached SCT), leaf first, DER.
+fn chain_of(answer: &[u8]) -> Vec<Vec<u8>> {
+    let answer: Value = serde_json::from_slice(answer).unwrap();
+    let issued = if answer["signedCertificateEmbeddedSct"].is_object() {
+        &answer["signedCertificateEmbeddedSct"]
+    } else {
+        &answer["signedCertificateDetachedSct"]
+    };
+    issued["chain"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| pem::parse(c.as_str().unwrap()).unwrap().into_contents())
+        .collect()
+}
+
+/// Requests on which sigstack answers differently from the real Fulcio, on purpose: each is a row
+/// of the table in docs/services.md, with the reason.
+const DIFFERENT_ON_PURPOSE: &[&str] = &[];
+
+#[test]
+fn sigstacks_ca_answers_the_corpus_as_the_real_fulcio_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start(&dir.path().join("stack"), &["--no-registry"]).unwrap();
+    let issuer = stack.url("oidc").trim_end_matches('/').to_string();
+    let ours = sigstack_fulcio(dir.path(), &issuer);
+    let real = real_fulcio(dir.path(), &issuer);
+    let state = dir.path().join("stack");
+    let token = |extra: &[&str]| {
+        let mut args = vec!["--issuer", issuer.as_str(), "--repo", "acme/app"];
+        args.extend_from_slice(extra);
+        sigstack_e2e::token(&state, &args)
+    };
+    let key = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new()).unwrap().as_ref(),
+    )
+    .unwrap();
+    let good = token(&[]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let expired = token(&[
+        "--claim",
+        &format!("exp={}", now - 600),
+        "--claim",
+        &format!("iat={}", now - 1200),
+        "--claim",
+        &format!("nbf={}", now - 1200),
+    ]);
+    let future = token(&[
+        "--claim",
+        &format!("nbf={}", now + 3600),
+        "--claim",
+        &format!("iat={}", now + 3600),
+        "--claim",
+        &format!("exp={}", now + 7200),
+    ]);
+    let other_audience = token(&["--audience", "not-sigstore"]);
+    let unknown_issuer = sigstack_e2e::token(&state, &["--issuer", "http://127.0.0.1:9", "--repo", "acme/app"]);
+    let mut bad_signature = good.clone();
+    let last = bad_signature.pop().unwrap();
+    bad_signature.push(if last == 'A' { 'B' } else { 'A' });
+    let json = "application/json";
+    let work = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("key request, P-256", json, key_request(&good, &key, &sub_of(&good))),
+        ("certificate signing request", json, csr_request(work.path(), &good, false)),
+        ("expired token", json, key_request(&expired, &key, &sub_of(&expired))),
+        ("token not yet valid", json, key_request(&future, &key, &sub_of(&future))),
+        ("token for another audience", json, key_request(&other_audience, &key, &sub_of(&other_audience))),
+        ("token of an unknown issuer", json, key_request(&unknown_issuer, &key, &sub_of(&unknown_issuer))),
+        ("token with a bad signature", json, key_request(&bad_signature, &key, &sub_of(&good))),
+        ("not a JWT", json, key_request("not-a-jwt", &key, "x")),
+        ("no token", json, json!({"publicKeyRequest": {}}).to_string().into_bytes()),
+        ("wrong proof of possession", json, key_request(&good, &key, "somebody else")),
+        ("RSA 2048 key", json, rsa_request(work.path(), &good, 2048, &sub_of(&good))),
+        ("RSA 1024 key (too small)", json, rsa_request(work.path(), &good, 1024, &sub_of(&good))),
+        (
+            "malformed PEM key",
+            json,
+            json!({"credentials": {"oidcIdentityToken": good}, "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n"}, "proofOfPossession": "AAAA"}}).to_string().into_bytes(),
+        ),
+        ("CSR with a bad signature", json, csr_request(work.path(), &good, true)),
+        ("neither key nor CSR", json, json!({"credentials": {"oidcIdentityToken": good}}).to_string().into_bytes()),
+        ("malformed JSON", json, b"{".to_vec()),
+    ];
+    let mut table = vec!["| request | sigstack | fulcio v1.8.8 |".to_string(), "|---|---|---|".into()];
+    let mut different = Vec::new();
+    for (name, content_type, body) in &cases {
+        let (ours_status, ours_body) = post(&ours.url, content_type, body);
+        let (real_status, real_body) = post(&real.url, content_type, body);
+        let describe = |status: u16, body: &[u8]| -> String {
+            if status < 300 {
+                return format!("{status} certificate");
+            }
+            let error: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let message = error["message"].as_str().unwrap_or_else(|| panic!("{name}: no message: {error}"));
+            format!("{status} (gRPC {}) {message}", error["code"])
+        };
+        let (ours_text, real_text) = (describe(ours_status, &ours_body), describe(real_status, &real_body));
+        table.push(format!("| {name} | {ours_text} | {real_text} |"));
+        if ours_status != real_status && !DIFFERENT_ON_PURPOSE.contains(name) {
+            different.push(format!("{name}: sigstack {ours_text}, real {real_text}"));
+        }
+        for (who, status, answer) in [("sigstack", ours_status, &ours_body), ("fulcio", real_status, &real_body)] {
+            if status >= 300 {
+                continue;
+            }
+            // The certificate chains to that CA's own root, for code signing, naming the workflow.
+            let chain = chain_of(answer);
+            let (leaf, above) = chain.split_first().unwrap();
+            let trust = sigstack_verify::Trust::from_keys(&[above.last().unwrap().clone()], None, None);
+            let verified = sigstack_verify::verify_certificate(&trust, leaf, above, sigstack_verify::now())
+                .unwrap_or_else(|e| panic!("{name}: {who}'s certificate: {e}"));
+            assert_eq!(
+                verified.identity.san,
+                ["https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"],
+                "{name}: {who}"
+            );
+            assert_eq!(verified.identity.issuer.as_deref(), Some(issuer.as_str()), "{name}: {who}");
+        }
+    }
+    let log = sigstack_e2e::cache_dir().join("logs/fulcio-differential.md");
+    let _ = std::fs::create_dir_all(log.parent().unwrap());
+    std::fs::write(&log, table.join("\n") + "\n").unwrap();
+    assert!(
+        different.is_empty(),
+        "sigstack's CA answers differently from the real Fulcio:\n{}\n\n{}",
+        different.join("\n"),
+        table.join("\n")
+    );
+    drop(stack);
+}
