@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|kube|kyverno]`.
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|rekor-tiles|kube|kyverno]`.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -19,6 +19,7 @@ install_all() {
   # The real servers sigstack's services are compared with, request by request.
   ensure_timestamp_server
   ensure_fulcio
+  ensure_rekor_tiles
   # The real judges of admission: kube-apiserver, etcd, kubectl and Kyverno (long first builds).
   ensure_kube
   ensure_kyverno
@@ -36,7 +37,8 @@ case "${1:-all}" in
   sigstore-go) ensure_sigstore_go ;;
   timestamp-server) ensure_timestamp_server ;;
   fulcio) ensure_fulcio ;;
+  rekor-tiles) ensure_rekor_tiles ;;
   kube) ensure_kube ;;
   kyverno) ensure_kyverno ;;
-  *) die "usage: $0 [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|kube|kyverno]" ;;
+  *) die "usage: $0 [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|rekor-tiles|kube|kyverno]" ;;
 esac

@@ -14,6 +14,10 @@ ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 SIGSTORE_GO_VERSION=${SIGSTORE_GO_VERSION:-v1.3.0}
 TIMESTAMP_AUTHORITY_VERSION=${TIMESTAMP_AUTHORITY_VERSION:-v2.1.3}
 FULCIO_VERSION=${FULCIO_VERSION:-v1.8.8}
+# rekor-tiles v2.4.x needs fulcio v1.9.x, which the Go proxy serving this machine refuses (403,
+# checked 2026-12-06); v2.3.0 builds with the Go here and is the release whose refusal of DSSE
+# entries sigstack's v2 log follows.
+REKOR_TILES_VERSION=${REKOR_TILES_VERSION:-v2.3.0}
 # Container images (issue #15). The base is what the Dockerfile expects elsewhere
 # (debian:bookworm-slim); here it is made from Debian packages, so its name says so.
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
@@ -263,6 +267,14 @@ fulcio_bin() { echo "${SIGSTACK_FULCIO:-$SIGSTACK_CACHE/bin/fulcio-$FULCIO_VERSI
 ensure_fulcio() {
   check_named_tool SIGSTACK_FULCIO "$(fulcio_bin)"
   go_install_into fulcio "$FULCIO_VERSION" github.com/sigstore/fulcio "$(fulcio_bin)"
+}
+
+# sigstore/rekor-tiles' server with its POSIX backend: the real Rekor v2, run beside sigstack's.
+rekor_tiles_bin() { echo "${SIGSTACK_REKOR_TILES:-$SIGSTACK_CACHE/bin/rekor-tiles-posix-$REKOR_TILES_VERSION}"; }
+ensure_rekor_tiles() {
+  check_named_tool SIGSTACK_REKOR_TILES "$(rekor_tiles_bin)"
+  go_install_into rekor-tiles-posix "$REKOR_TILES_VERSION" \
+    github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix "$(rekor_tiles_bin)" posix
 }
 
 # Builds the sigstack binary (debug unless PROFILE=release) and prints its path. The first build

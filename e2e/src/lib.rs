@@ -358,6 +358,11 @@ pub fn fulcio_server() -> PathBuf {
     installed_tool("SIGSTACK_FULCIO", "fulcio-", "fulcio")
 }
 
+/// sigstore/rekor-tiles' POSIX server, the real Rekor v2 sigstack's is compared with.
+pub fn rekor_tiles_server() -> PathBuf {
+    installed_tool("SIGSTACK_REKOR_TILES", "rekor-tiles-posix-", "rekor-tiles")
+}
+
 /// The cache directory of the scripts (`$SIGSTACK_CACHE`, else `~/.cache/sigstack`).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("SIGSTACK_CACHE")
