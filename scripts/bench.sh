@@ -8,6 +8,12 @@ cd "$SIGSTACK_ROOT" || exit 1
 ensure_rust
 ensure_node_tools
 ensure_apt docker-registry
+# The real servers of the side-by-side section.
+ensure_timestamp_server
+ensure_rekor_tiles
+SIGSTACK_TIMESTAMP_SERVER=$(timestamp_server_bin)
+SIGSTACK_REKOR_TILES=$(rekor_tiles_bin)
+export SIGSTACK_TIMESTAMP_SERVER SIGSTACK_REKOR_TILES
 step "Building sigstack and the load generator (release)"
 (cargo build --quiet --release -p sigstack -p sigstack-bench) || die "build failed"
 step "Container engine and base image (the containers section)"

@@ -22,6 +22,7 @@ use clap::Parser;
 
 mod cluster;
 mod containers;
+mod real;
 mod v2;
 mod verifier;
 use serde_json::{Value, json};
@@ -52,6 +53,9 @@ struct Args {
     /// Run only the section of Rekor v2 and the timestamp authority.
     #[arg(long)]
     v2_only: bool,
+    /// Run only sigstack beside the real servers (timestamp-authority, rekor-tiles).
+    #[arg(long)]
+    real_servers_only: bool,
     /// Run only the verifier's section (bundles verified per second, in-process).
     #[arg(long)]
     verifier_only: bool,
@@ -752,6 +756,9 @@ async fn main() -> anyhow::Result<()> {
     if args.verifier_only {
         return verifier::bundles_per_second(workspace, args.seconds, &mut report);
     }
+    if args.real_servers_only {
+        return real::side_by_side(&args, &mut report).await;
+    }
     println!(
         "sigstack benchmark ({} cores, {} s per load run)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -765,6 +772,7 @@ async fn main() -> anyhow::Result<()> {
         v2::rekor_v2_and_tsa(&args, &mut report).await?;
         flow(&args, &mut report)?;
         verifier::bundles_per_second(workspace, args.seconds, &mut report)?;
+        real::side_by_side(&args, &mut report).await?;
     }
     cluster::real_admission(&args.sigstack, &mut report, args.admission_creates)?;
     if !args.cluster_only {

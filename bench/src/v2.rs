@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::{Args, Report, key, load, percentile, start_stack};
 
 /// Distinct, valid `hashedRekordRequestV002` entries.
-fn v2_requests(count: usize) -> Vec<Value> {
+pub(crate) fn v2_requests(count: usize) -> Vec<Value> {
     let pair = key();
     let rng = SystemRandom::new();
     let spki = B64.encode(pair.public_key().as_der().expect("spki").as_ref());
