@@ -10,10 +10,12 @@ ensure_node_tools
 ensure_apt docker-registry
 # The real servers of the side-by-side section.
 ensure_timestamp_server
+ensure_fulcio
 ensure_rekor_tiles
 SIGSTACK_TIMESTAMP_SERVER=$(timestamp_server_bin)
+SIGSTACK_FULCIO=$(fulcio_bin)
 SIGSTACK_REKOR_TILES=$(rekor_tiles_bin)
-export SIGSTACK_TIMESTAMP_SERVER SIGSTACK_REKOR_TILES
+export SIGSTACK_TIMESTAMP_SERVER SIGSTACK_FULCIO SIGSTACK_REKOR_TILES
 step "Building sigstack and the load generator (release)"
 (cargo build --quiet --release -p sigstack -p sigstack-bench) || die "build failed"
 step "Container engine and base image (the containers section)"

@@ -53,7 +53,7 @@ struct Args {
     /// Run only the section of Rekor v2 and the timestamp authority.
     #[arg(long)]
     v2_only: bool,
-    /// Run only sigstack beside the real servers (timestamp-authority, rekor-tiles).
+    /// Run only sigstack beside the real servers (timestamp-authority, Fulcio, rekor-tiles).
     #[arg(long)]
     real_servers_only: bool,
     /// Run only the verifier's section (bundles verified per second, in-process).
@@ -418,7 +418,7 @@ fn claims(token: &str) -> Value {
 use sigstack_wire::pem_lf;
 
 /// CA requests in sigstore-js's shape (token in the body), each with its own key and proof.
-fn ca_requests(tokens: &[String]) -> Vec<Value> {
+pub(crate) fn ca_requests(tokens: &[String]) -> Vec<Value> {
     let rng = SystemRandom::new();
     tokens
         .iter()

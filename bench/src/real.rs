@@ -197,6 +197,59 @@ pub(crate) async fn side_by_side(args: &Args, report: &mut Report) -> anyhow::Re
     compare(report, comparison, args.seconds).await;
     drop((ours, real));
 
+    // Certificates. Both CAs trust one sigstack issuer, whose tokens name its own URL as `iss` (the
+    // mode Fulcio needs to find its discovery document); sigstack's CA is told with --issuer-config.
+    let mut issuer = Command::new(&args.sigstack);
+    issuer.args(["serve", "oidc", "--port", "0", "--state-dir"]).arg(dir.path().join("oidc"));
+    let issuer = start(issuer, Url::Reported { from_stderr: false, marker: "listening on" })?;
+    let tokens: Vec<String> = (0..64)
+        .map(|_| {
+            let output = Command::new(&args.sigstack)
+                .args(["token", "--state-dir"])
+                .arg(dir.path().join("oidc"))
+                .args(["--issuer", &issuer.url, "--repo", "acme/app", "--ttl", "1h"])
+                .output()?;
+            anyhow::ensure!(output.status.success(), "sigstack token: {}", String::from_utf8_lossy(&output.stderr));
+            Ok(String::from_utf8(output.stdout)?.trim().to_string())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let sigstack_config = dir.path().join("sigstack-issuers.json");
+    std::fs::write(
+        &sigstack_config,
+        json!([{"issuer": issuer.url, "type": "github-actions", "discovery_url": issuer.url}]).to_string(),
+    )?;
+    let mut ours = pinned(&args.sigstack);
+    ours.args(["serve", "fulcio", "--port", "0", "--issuer-config"])
+        .arg(&sigstack_config)
+        .arg("--state-dir")
+        .arg(dir.path().join("ca"));
+    let ours = start(ours, Url::Reported { from_stderr: false, marker: "listening on" })?;
+    let fulcio_config = dir.path().join("fulcio.json");
+    std::fs::write(
+        &fulcio_config,
+        json!({"OIDCIssuers": {issuer.url.as_str(): {"IssuerURL": issuer.url, "ClientID": "sigstore", "Type": "github-workflow"}}})
+            .to_string(),
+    )?;
+    let (http, grpc, metrics) = (free_port(), free_port(), free_port());
+    let mut real = pinned(&tool("SIGSTACK_FULCIO", "fulcio-v1.8.8"));
+    real.args(["serve", "--ca", "ephemeralca", "--ct-log-url", "", "--log_type", "prod", "--host", "127.0.0.1"])
+        .args(["--port", &http.to_string(), "--grpc-host", "127.0.0.1", "--grpc-port", &grpc.to_string()])
+        .args(["--metrics-port", &metrics.to_string(), "--legacy-unix-domain-socket"])
+        .arg(dir.path().join("fulcio-legacy.sock"))
+        .arg("--config-path")
+        .arg(&fulcio_config);
+    let real = start(real, Url::Known(format!("http://127.0.0.1:{http}")))?;
+    let comparison = Comparison {
+        key: "real_fulcio",
+        what: "certificates/s",
+        servers: [("sigstack", &ours), ("fulcio v1.8.8", &real)],
+        path: "/api/v2/signingCert",
+        requests: || crate::ca_requests(&tokens),
+        distinct: false,
+    };
+    compare(report, comparison, args.seconds).await;
+    drop((ours, real, issuer));
+
     // Rekor v2 appends.
     let mut ours = pinned(&args.sigstack);
     ours.args(["serve", "rekor-v2", "--port", "0", "--state-dir"]).arg(dir.path().join("v2"));
