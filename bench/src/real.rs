@@ -1,8 +1,9 @@
 //! sigstack beside the real servers it stands in for (issue 29): timestamps (sigstack's TSA vs
-//! sigstore/timestamp-authority v2.1.3) and Rekor v2 appends (sigstack vs rekor-tiles v2.3.0 on
-//! its POSIX backend), with the same load generator and the same requests, each server pinned to
-//! core 1 with `taskset` when the machine has it (the load generator runs beside it). Cold start
-//! to the first answer, and resident memory after the load.
+//! sigstore/timestamp-authority v2.1.3), certificates (sigstack's CA vs Fulcio v1.8.8, both trusting
+//! one sigstack issuer) and Rekor v2 appends (sigstack vs rekor-tiles v2.3.0 on its POSIX backend),
+//! with the same load generator and the same requests, each server pinned to core 1 with `taskset`
+//! when the machine has it (the load generator runs beside it). Cold start to the first answer, and
+//! resident memory after the load.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
