@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod containers;
 pub mod crash;
 pub mod fuzz;
+pub mod real_servers;
 pub mod resources;
 pub mod rfc9162;
 pub mod services;

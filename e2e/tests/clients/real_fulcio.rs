@@ -7,9 +7,7 @@
 //! that CA's own root, naming the token's identity. Differences on purpose are listed in
 //! docs/services.md, and this test holds the list.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -17,28 +15,12 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
+use sigstack_e2e::real_servers::{Differential, RealServer, describe, free_port, post, start_logged};
 use sigstack_e2e::{Stack, fulcio_server, run_ok, sigstack, spawn_reporting_url};
-
-/// A server process, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// The real Fulcio, trusting `issuer` (type github-workflow). It cannot report ports it chose, so
 /// free ones are picked and the start is tried again when one was taken in between.
-fn real_fulcio(dir: &std::path::Path, issuer: &str) -> Server {
+fn real_fulcio(dir: &std::path::Path, issuer: &str) -> RealServer {
     let config = dir.join("fulcio-config.json");
     std::fs::write(
         &config,
@@ -48,42 +30,25 @@ fn real_fulcio(dir: &std::path::Path, issuer: &str) -> Server {
     .unwrap();
     for _ in 0..5 {
         let (http, grpc, metrics) = (free_port(), free_port(), free_port());
-        let mut child = Command::new(fulcio_server())
+        let mut command = Command::new(fulcio_server());
+        command
             .args(["serve", "--ca", "ephemeralca", "--ct-log-url", "", "--log_type", "prod"])
             .args(["--host", "127.0.0.1", "--port", &http.to_string(), "--grpc-host", "127.0.0.1"])
             .args(["--grpc-port", &grpc.to_string(), "--metrics-port", &metrics.to_string()])
             .arg("--legacy-unix-domain-socket")
             .arg(dir.join(format!("legacy-{http}.sock")))
             .arg("--config-path")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run the real fulcio (scripts/install.sh fulcio builds it)");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut serving = false;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if line.contains("listening on http at") {
-                serving = true;
-                break;
-            }
-            if line.contains("address already in use") {
-                break;
-            }
+            .arg(&config);
+        if let Some(server) = start_logged(&mut command, |_| format!("http://127.0.0.1:{http}"), "listening on http at")
+        {
+            return server;
         }
-        std::thread::spawn(move || lines.for_each(drop));
-        if serving {
-            return Server { child, url: format!("http://127.0.0.1:{http}") };
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
     panic!("the real fulcio did not start");
 }
 
 /// sigstack's CA on its own, trusting `issuer` as a GitHub Actions issuer through its discovery.
-fn sigstack_fulcio(dir: &std::path::Path, issuer: &str) -> Server {
+fn sigstack_fulcio(dir: &std::path::Path, issuer: &str) -> (KillOnDrop, String) {
     let config = dir.join("sigstack-issuers.json");
     std::fs::write(&config, json!([{"issuer": issuer, "type": "github-actions", "discovery_url": issuer}]).to_string())
         .unwrap();
@@ -93,22 +58,17 @@ fn sigstack_fulcio(dir: &std::path::Path, issuer: &str) -> Server {
             .arg(&config)
             .stderr(Stdio::null()),
     );
-    Server { child, url }
+    (KillOnDrop(child), url)
 }
 
-fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let (request, response) = (dir.path().join("request"), dir.path().join("response"));
-    std::fs::write(&request, body).unwrap();
-    let status = run_ok(
-        Command::new("curl")
-            .args(["-sS", "-o"])
-            .arg(&response)
-            .args(["-w", "%{http_code}", "-X", "POST", "-H", &format!("Content-Type: {content_type}"), "--data-binary"])
-            .arg(format!("@{}", request.display()))
-            .arg(format!("{url}/api/v2/signingCert")),
-    );
-    (status.trim().parse().unwrap(), std::fs::read(&response).unwrap_or_default())
+/// sigstack's CA process, killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn pem(label: &str, der: &[u8]) -> String {
@@ -195,7 +155,7 @@ fn sigstacks_ca_answers_the_corpus_as_the_real_fulcio_does() {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start(&dir.path().join("stack"), &["--no-registry"]).unwrap();
     let issuer = stack.url("oidc").trim_end_matches('/').to_string();
-    let ours = sigstack_fulcio(dir.path(), &issuer);
+    let (_ours_process, ours) = sigstack_fulcio(dir.path(), &issuer);
     let real = real_fulcio(dir.path(), &issuer);
     let state = dir.path().join("stack");
     let token = |extra: &[&str]| {
@@ -258,24 +218,15 @@ fn sigstacks_ca_answers_the_corpus_as_the_real_fulcio_does() {
         ("neither key nor CSR", json, json!({"credentials": {"oidcIdentityToken": good}}).to_string().into_bytes()),
         ("malformed JSON", json, b"{".to_vec()),
     ];
-    let mut table = vec!["| request | sigstack | fulcio v1.8.8 |".to_string(), "|---|---|---|".into()];
-    let mut different = Vec::new();
+    let mut table = Differential::new("fulcio v1.8.8", DIFFERENT_ON_PURPOSE);
     for (name, content_type, body) in &cases {
-        let (ours_status, ours_body) = post(&ours.url, content_type, body);
-        let (real_status, real_body) = post(&real.url, content_type, body);
-        let describe = |status: u16, body: &[u8]| -> String {
-            if status < 300 {
-                return format!("{status} certificate");
-            }
-            let error: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-            let message = error["message"].as_str().unwrap_or_else(|| panic!("{name}: no message: {error}"));
-            format!("{status} (gRPC {}) {message}", error["code"])
-        };
-        let (ours_text, real_text) = (describe(ours_status, &ours_body), describe(real_status, &real_body));
-        table.push(format!("| {name} | {ours_text} | {real_text} |"));
-        if ours_status != real_status && !DIFFERENT_ON_PURPOSE.contains(name) {
-            different.push(format!("{name}: sigstack {ours_text}, real {real_text}"));
-        }
+        let (ours_status, ours_body) = post(&format!("{ours}/api/v2/signingCert"), content_type, body);
+        let (real_status, real_body) = post(&format!("{}/api/v2/signingCert", real.url), content_type, body);
+        table.record(
+            name,
+            (ours_status, describe(name, ours_status, &ours_body, "certificate")),
+            (real_status, describe(name, real_status, &real_body, "certificate")),
+        );
         for (who, status, answer) in [("sigstack", ours_status, &ours_body), ("fulcio", real_status, &real_body)] {
             if status >= 300 {
                 continue;
@@ -294,14 +245,6 @@ fn sigstacks_ca_answers_the_corpus_as_the_real_fulcio_does() {
             assert_eq!(verified.identity.issuer.as_deref(), Some(issuer.as_str()), "{name}: {who}");
         }
     }
-    let log = sigstack_e2e::cache_dir().join("logs/fulcio-differential.md");
-    let _ = std::fs::create_dir_all(log.parent().unwrap());
-    std::fs::write(&log, table.join("\n") + "\n").unwrap();
-    assert!(
-        different.is_empty(),
-        "sigstack's CA answers differently from the real Fulcio:\n{}\n\n{}",
-        different.join("\n"),
-        table.join("\n")
-    );
+    table.finish("fulcio-differential.md");
     drop(stack);
 }

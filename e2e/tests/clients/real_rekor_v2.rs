@@ -4,9 +4,7 @@
 //! leads to a checkpoint the log signed, checked by sigstack's verifier with each log's own key.
 //! Differences on purpose are listed in docs/rekor-v2-tsa.md, and this test holds the list.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -14,36 +12,20 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+use sigstack_e2e::real_servers::{Differential, RealServer, describe, free_port, post, start_logged};
 use sigstack_e2e::{Stack, rekor_tiles_server, run_ok};
-
-struct Server {
-    child: Child,
-    url: String,
-    /// The checkpoint key, DER SPKI.
-    spki: Vec<u8>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// rekor-tiles with a fresh Ed25519 key, checkpoints every second. It cannot report ports it chose,
 /// so free ones are picked and the start is tried again when one was taken in between.
-fn real_log(dir: &std::path::Path) -> Server {
+fn real_log(dir: &std::path::Path) -> (RealServer, Vec<u8>) {
     let key = dir.join("log-key.pem");
     run_ok(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(&key));
     let public = run_ok(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key));
     let spki = pem::parse(public).unwrap().into_contents();
     for attempt in 0..5 {
         let (http, grpc, metrics) = (free_port(), free_port(), free_port());
-        let mut child = Command::new(rekor_tiles_server())
+        let mut command = Command::new(rekor_tiles_server());
+        command
             .args(["serve", "--hostname", "127.0.0.1", "--storage-dir"])
             .arg(dir.join(format!("store-{attempt}")))
             .arg("--signer-filepath")
@@ -56,46 +38,13 @@ fn real_log(dir: &std::path::Path) -> Server {
                 "1s",
                 "--batch-max-age",
                 "100ms",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run rekor-tiles (scripts/install.sh rekor-tiles builds it)");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut serving = false;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if line.contains("starting HTTP proxy") {
-                serving = true;
-                break;
-            }
-            if line.contains("address already in use") {
-                break;
-            }
+            ]);
+        if let Some(server) = start_logged(&mut command, |_| format!("http://127.0.0.1:{http}"), "starting HTTP proxy")
+        {
+            return (server, spki);
         }
-        std::thread::spawn(move || lines.for_each(drop));
-        if serving {
-            return Server { child, url: format!("http://127.0.0.1:{http}"), spki };
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
     panic!("rekor-tiles did not start");
-}
-
-fn post(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let (request, response) = (dir.path().join("request"), dir.path().join("response"));
-    std::fs::write(&request, body).unwrap();
-    let status = run_ok(
-        Command::new("curl")
-            .args(["-sS", "-o"])
-            .arg(&response)
-            .args(["-w", "%{http_code}", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary"])
-            .arg(format!("@{}", request.display()))
-            .arg(format!("{url}/api/v2/log/entries")),
-    );
-    (status.trim().parse().unwrap(), std::fs::read(&response).unwrap_or_default())
 }
 
 fn sha256(data: &[u8]) -> Vec<u8> {
@@ -157,7 +106,7 @@ fn sigstacks_v2_log_answers_the_corpus_as_rekor_tiles_does() {
     let ours = stack.url("rekor-v2");
     let ours_spki =
         pem::parse(std::fs::read(dir.path().join("stack/trust/rekor-v2.pub")).unwrap()).unwrap().into_contents();
-    let real = real_log(dir.path());
+    let (real, real_spki) = real_log(dir.path());
     let key = EcdsaKeyPair::from_pkcs8(
         &ECDSA_P256_SHA256_ASN1_SIGNING,
         EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new()).unwrap().as_ref(),
@@ -201,39 +150,23 @@ fn sigstacks_v2_log_answers_the_corpus_as_rekor_tiles_does() {
             body
         }),
     ];
-    let mut table = vec!["| request | sigstack | rekor-tiles v2.3.0 |".to_string(), "|---|---|---|".into()];
-    let mut different = Vec::new();
+    let mut table = Differential::new("rekor-tiles v2.3.0", DIFFERENT_ON_PURPOSE);
+    let json = "application/json";
     for (name, body) in &cases {
-        let (ours_status, ours_body) = post(&ours, body);
-        let (real_status, real_body) = post(&real.url, body);
-        let describe = |status: u16, body: &[u8]| -> String {
-            if status < 300 {
-                return format!("{status} entry");
-            }
-            let error: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-            let message = error["message"].as_str().unwrap_or("(no JSON message)").replace('|', "/");
-            format!("{status} (gRPC {}) {}", error["code"], message.chars().take(120).collect::<String>())
-        };
-        let (ours_text, real_text) = (describe(ours_status, &ours_body), describe(real_status, &real_body));
-        table.push(format!("| {name} | {ours_text} | {real_text} |"));
-        if ours_status != real_status && !DIFFERENT_ON_PURPOSE.contains(name) {
-            different.push(format!("{name}: sigstack {ours_text}, real {real_text}"));
-        }
+        let (ours_status, ours_body) = post(&format!("{ours}/api/v2/log/entries"), json, body);
+        let (real_status, real_body) = post(&format!("{}/api/v2/log/entries", real.url), json, body);
+        table.record(
+            name,
+            (ours_status, describe(name, ours_status, &ours_body, "entry")),
+            (real_status, describe(name, real_status, &real_body, "entry")),
+        );
         if ours_status < 300 {
             proven(&ours_body, &ours_spki).unwrap_or_else(|e| panic!("{name}, sigstack's entry: {e}"));
         }
         if real_status < 300 {
-            proven(&real_body, &real.spki).unwrap_or_else(|e| panic!("{name}, rekor-tiles' entry: {e}"));
+            proven(&real_body, &real_spki).unwrap_or_else(|e| panic!("{name}, rekor-tiles' entry: {e}"));
         }
     }
-    let log = sigstack_e2e::cache_dir().join("logs/rekor-v2-differential.md");
-    let _ = std::fs::create_dir_all(log.parent().unwrap());
-    std::fs::write(&log, table.join("\n") + "\n").unwrap();
-    assert!(
-        different.is_empty(),
-        "sigstack's v2 log answers differently from rekor-tiles:\n{}\n\n{}",
-        different.join("\n"),
-        table.join("\n")
-    );
+    table.finish("rekor-v2-differential.md");
     drop(stack);
 }

@@ -4,67 +4,31 @@
 //! OpenSSL (`openssl ts -verify`, an independent RFC 3161 implementation) accept from both. Where
 //! the two answer differently it is listed in docs/rekor-v2-tsa.md, and this test holds the list.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+use sigstack_e2e::real_servers::{Differential, RealServer, describe, post, start_logged};
 use sigstack_e2e::{Stack, run_ok, timestamp_server};
 
 /// The data every granted request timestamps (a stand-in for a signature).
 const DATA: &[u8] = b"a signature to timestamp";
 
-struct RealTsa {
-    child: Child,
-    url: String,
-}
-
-impl RealTsa {
-    /// Starts the real server on a port it chooses; its log names the URL it serves.
-    fn start() -> RealTsa {
-        let mut child = Command::new(timestamp_server())
-            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--timestamp-signer", "memory"])
-            .args(["--disable-ntp-monitoring", "--log-type", "prod"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run the real timestamp-server (scripts/install.sh timestamp-server builds it)");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("the server stopped before serving").unwrap();
-            if let Some(at) = line.find("Serving timestamp server at ") {
-                let rest = &line[at + "Serving timestamp server at ".len()..];
-                break rest.split(|c: char| c == '"' || c.is_whitespace()).next().unwrap().to_string();
-            }
-        };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        RealTsa { child, url }
-    }
-}
-
-impl Drop for RealTsa {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// POSTs `body` as `content_type` to `url`'s timestamp endpoint; returns (status, body).
-fn post(url: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let (request, response) = (dir.path().join("request"), dir.path().join("response"));
-    std::fs::write(&request, body).unwrap();
-    let status = run_ok(
-        Command::new("curl")
-            .args(["-sS", "-o"])
-            .arg(&response)
-            .args(["-w", "%{http_code}", "-X", "POST", "-H", &format!("Content-Type: {content_type}"), "--data-binary"])
-            .arg(format!("@{}", request.display()))
-            .arg(format!("{url}/api/v1/timestamp")),
-    );
-    (status.trim().parse().unwrap(), std::fs::read(&response).unwrap_or_default())
+/// The real server on a port it chooses; its log names the URL it serves.
+fn real_tsa() -> RealServer {
+    const SERVING: &str = "Serving timestamp server at ";
+    let mut command = Command::new(timestamp_server());
+    command.args(["serve", "--host", "127.0.0.1", "--port", "0", "--timestamp-signer", "memory"]).args([
+        "--disable-ntp-monitoring",
+        "--log-type",
+        "prod",
+    ]);
+    let url = |line: &str| {
+        let rest = &line[line.find(SERVING).unwrap_or_default() + SERVING.len()..];
+        rest.split(|c: char| c == '"' || c.is_whitespace()).next().unwrap_or_default().to_string()
+    };
+    start_logged(&mut command, url, SERVING).expect("the real timestamp-server started")
 }
 
 fn digest(algorithm: &str, data: &[u8]) -> Vec<u8> {
@@ -135,7 +99,7 @@ fn sigstacks_tsa_answers_the_corpus_as_the_real_one_does() {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start(dir.path(), &["--rekor", "v2", "--no-registry"]).unwrap();
     let ours = stack.url("tsa");
-    let real = RealTsa::start();
+    let real = real_tsa();
     let work = tempfile::tempdir().unwrap();
     let json = "application/json";
     let der = "application/timestamp-query";
@@ -173,31 +137,22 @@ fn sigstacks_tsa_answers_the_corpus_as_the_real_one_does() {
         ("DER empty body", der, Vec::new()),
         ("text/plain", "text/plain", b"hello".to_vec()),
     ];
-    let mut table = vec!["| request | sigstack | timestamp-authority v2.1.3 |".to_string(), "|---|---|---|".into()];
-    let mut different = Vec::new();
+    let mut table = Differential::new("timestamp-authority v2.1.3", DIFFERENT_ON_PURPOSE);
     for (name, content_type, body) in &cases {
-        let (ours_status, ours_body) = post(&ours, content_type, body);
-        let (real_status, real_body) = post(&real.url, content_type, body);
-        let describe = |status: u16, body: &[u8]| -> String {
-            if status < 300 {
-                return format!("{status} token");
-            }
-            // Both write {code, message}; the real server's request validation (go-openapi)
-            // puts its own codes (6xx) there, sigstack always the status.
-            let error: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-            let message = error["message"].as_str().unwrap_or_else(|| panic!("{name}: no message: {error}"));
-            format!("{status} {message}")
-        };
+        let (ours_status, ours_body) = post(&format!("{ours}/api/v1/timestamp"), content_type, body);
+        let (real_status, real_body) = post(&format!("{}/api/v1/timestamp", real.url), content_type, body);
+        // The real server's request validation (go-openapi) puts its own codes (6xx) in `code`;
+        // sigstack always the status.
         assert!(
             ours_status < 300 || serde_json::from_slice::<Value>(&ours_body).is_ok_and(|e| e["code"] == ours_status),
             "{name}: sigstack's error carries its status as code: {}",
             String::from_utf8_lossy(&ours_body)
         );
-        let (ours_text, real_text) = (describe(ours_status, &ours_body), describe(real_status, &real_body));
-        table.push(format!("| {name} | {ours_text} | {real_text} |"));
-        if ours_status != real_status && !DIFFERENT_ON_PURPOSE.contains(name) {
-            different.push(format!("{name}: sigstack {ours_text}, real {real_text}"));
-        }
+        table.record(
+            name,
+            (ours_status, describe(name, ours_status, &ours_body, "token")),
+            (real_status, describe(name, real_status, &real_body, "token")),
+        );
         if ours_status < 300 {
             verified_by_both(work.path(), &ours, &ours_body)
                 .unwrap_or_else(|e| panic!("{name}, sigstack's token: {e}"));
@@ -207,14 +162,6 @@ fn sigstacks_tsa_answers_the_corpus_as_the_real_one_does() {
                 .unwrap_or_else(|e| panic!("{name}, the real token: {e}"));
         }
     }
-    let log = sigstack_e2e::cache_dir().join("logs/tsa-differential.md");
-    let _ = std::fs::create_dir_all(log.parent().unwrap());
-    std::fs::write(&log, table.join("\n") + "\n").unwrap();
-    assert!(
-        different.is_empty(),
-        "sigstack's TSA answers differently from the real one:\n{}\n\n{}",
-        different.join("\n"),
-        table.join("\n")
-    );
+    table.finish("tsa-differential.md");
     drop(stack);
 }
