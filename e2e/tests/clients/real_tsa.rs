@@ -15,8 +15,24 @@ use sigstack_e2e::{Stack, run_ok, timestamp_server};
 /// The data every granted request timestamps (a stand-in for a signature).
 const DATA: &[u8] = b"a signature to timestamp";
 
+/// The real TSA and its turn: timestamp-authority always binds its metrics server to port 2112 on
+/// every interface (no flag moves it), so two cannot run at once; the tests here take turns.
+struct RealTsa {
+    server: RealServer,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for RealTsa {
+    type Target = RealServer;
+    fn deref(&self) -> &RealServer {
+        &self.server
+    }
+}
+
 /// The real server on a port it chooses; its log names the URL it serves.
-fn real_tsa() -> RealServer {
+fn real_tsa() -> RealTsa {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     const SERVING: &str = "Serving timestamp server at ";
     let mut command = Command::new(timestamp_server());
     command.args(["serve", "--host", "127.0.0.1", "--port", "0", "--timestamp-signer", "memory"]).args([
@@ -28,7 +44,9 @@ fn real_tsa() -> RealServer {
         let rest = &line[line.find(SERVING).unwrap_or_default() + SERVING.len()..];
         rest.split(|c: char| c == '"' || c.is_whitespace()).next().unwrap_or_default().to_string()
     };
-    start_logged(&mut command, url, SERVING).expect("the real timestamp-server started")
+    let server = start_logged(&mut command, url, SERVING)
+        .expect("the real timestamp-server started (it needs port 2112 free for its metrics)");
+    RealTsa { server, _turn: turn }
 }
 
 fn digest(algorithm: &str, data: &[u8]) -> Vec<u8> {
@@ -163,5 +181,99 @@ fn sigstacks_tsa_answers_the_corpus_as_the_real_one_does() {
         }
     }
     table.finish("tsa-differential.md");
+    drop(stack);
+}
+
+/// The clients judge the real TSA's answer as they judge sigstack's: a bundle sigstack signed
+/// through its Rekor v2 log carries, in turn, a timestamp from each TSA over the same signature;
+/// cosign v3 and sigstore-python verify both with a trusted root that lists both TSAs.
+#[test]
+fn cosign_and_sigstore_python_accept_either_tsas_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start(dir.path(), &["--rekor", "v2", "--no-registry"]).unwrap();
+    let real = real_tsa();
+    let artifact = dir.path().join("artifact.txt");
+    std::fs::write(&artifact, b"timestamped by either TSA\n").unwrap();
+    let signed = dir.path().join("sigstack.sigstore.json");
+    run_ok(sigstack_e2e::sigstack(dir.path()).arg("sign-bundle").arg("--bundle").arg(&signed).arg(&artifact));
+    let bundle: Value = serde_json::from_slice(&std::fs::read(&signed).unwrap()).unwrap();
+    let signature = B64.decode(bundle["messageSignature"]["signature"].as_str().unwrap()).unwrap();
+
+    // The real TSA's timestamp over the same signature, in place of sigstack's.
+    let request = json!({"artifactHash": B64.encode(digest("sha256", &signature)), "hashAlgorithm": "sha256", "certificates": true});
+    let (status, token) =
+        post(&format!("{}/api/v1/timestamp", real.url), "application/json", request.to_string().as_bytes());
+    assert_eq!(status, 200);
+    let mut theirs = bundle.clone();
+    theirs["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"] =
+        json!([{"signedTimestamp": B64.encode(&token)}]);
+    let theirs_path = dir.path().join("real-tsa.sigstore.json");
+    std::fs::write(&theirs_path, theirs.to_string()).unwrap();
+
+    // A trusted root listing both TSAs.
+    let chain_pem = run_ok(Command::new("curl").args(["-fsS", &format!("{}/api/v1/timestamp/certchain", real.url)]));
+    let chain: Vec<Value> = pem::parse_many(&chain_pem)
+        .unwrap()
+        .into_iter()
+        .map(|p| json!({"rawBytes": B64.encode(p.contents())}))
+        .collect();
+    let mut root: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("trust/trusted_root.json")).unwrap()).unwrap();
+    root["timestampAuthorities"].as_array_mut().unwrap().push(json!({
+        "subject": {"organization": "timestamp-authority", "commonName": "real TSA"},
+        "uri": format!("{}/api/v1/timestamp", real.url),
+        "certChain": {"certificates": chain},
+        "validFor": {"start": "2020-01-01T00:00:00Z"}
+    }));
+    let root_path = dir.path().join("both-tsas.json");
+    std::fs::write(&root_path, root.to_string()).unwrap();
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("trust/trust_config.json")).unwrap()).unwrap();
+    config["trustedRoot"] = root.clone();
+    let config_path = dir.path().join("both-tsas-config.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    let identity = "https://github.com/sigstack-demo/app/.github/workflows/release.yml@refs/heads/main";
+    // The timestamp is what is judged: without the real TSA in the trusted root, its bundle fails.
+    let untrusted = sigstack_e2e::cosign_command("v3", dir.path())
+        .args(["verify-blob", "--trusted-root"])
+        .arg(dir.path().join("trust/trusted_root.json"))
+        .arg("--bundle")
+        .arg(&theirs_path)
+        .args(["--certificate-identity", identity, "--certificate-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
+        .arg(&artifact)
+        .output()
+        .unwrap();
+    assert!(!untrusted.status.success(), "cosign v3 accepted a timestamp of a TSA its trusted root does not list");
+    for (who, bundle) in [("sigstack's TSA", &signed), ("the real TSA", &theirs_path)] {
+        let cosign = sigstack_e2e::cosign_command("v3", dir.path())
+            .args(["verify-blob", "--trusted-root"])
+            .arg(&root_path)
+            .arg("--bundle")
+            .arg(bundle)
+            .args(["--certificate-identity", identity, "--certificate-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
+            .arg(&artifact)
+            .output()
+            .unwrap();
+        assert!(
+            cosign.status.success(),
+            "cosign v3 refused {who}'s timestamp: {}",
+            String::from_utf8_lossy(&cosign.stderr)
+        );
+        let python = Command::new(sigstack_e2e::python().parent().unwrap().join("sigstore"))
+            .arg("--trust-config")
+            .arg(&config_path)
+            .args(["verify", "identity", "--bundle"])
+            .arg(bundle)
+            .args(["--cert-identity", identity, "--cert-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
+            .arg(&artifact)
+            .output()
+            .unwrap();
+        assert!(
+            python.status.success(),
+            "sigstore-python refused {who}'s timestamp: {}",
+            String::from_utf8_lossy(&python.stderr)
+        );
+    }
     drop(stack);
 }
