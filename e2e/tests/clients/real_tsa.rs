@@ -234,27 +234,22 @@ fn cosign_and_sigstore_python_accept_either_tsas_timestamp() {
     std::fs::write(&config_path, config.to_string()).unwrap();
 
     let identity = "https://github.com/sigstack-demo/app/.github/workflows/release.yml@refs/heads/main";
-    // The timestamp is what is judged: without the real TSA in the trusted root, its bundle fails.
-    let untrusted = sigstack_e2e::cosign_command("v3", dir.path())
-        .args(["verify-blob", "--trusted-root"])
-        .arg(dir.path().join("trust/trusted_root.json"))
-        .arg("--bundle")
-        .arg(&theirs_path)
-        .args(["--certificate-identity", identity, "--certificate-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
-        .arg(&artifact)
-        .output()
-        .unwrap();
-    assert!(!untrusted.status.success(), "cosign v3 accepted a timestamp of a TSA its trusted root does not list");
-    for (who, bundle) in [("sigstack's TSA", &signed), ("the real TSA", &theirs_path)] {
-        let cosign = sigstack_e2e::cosign_command("v3", dir.path())
+    let cosign_verify = |trusted_root: &std::path::Path, bundle: &std::path::Path| {
+        sigstack_e2e::cosign_command("v3", dir.path())
             .args(["verify-blob", "--trusted-root"])
-            .arg(&root_path)
+            .arg(trusted_root)
             .arg("--bundle")
             .arg(bundle)
             .args(["--certificate-identity", identity, "--certificate-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
             .arg(&artifact)
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    // The timestamp is what is judged: without the real TSA in the trusted root, its bundle fails.
+    let untrusted = cosign_verify(&dir.path().join("trust/trusted_root.json"), &theirs_path);
+    assert!(!untrusted.status.success(), "cosign v3 accepted a timestamp of a TSA its trusted root does not list");
+    for (who, bundle) in [("sigstack's TSA", &signed), ("the real TSA", &theirs_path)] {
+        let cosign = cosign_verify(&root_path, bundle);
         assert!(
             cosign.status.success(),
             "cosign v3 refused {who}'s timestamp: {}",

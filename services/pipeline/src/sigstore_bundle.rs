@@ -7,7 +7,6 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use sigstack_fulcio::{KeyKind, SubjectKey};
 
 use crate::keyless::{KeylessSigner, LoggedEntry, Services, log_entry};
 use crate::oci::{hex, sha256};
@@ -15,16 +14,6 @@ use sigstack_verify::IN_TOTO;
 
 /// The bundle media type.
 pub(crate) const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-
-/// The `keyDetails` sigstore-go gives a key (`GetDefaultAlgorithmDetails`), which a v2 request names.
-fn default_key_details(key: &SubjectKey) -> anyhow::Result<&'static str> {
-    match key.kind() {
-        KeyKind::P256 => Ok("PKIX_ECDSA_P256_SHA_256"),
-        KeyKind::P384 => Ok("PKIX_ECDSA_P384_SHA_384"),
-        KeyKind::P521 => Ok("PKIX_ECDSA_P521_SHA_512"),
-        other => bail!("a {other:?} key: sigstack signs Rekor v2 entries with ECDSA keys"),
-    }
-}
 
 /// Where a bundle is signed to, from a signing config.
 #[derive(Debug, Clone)]
@@ -136,7 +125,7 @@ pub(crate) async fn bundle_with(
             "digest": B64.encode(&signed_digest),
             "signature": {"content": B64.encode(&signature), "verifier": {
                 "x509Certificate": {"rawBytes": B64.encode(&leaf_der)},
-                "keyDetails": default_key_details(&key)?}}}});
+                "keyDetails": sigstack_verify::tlog::default_key_details(&key).map_err(|e| anyhow::anyhow!("{e}"))?}}}});
         log_entry_v2(http, url, &request).await?
     } else {
         let proposed = if in_toto {

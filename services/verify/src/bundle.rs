@@ -4,14 +4,17 @@
 //! certificate path valid at every verified time, its SCT, and the identity.
 
 use crate::encoding::decode_b64;
-use der::{Decode, Encode};
+use der::Decode;
 use serde_json::Value;
 use sigstack_fulcio::SubjectKey;
 use x509_cert::Certificate;
 
 use crate::artifact::hex;
 use crate::tlog::{LoggedEntry, Signer, verify_entry};
-use crate::{Artifact, IdentityPolicy, SignedContent, Trust, VerificationError, sct, timestamp, verify_certificate};
+use crate::{
+    Artifact, CertificateIdentity, IdentityPolicy, SignedContent, Trust, VerificationError, sct, timestamp,
+    verify_certificate,
+};
 
 /// Which checks run. The defaults are cosign's: certificate, SCT and log entry. The switches are
 /// cosign's `--insecure-ignore-tlog` / `--insecure-ignore-sct` and Kyverno's `rekor.ignoreTlog`,
@@ -81,13 +84,6 @@ fn b64_certificate(value: &Value) -> Result<Vec<u8>, VerificationError> {
     decode_b64(text).ok_or_else(|| bundle_error("a certificate is not base64"))
 }
 
-fn certificate_key(der: &[u8]) -> Result<SubjectKey, VerificationError> {
-    let cert =
-        Certificate::from_der(der).map_err(|e| bundle_error(format!("the certificate is not DER X.509: {e}")))?;
-    let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| bundle_error(e.to_string()))?;
-    SubjectKey::from_spki_der(&spki).map_err(|e| VerificationError::Chain(format!("the certificate's key: {e}")))
-}
-
 fn self_signed(der: &[u8]) -> bool {
     Certificate::from_der(der).is_ok_and(|c| c.tbs_certificate.subject == c.tbs_certificate.issuer)
 }
@@ -138,7 +134,7 @@ pub fn verify_bundle(
         (Some(_), Some(_)) => {
             return Err(bundle_error("the bundle is signed by a certificate, not with the given key"));
         }
-        (Some((leaf, _)), None) => certificate_key(leaf)?,
+        (Some((leaf, _)), None) => CertificateIdentity::key_of(leaf)?,
     };
     let content = SignedContent::of_bundle(bundle, artifact)?;
     content.verify_signature(&key)?;

@@ -199,11 +199,9 @@ pub fn verify_certificate(
         .map(Vec::as_slice)
         .collect();
     let issuer_spki = validate_path(leaf_der, &roots, &intermediates, at, CODE_SIGNING, "signing certificate")?;
-    let cert = Certificate::from_der(leaf_der)
-        .map_err(|e| VerificationError::Bundle(format!("the certificate is not DER X.509: {e}")))?;
-    let spki = der::Encode::to_der(&cert.tbs_certificate.subject_public_key_info)
-        .map_err(|e| VerificationError::Bundle(format!("the certificate's key: {e}")))?;
-    let key = SubjectKey::from_spki_der(&spki)
-        .map_err(|e| VerificationError::Chain(format!("the signing certificate's key: {e}")))?;
-    Ok(VerifiedCertificate { key, identity: CertificateIdentity::of(leaf_der)?, issuer_spki })
+    Ok(VerifiedCertificate {
+        key: CertificateIdentity::key_of(leaf_der)?,
+        identity: CertificateIdentity::of(leaf_der)?,
+        issuer_spki,
+    })
 }

@@ -117,8 +117,9 @@ fn check_v1_body(body: &Value, content: &SignedContent, signer: &Signer<'_>) -> 
     Ok(())
 }
 
-/// The `keyDetails` sigstore-go gives a key (`GetDefaultAlgorithmDetails`), which v2 bodies hold.
-fn default_key_details(key: &SubjectKey) -> Result<&'static str, VerificationError> {
+/// The `keyDetails` sigstore-go gives a key (`GetDefaultAlgorithmDetails`), which v2 bodies hold:
+/// what a verifier rebuilds a v2 entry with, and so what a signer must send.
+pub fn default_key_details(key: &SubjectKey) -> Result<&'static str, VerificationError> {
     match key.kind() {
         KeyKind::P256 => Ok("PKIX_ECDSA_P256_SHA_256"),
         KeyKind::P384 => Ok("PKIX_ECDSA_P384_SHA_384"),
