@@ -117,3 +117,101 @@ fn the_real_kyverno_cli_passes_the_signed_pod_and_fails_nginx() {
         ),
     );
 }
+
+/// The `pass: N, fail: N, warn: N, error: N, skip: N` line of an `apply` output (either tool).
+fn counts(output: &str) -> String {
+    output
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("pass: ") && l.contains("skip: "))
+        .unwrap_or_else(|| panic!("no result counts in:\n{output}"))
+        .to_string()
+}
+
+/// Two policy variants a new user writes, where sigstack used to disagree with Kyverno: images
+/// skipped by `skipImageReferences` (Kyverno still pins them and its validating phase skips them:
+/// admitted) and rule `preconditions` the Pod does not meet (the rules are skipped: admitted).
+/// The real CLI and `sigstack apply` judge the same inputs; verdicts and counts must agree.
+#[test]
+fn skipped_images_and_unmet_preconditions_are_judged_as_the_real_kyverno_cli_judges_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let stack = Stack::start(&state, &[]).unwrap();
+    let registry = stack.url("registry").trim_start_matches("http://").to_string();
+    let ok = |args: &[&str]| run_ok(sigstack(&state).args(args)).trim().to_string();
+    ok(&["build", "--name", "sigstack-demo/unsigned", "--tag", "v1", "--app-version", "unsigned"]);
+    let policy = dir.path().join("policy.yaml");
+    ok(&["policy", "render", "--org", "sigstack-demo", "-o", policy.to_str().unwrap()]);
+    let rendered: serde_json::Value = serde_norway::from_str(&std::fs::read_to_string(&policy).unwrap()).unwrap();
+    let pod = |labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: unsigned\n  namespace: default\n{labels}spec:\n  containers:\n    - name: app\n      image: {registry}/sigstack-demo/unsigned:v1\n"
+        )
+    };
+    let home = dir.path().join("kyverno-home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    let variants: [(&str, Box<dyn Fn(&mut serde_json::Value)>, String); 3] = [
+        (
+            "skipImageReferences naming the unsigned image in both verifyImages rules",
+            Box::new(|rule: &mut serde_json::Value| {
+                rule["verifyImages"][0]["skipImageReferences"] =
+                    serde_json::json!([format!("{registry}/sigstack-demo/unsigned*")]);
+            }),
+            pod(""),
+        ),
+        (
+            "preconditions on a label the Pod lacks",
+            Box::new(|rule: &mut serde_json::Value| {
+                rule["preconditions"] = serde_json::json!({"all": [{
+                    "key": "{{ request.object.metadata.labels.verify || '' }}", "operator": "Equals", "value": "yes"
+                }]});
+            }),
+            pod(""),
+        ),
+        (
+            "preconditions on a label the Pod carries",
+            Box::new(|rule: &mut serde_json::Value| {
+                rule["preconditions"] = serde_json::json!([{
+                    "key": "{{ request.object.metadata.labels.verify || '' }}", "operator": "Equals", "value": "yes",
+                    "message": "only Pods labelled verify=yes are checked"
+                }]);
+            }),
+            pod("  labels:\n    verify: \"yes\"\n"),
+        ),
+    ];
+    let mut report = String::new();
+    for (i, (what, change, resource)) in variants.iter().enumerate() {
+        let mut variant = rendered.clone();
+        for rule in variant["spec"]["rules"].as_array_mut().unwrap() {
+            if rule["verifyImages"].is_array() {
+                change(rule);
+            }
+        }
+        let policy_file = dir.path().join(format!("variant-{i}.yaml"));
+        // JSON (which is YAML): serde_norway writes `yes` unquoted, which Kyverno's YAML 1.1
+        // reader takes for a boolean (see docs/admission.md, "YAML 1.1 booleans").
+        std::fs::write(&policy_file, serde_json::to_string_pretty(&variant).unwrap()).unwrap();
+        let resource_file = dir.path().join(format!("pod-{i}.yaml"));
+        std::fs::write(&resource_file, resource).unwrap();
+        let (_, theirs) = kyverno(
+            &home,
+            &["apply", policy_file.to_str().unwrap(), "--resource", resource_file.to_str().unwrap(), "--detailed-results"],
+        );
+        let ours = sigstack(&state)
+            .args(["apply", "--policy", policy_file.to_str().unwrap(), "--resource", resource_file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let ours = String::from_utf8_lossy(&ours.stdout).into_owned();
+        report.push_str(&format!("## {what}\n$ kyverno apply\n{theirs}\n$ sigstack apply\n{ours}\n"));
+        let kyverno_admits = !theirs.contains("failed:");
+        let sigstack_admits = ours.contains(": ADMITTED");
+        assert_eq!(
+            (sigstack_admits, counts(&ours)),
+            (kyverno_admits, counts(&theirs)),
+            "{what}: sigstack and the real Kyverno CLI disagree\nkyverno apply:\n{theirs}\nsigstack apply:\n{ours}"
+        );
+    }
+    println!("{report}");
+    let _ = std::fs::write(cache_dir().join("logs/kyverno-cli-variants.txt"), report);
+}

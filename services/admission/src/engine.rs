@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::conditions::{ConditionError, evaluate_conditions};
 use crate::image::ImageInfo;
 use crate::pattern::{PatternFailure, check};
 use crate::policy::{
@@ -270,6 +271,40 @@ fn run_phase(
             if excluded(&rule.exclude, &target, kind) {
                 continue;
             }
+            // Kyverno instantiates a verifyImages handler only for a rule that selects an image,
+            // and checks preconditions after that (engine.go invokeRuleHandler): an unmatched
+            // image gives no answer, a matched one whose preconditions fail a skip.
+            let selects_image = rule.verify_images.iter().any(|e| !selected_images(e, &view, &prefix).0.is_empty());
+            if rule.validate.is_some() && phase == Phase::Mutate
+                || rule.validate.is_none() && !selects_image
+                || rule.validate.is_none() && phase == Phase::Validate && !rule.has_verify_image_checks()
+            {
+                continue;
+            }
+            if let Some(preconditions) = &rule.preconditions {
+                let context = json!({"request": {"object": view, "operation": operation, "namespace": namespace}});
+                let skipped = match evaluate_conditions(&[preconditions.any_all()], &context) {
+                    Ok(None) => None,
+                    Ok(Some(why)) => Some((RuleStatus::Skip, format!("preconditions not met; {why}"))),
+                    Err(ConditionError(e)) => {
+                        Some((RuleStatus::Error, format!("failed to evaluate preconditions: {e}")))
+                    }
+                };
+                if let Some((status, message)) = skipped {
+                    let action = rule.verify_images.iter().find_map(|e| e.failure_action);
+                    let action = rule.validate.as_ref().and_then(|v| v.failure_action).or(action);
+                    results.push(RuleResult {
+                        policy: policy.metadata.name.clone(),
+                        rule: rule_name.clone(),
+                        phase,
+                        status,
+                        message: message.trim_end_matches("; ").trim_end_matches(';').to_string(),
+                        enforce: action.unwrap_or(policy.default_action()) == FailureAction::Enforce,
+                        failure_policy: policy.failure_policy(),
+                    });
+                    continue;
+                }
+            }
             let result = |status, message: String, action: Option<FailureAction>| RuleResult {
                 policy: policy.metadata.name.clone(),
                 rule: rule_name.clone(),
@@ -356,9 +391,7 @@ fn validate_verified_images(
     let marks = &scoped["policies"][policy][rule_name];
     let action = rule.verify_images.iter().find_map(|e| e.failure_action);
     // Rule.HasVerifyImageChecks, and no response when the rule selects no image.
-    if !rule.verify_images.iter().any(|e| e.verify_digest || e.required)
-        || rule.verify_images.iter().all(|e| selected_images(e, view, prefix).0.is_empty())
-    {
+    if !rule.has_verify_image_checks() || rule.verify_images.iter().all(|e| selected_images(e, view, prefix).0.is_empty()) {
         return Vec::new();
     }
     let (mut passed, mut skipped) = (Vec::new(), Vec::new());
@@ -415,10 +448,28 @@ fn verify_rule(
         // Kyverno answers once per image of the entry (imageverifier.go Verify).
         for (image, info) in selected {
             let matching = info.matching_string();
-            if entry.skip_image_references.iter().any(|p| wildcard::matches(p, &matching)) {
-                if entry.verifies() {
-                    marks.add(rule_name, &matching, "skip");
-                }
+            let pinned = match &info.digest {
+                Some(_) => Ok(info.clone()),
+                None => verifier.resolve(&info).map(|digest| ImageInfo { digest: Some(digest), ..info.clone() }),
+            };
+            if entry.skip_image_references.iter().any(|p| wildcard::matches(p, &matching)) && entry.verifies() {
+                // Kyverno (imageverifier.go Verify) still pins a skipped image's digest and marks
+                // it "skip" under the pinned name, so the validating phase finds a digest and a
+                // skip mark: the Pod is admitted with the rule skipped. The unpinned name gets a
+                // plain mark too (verifyImage's `ivm.Add`).
+                marks.images.insert(matching.clone(), "skip");
+                let annotated = match (&pinned, info.digest.is_none() && entry.mutate_digest) {
+                    (Ok(pinned), true) => {
+                        pin(&image, &info, pinned, mutated, patches);
+                        pinned.matching_string()
+                    }
+                    (Err(VerifyFailure(m)), true) => {
+                        outcomes.push((RuleStatus::Error, format!("failed to update digest: {m}"), action));
+                        matching.clone()
+                    }
+                    _ => matching.clone(),
+                };
+                marks.add(rule_name, &annotated, "skip");
                 outcomes.push((
                     RuleStatus::Skip,
                     format!(
@@ -429,10 +480,6 @@ fn verify_rule(
                 ));
                 continue;
             }
-            let pinned = match &info.digest {
-                Some(_) => Ok(info.clone()),
-                None => verifier.resolve(&info).map(|digest| ImageInfo { digest: Some(digest), ..info.clone() }),
-            };
             if !entry.verifies() {
                 // Digest pinning only (no attestors, no attestations).
                 match (&pinned, entry.mutate_digest && info.digest.is_none()) {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::conditions::{AnyAllConditions, OPERATORS};
+use crate::conditions::{AnyAllConditions, Condition, OPERATORS};
 
 /// Why a policy file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -116,12 +116,52 @@ pub struct Rule {
     /// What it does not apply to.
     #[serde(default)]
     pub exclude: Option<MatchResources>,
+    /// Conditions on the request (`{{ request.object... }}`) that must hold for the rule to run;
+    /// when they do not, Kyverno skips the rule ("preconditions not met").
+    #[serde(default)]
+    pub preconditions: Option<Preconditions>,
     /// A validate rule.
     #[serde(default)]
     pub validate: Option<Validation>,
     /// Image verification entries.
     #[serde(default)]
     pub verify_images: Vec<ImageVerification>,
+}
+
+impl Rule {
+    /// Kyverno's `Rule.HasVerifyImageChecks`: the validating webhook checks digests or required
+    /// verification for this rule.
+    pub(crate) fn has_verify_image_checks(&self) -> bool {
+        self.verify_images.iter().any(|e| e.verify_digest || e.required)
+    }
+}
+
+/// A rule's `preconditions`: an `{any, all}` block, or the older plain list (every condition
+/// must hold), as Kyverno's `GetAnyAllConditions` reads either.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Preconditions {
+    /// `{any: [...], all: [...]}`.
+    AnyAll(AnyAllConditions),
+    /// `[...]`: all of them.
+    List(Vec<Condition>),
+}
+
+impl Preconditions {
+    /// As one `{any, all}` block. A condition without a message reports none (Kyverno's
+    /// "preconditions not met" then stands alone).
+    pub fn any_all(&self) -> AnyAllConditions {
+        let quiet = |conditions: &[Condition]| -> Vec<Condition> {
+            conditions
+                .iter()
+                .map(|c| Condition { message: Some(c.message.clone().unwrap_or_default()), ..c.clone() })
+                .collect()
+        };
+        match self {
+            Preconditions::AnyAll(block) => AnyAllConditions { any: quiet(&block.any), all: quiet(&block.all) },
+            Preconditions::List(all) => AnyAllConditions { any: Vec::new(), all: quiet(all) },
+        }
+    }
 }
 
 /// `match` / `exclude`.
@@ -430,6 +470,10 @@ impl Policy {
         }
         for rule in &self.spec.rules {
             let at = |m: String| format!("rule {}: {m}", rule.name);
+            let preconditions = rule.preconditions.as_ref().map(Preconditions::any_all).unwrap_or_default();
+            if let Some(c) = preconditions.any.iter().chain(&preconditions.all).find(|c| !OPERATORS.contains(&c.operator.as_str())) {
+                return Err(at(format!("preconditions: operator {:?} is not one of {}", c.operator, OPERATORS.join(", "))));
+            }
             match (rule.validate.is_some(), rule.verify_images.is_empty()) {
                 (true, false) => return Err(at("a rule has either validate or verifyImages, not both".into())),
                 (false, true) => return Err(at("the rule has neither validate nor verifyImages".into())),

@@ -171,6 +171,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     let mut blocked_any = false;
     let mut mutated_docs = Vec::new();
     let mut verdicts = Vec::new();
+    let mut counts = ResultCounts::default();
     // Kyverno runs verifyImages in its mutating webhook and validate rules (and the digest and
     // annotation checks) in its validating webhook: the PHASE column says which row is which.
     println!("{:<34} {:<9} {:<48} {:<6} MESSAGE", "RESOURCE", "PHASE", "POLICY/RULE", "RESULT");
@@ -189,6 +190,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
             resource["metadata"]["name"].as_str().unwrap_or("?")
         );
         for r in &decision.results {
+            counts.add(r.status);
             let status = match r.status {
                 RuleStatus::Pass => "pass",
                 RuleStatus::Fail => "fail",
@@ -220,6 +222,8 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     for verdict in verdicts {
         println!("{verdict}");
     }
+    // Kyverno's own summary line (`kyverno apply`), so the two compare line for line.
+    println!("\n{counts}");
     if let Some(path) = args.output {
         let text: Vec<String> = mutated_docs.iter().map(serde_norway::to_string).collect::<Result<_, _>>()?;
         std::fs::write(&path, text.join("---\n")).with_context(|| format!("write {}", path.display()))?;
@@ -228,4 +232,34 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         anyhow::bail!("at least one resource was blocked");
     }
     Ok(())
+}
+
+/// `kyverno apply`'s result counts (cmd/cli/kubectl-kyverno/processor/result.go): every rule
+/// answer of both webhook phases; a failure counts as `fail` (the CLI's `warn` needs its
+/// `--audit-warn` flag, which sigstack does not have).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ResultCounts {
+    pass: usize,
+    fail: usize,
+    warn: usize,
+    error: usize,
+    skip: usize,
+}
+
+impl ResultCounts {
+    fn add(&mut self, status: RuleStatus) {
+        match status {
+            RuleStatus::Pass => self.pass += 1,
+            RuleStatus::Fail => self.fail += 1,
+            RuleStatus::Error => self.error += 1,
+            RuleStatus::Skip => self.skip += 1,
+        }
+    }
+}
+
+impl std::fmt::Display for ResultCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ResultCounts { pass, fail, warn, error, skip } = self;
+        write!(f, "pass: {pass}, fail: {fail}, warn: {warn}, error: {error}, skip: {skip}")
+    }
 }
