@@ -96,7 +96,7 @@ impl Routers {
         let rekor =
             sigstack_rekor::router(sigstack_rekor::TransparencyLog::open(&dir.path().join("rekor"), "rekor.test")?);
         let policy = include_str!("../../policy/verify-signed-images.yaml");
-        let policies = sigstack_admission::load_policies("policy/verify-signed-images.yaml", policy)?;
+        let policies = sigstack_admission::load_policy_set("policy/verify-signed-images.yaml", policy)?;
         let webhook = sigstack_admission::webhook::router(sigstack_admission::webhook::WebhookState {
             policies: Arc::new(policies),
             verifier: Arc::new(NothingSigned),

@@ -196,7 +196,13 @@ fn skipped_images_and_unmet_preconditions_are_judged_as_the_real_kyverno_cli_jud
         std::fs::write(&resource_file, resource).unwrap();
         let (_, theirs) = kyverno(
             &home,
-            &["apply", policy_file.to_str().unwrap(), "--resource", resource_file.to_str().unwrap(), "--detailed-results"],
+            &[
+                "apply",
+                policy_file.to_str().unwrap(),
+                "--resource",
+                resource_file.to_str().unwrap(),
+                "--detailed-results",
+            ],
         );
         let ours = sigstack(&state)
             .args(["apply", "--policy", policy_file.to_str().unwrap(), "--resource", resource_file.to_str().unwrap()])

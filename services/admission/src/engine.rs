@@ -55,6 +55,8 @@ pub struct RuleResult {
     pub enforce: bool,
     /// The policy's failurePolicy.
     pub failure_policy: FailurePolicy,
+    /// Whether a failure is a warning to the client (an ImageValidatingPolicy's `Warn` action).
+    pub warn: bool,
 }
 
 /// The admission decision for one resource.
@@ -68,6 +70,8 @@ pub struct Decision {
     pub mutated: Value,
     /// Kyverno's block message, if the request is denied.
     pub blocked: Option<String>,
+    /// Warnings for the client (`Warn` actions).
+    pub warnings: Vec<String>,
 }
 
 const CONTROLLERS: &[&str] = &["DaemonSet", "Deployment", "Job", "StatefulSet", "ReplicaSet", "ReplicationController"];
@@ -190,12 +194,12 @@ pub fn evaluate_phase(
             let id = format!("{kind}/{ns}/{name}");
             let blocked = blocked_message(&id, &results).or_else(|| blocked_message(&id, &validated));
             results.extend(validated);
-            return Decision { results, patches, mutated, blocked };
+            return Decision { results, patches, mutated, blocked, warnings: Vec::new() };
         }
         phase => run_phase(policies, resource, ns, operation, verifier, phase),
     };
     let blocked = blocked_message(&format!("{kind}/{ns}/{name}"), &results);
-    Decision { results, patches, mutated, blocked }
+    Decision { results, patches, mutated, blocked, warnings: Vec::new() }
 }
 
 /// Kyverno's `BlockRequest` and `GetBlockedMessages` (pkg/webhooks/utils/block.go): a Fail under
@@ -301,6 +305,7 @@ fn run_phase(
                         message: message.trim_end_matches("; ").trim_end_matches(';').to_string(),
                         enforce: action.unwrap_or(policy.default_action()) == FailureAction::Enforce,
                         failure_policy: policy.failure_policy(),
+                        warn: false,
                     });
                     continue;
                 }
@@ -313,6 +318,7 @@ fn run_phase(
                 message,
                 enforce: action.unwrap_or(policy.default_action()) == FailureAction::Enforce,
                 failure_policy: policy.failure_policy(),
+                warn: false,
             };
             if let Some(validate) = &rule.validate {
                 if phase == Phase::Mutate {
@@ -391,7 +397,9 @@ fn validate_verified_images(
     let marks = &scoped["policies"][policy][rule_name];
     let action = rule.verify_images.iter().find_map(|e| e.failure_action);
     // Rule.HasVerifyImageChecks, and no response when the rule selects no image.
-    if !rule.has_verify_image_checks() || rule.verify_images.iter().all(|e| selected_images(e, view, prefix).0.is_empty()) {
+    if !rule.has_verify_image_checks()
+        || rule.verify_images.iter().all(|e| selected_images(e, view, prefix).0.is_empty())
+    {
         return Vec::new();
     }
     let (mut passed, mut skipped) = (Vec::new(), Vec::new());

@@ -14,8 +14,10 @@
 mod conditions;
 mod engine;
 mod image;
+mod ivpol;
 mod pattern;
 mod policy;
+mod policy_set;
 mod record;
 mod render;
 mod verify_images;
@@ -25,10 +27,12 @@ mod wildcard;
 pub use conditions::{AnyAllConditions, Condition, ConditionError, evaluate_conditions};
 pub use engine::{Decision, Phase, RuleResult, RuleStatus, evaluate, evaluate_phase};
 pub use image::ImageInfo;
+pub use ivpol::{ImageValidatingPolicy, RequestInfo, evaluate_image_policies};
 pub use policy::{
     AttestorSet, CtLogSettings, FailureAction, FailurePolicy, KeylessAttestor, Policy, PolicyError, RekorSettings,
     StaticKeyAttestor, load_policies,
 };
+pub use policy_set::{PolicySet, evaluate_policy_set, load_policy_set};
 pub use record::{AdmissionRecord, DecisionLog, RecordedRule, resource_images};
 pub use render::{SOURCE_ORG, SOURCE_REGISTRY, StackTrust, render, without_trust};
 pub use verify_images::{ImageVerifier, SignatureCheck, VerifiedSignature, VerifyFailure};

@@ -471,8 +471,14 @@ impl Policy {
         for rule in &self.spec.rules {
             let at = |m: String| format!("rule {}: {m}", rule.name);
             let preconditions = rule.preconditions.as_ref().map(Preconditions::any_all).unwrap_or_default();
-            if let Some(c) = preconditions.any.iter().chain(&preconditions.all).find(|c| !OPERATORS.contains(&c.operator.as_str())) {
-                return Err(at(format!("preconditions: operator {:?} is not one of {}", c.operator, OPERATORS.join(", "))));
+            if let Some(c) =
+                preconditions.any.iter().chain(&preconditions.all).find(|c| !OPERATORS.contains(&c.operator.as_str()))
+            {
+                return Err(at(format!(
+                    "preconditions: operator {:?} is not one of {}",
+                    c.operator,
+                    OPERATORS.join(", ")
+                )));
             }
             match (rule.validate.is_some(), rule.verify_images.is_empty()) {
                 (true, false) => return Err(at("a rule has either validate or verifyImages, not both".into())),

@@ -46,15 +46,27 @@ pub struct AdmissionRecord {
 
 /// The images of a Pod or of a controller's pod template, init containers first.
 pub fn resource_images(resource: &Value) -> Vec<String> {
+    image_pointers(resource).into_iter().map(|(_, image)| image).collect()
+}
+
+/// Each image of a Pod or of a controller's pod template with its JSON pointer, init containers
+/// first (Kyverno's `ExtractImagesFromResource` fields).
+pub(crate) fn image_pointers(resource: &Value) -> Vec<(String, String)> {
     let specs = ["/spec", "/spec/template/spec", "/spec/jobTemplate/spec/template/spec"];
-    let Some(spec) = specs.iter().find_map(|p| resource.pointer(p).filter(|s| s.get("containers").is_some())) else {
+    let Some((pointer, spec)) =
+        specs.iter().find_map(|p| resource.pointer(p).filter(|s| s.get("containers").is_some()).map(|s| (p, s)))
+    else {
         return Vec::new();
     };
-    ["initContainers", "containers", "ephemeralContainers"]
-        .iter()
-        .flat_map(|field| spec[field].as_array().cloned().unwrap_or_default())
-        .filter_map(|c| c["image"].as_str().map(str::to_string))
-        .collect()
+    let mut found = Vec::new();
+    for field in ["initContainers", "containers", "ephemeralContainers"] {
+        for (i, container) in spec[field].as_array().into_iter().flatten().enumerate() {
+            if let Some(image) = container["image"].as_str() {
+                found.push((format!("{pointer}/{field}/{i}/image"), image.to_string()));
+            }
+        }
+    }
+    found
 }
 
 impl AdmissionRecord {
@@ -155,8 +167,13 @@ mod tests {
         let log = DecisionLog::in_state_dir(dir.path());
         let pod = json!({"kind": "Pod", "metadata": {"name": "web", "namespace": "prod"},
                          "spec": {"containers": [{"name": "c", "image": "nginx:latest"}]}});
-        let decision =
-            Decision { results: vec![], patches: vec![], mutated: pod.clone(), blocked: Some("denied".into()) };
+        let decision = Decision {
+            results: vec![],
+            patches: vec![],
+            mutated: pod.clone(),
+            blocked: Some("denied".into()),
+            warnings: vec![],
+        };
         let record = AdmissionRecord::new("apply", &pod, None, &decision);
         assert_eq!(record.resource, "Pod/prod/web");
         assert_eq!(record.images, vec!["nginx:latest"]);
@@ -176,7 +193,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = DecisionLog::in_state_dir(dir.path()).with_limit(1000);
         let pod = json!({"kind": "Pod", "metadata": {"name": "web"}, "spec": {"containers": [{"image": "a"}]}});
-        let decision = Decision { results: vec![], patches: vec![], mutated: pod.clone(), blocked: None };
+        let decision =
+            Decision { results: vec![], patches: vec![], mutated: pod.clone(), blocked: None, warnings: vec![] };
         let record = AdmissionRecord::new("apply", &pod, None, &decision);
         for _ in 0..100 {
             log.append(&record).unwrap();

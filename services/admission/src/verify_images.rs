@@ -60,6 +60,15 @@ pub struct SignatureCheck<'a> {
     /// `type: SigstoreBundle`: Sigstore bundles attached as OCI referrers, verified with the
     /// trusted root the verifier was given (Kyverno's TUF), not the entry's inline material.
     pub sigstore_bundle: bool,
+    /// An ImageValidatingPolicy's cosign attestor: Sigstore bundles among the referrers when the
+    /// image has any (then those alone), else cosign's `.sig`/`.att` tags.
+    pub detect_bundles: bool,
+    /// A sigstore `trusted_root.json` (an attestor's `trustedRoot`); without it, the trusted
+    /// root the verifier was given stands in for Kyverno's TUF. `roots` and the log keys replace
+    /// its parts.
+    pub trusted_root: Option<&'a str>,
+    /// PEM chain of a timestamp authority to trust as well (`ctlog.tsaCertChain`).
+    pub tsa_chain: Option<&'a str>,
 }
 
 /// What the engine needs from a registry and the Sigstore formats.
@@ -126,6 +135,7 @@ impl Entry<'_> {
                 rekor: k.rekor.as_ref(),
                 ctlog: k.ctlog.as_ref(),
                 sigstore_bundle,
+                ..SignatureCheck::default()
             },
             Entry::Key(pem, k) => SignatureCheck {
                 roots: None,
@@ -133,6 +143,7 @@ impl Entry<'_> {
                 rekor: k.rekor.as_ref(),
                 ctlog: k.ctlog.as_ref(),
                 sigstore_bundle,
+                ..SignatureCheck::default()
             },
         }
     }

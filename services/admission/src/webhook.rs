@@ -19,13 +19,13 @@ use serde_json::{Value, json};
 
 use sigstack_wire::{ErrorEnvelope, with_fallbacks};
 
-use crate::{ImageVerifier, Phase, Policy, evaluate_phase};
+use crate::{ImageVerifier, Phase, PolicySet, RequestInfo, evaluate_policy_set};
 
 /// What the webhook evaluates with.
 #[derive(Clone)]
 pub struct WebhookState {
-    /// The policies.
-    pub policies: Arc<Vec<Policy>>,
+    /// The policies, of either type.
+    pub policies: Arc<PolicySet>,
     /// Signature verification.
     pub verifier: Arc<dyn ImageVerifier + Send + Sync>,
     /// Where decisions are recorded for the explorer, if anywhere.
@@ -78,11 +78,20 @@ async fn review(State(state): State<WebhookState>, body: Result<Bytes, BytesReje
     }
     let namespace = request["namespace"].as_str().map(str::to_string);
     let operation = request["operation"].as_str().unwrap_or("CREATE").to_string();
+    // What the API server says of the request (resource, subresource) beyond the object: an
+    // ImageValidatingPolicy's matchConstraints read it (`pods/ephemeralcontainers`).
+    let mut info = RequestInfo::for_object(&object, &operation, namespace.as_deref());
+    if let Some(resource) = request["resource"].as_object() {
+        info.group = resource.get("group").and_then(Value::as_str).unwrap_or_default().to_string();
+        info.version = resource.get("version").and_then(Value::as_str).unwrap_or_default().to_string();
+        info.resource = resource.get("resource").and_then(Value::as_str).unwrap_or_default().to_string();
+    }
+    info.sub_resource = request["subResource"].as_str().unwrap_or_default().to_string();
+    info.old_object = Some(request["oldObject"].clone()).filter(|o| o.is_object());
     // Verification does registry I/O with its own runtime: keep it off the async workers.
     let decision = tokio::task::spawn_blocking(move || {
         let phase = if mutate { Phase::Mutate } else { Phase::Validate };
-        let decision =
-            evaluate_phase(&state.policies, &object, namespace.as_deref(), &operation, state.verifier.as_ref(), phase);
+        let decision = evaluate_policy_set(&state.policies, &object, &info, Arc::clone(&state.verifier), phase);
         if let Some(log) = &state.decisions {
             let source = if mutate { "webhook /mutate" } else { "webhook /validate" };
             let record = crate::AdmissionRecord::new(source, &object, namespace.as_deref(), &decision);
@@ -97,7 +106,7 @@ async fn review(State(state): State<WebhookState>, body: Result<Bytes, BytesReje
         Ok(decision) => decision,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("evaluation failed: {e}")),
     };
-    let response = match (&decision.blocked, mutate) {
+    let mut response = match (&decision.blocked, mutate) {
         // Kyverno's denial: a Failure status without a code, which the API server answers with
         // 400 Bad Request (what clients and the real Kyverno's users see).
         (Some(message), _) => {
@@ -109,5 +118,8 @@ async fn review(State(state): State<WebhookState>, body: Result<Bytes, BytesReje
         }),
         (None, _) => json!({"uid": uid, "allowed": true}),
     };
+    if !decision.warnings.is_empty() {
+        response["warnings"] = json!(decision.warnings);
+    }
     Json(json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})).into_response()
 }

@@ -53,7 +53,11 @@ impl PipelineVerifier {
         ));
         match verified {
             Ok(verified) => Ok(verified.into_iter().map(verified_signature).collect()),
-            Err(VerifyError::NoSignatures | VerifyError::NoMatchingSignatures(_)) => Ok(Vec::new()),
+            Err(
+                VerifyError::NoSignatures
+                | VerifyError::NoMatchingSignatures(_)
+                | VerifyError::NoMatchingAttestations(_),
+            ) => Ok(Vec::new()),
             Err(e) => Err(Self::failure(e)),
         }
     }
@@ -115,6 +119,99 @@ impl PipelineVerifier {
         }
     }
 
+    /// The trust of an ImageValidatingPolicy's cosign attestor, as Kyverno's `checkOptions`
+    /// builds it: the attestor's `trustedRoot`, else the trusted root this verifier was given
+    /// (standing in for Kyverno's TUF, which sigstack never fetches), with `keyless.roots`,
+    /// `ctlog.rekorPubKey` and `ctlog.ctLogPubKey` replacing the CAs, logs and CT logs, and
+    /// `ctlog.tsaCertChain` adding a timestamp authority.
+    fn attestor_trust(&self, check: &SignatureCheck<'_>) -> Result<(Trust, Checks), VerifyFailure> {
+        let der = |text: &str, what: &str| -> Result<Vec<Vec<u8>>, VerifyFailure> {
+            pem::parse_many(text)
+                .map(|blocks| blocks.into_iter().map(|b| b.into_contents()).collect())
+                .map_err(|e| VerifyFailure(format!("{what}: {e}")))
+        };
+        let mut trust = match check.trusted_root {
+            Some(json) => {
+                let root: sigstack_trust::TrustedRoot = serde_json::from_str(json)
+                    .map_err(|e| VerifyFailure(format!("cosign.trustedRoot is not a sigstore trusted root: {e}")))?;
+                Trust::from_trusted_root(&root).map_err(|e| VerifyFailure(format!("cosign.trustedRoot: {e}")))?
+            }
+            None => self.bundle_trust.clone().unwrap_or_default(),
+        };
+        if let Some(roots) = check.roots {
+            trust.certificate_authorities =
+                Trust::from_keys(&der(roots, "keyless.roots")?, None, None).certificate_authorities;
+        }
+        let tlog = !check.rekor.is_some_and(|r| r.ignore_tlog);
+        let sct = !check.ctlog.is_some_and(|c| c.ignore_sct);
+        if let Some(pem) = check.rekor.and_then(|r| r.pubkey.as_deref()) {
+            let key = der(pem, "ctlog.rekorPubKey")?.into_iter().next();
+            trust.tlogs = Trust::from_keys(&[], key.as_deref(), None).tlogs;
+        }
+        if let Some(pem) = check.ctlog.and_then(|c| c.pubkey.as_deref()) {
+            let key = der(pem, "ctlog.ctLogPubKey")?.into_iter().next();
+            trust.ctlogs = Trust::from_keys(&[], None, key.as_deref()).ctlogs;
+        }
+        if let Some(chain) = check.tsa_chain {
+            let chain = der(chain, "ctlog.tsaCertChain")?;
+            trust.timestamp_authorities.push(sigstack_verify::TimestampAuthority { chain, valid: Default::default() });
+        }
+        let public_key = match check.public_key {
+            Some(pem) => Some(
+                der(pem, "cosign.key.data")?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| VerifyFailure("cosign.key.data holds no PEM block".into()))?,
+            ),
+            None => None,
+        };
+        if public_key.is_none() && trust.certificate_authorities.is_empty() {
+            return Err(VerifyFailure(
+                "no certificate authority to verify with: give the attestor trustedRoot or keyless.roots, or run with --trusted-root (SIGSTACK_TRUSTED_ROOT), which stands in for Kyverno's TUF; sigstack never fetches the public-good one".into(),
+            ));
+        }
+        let checks = Checks { tlog, sct: sct && public_key.is_none(), public_key };
+        Ok((trust, checks))
+    }
+
+    /// Kyverno's ImageValidatingPolicy cosign verifier: the image's Sigstore bundles when it has
+    /// any (then only those), else cosign's `.sig`/`.att` tags.
+    fn detect(
+        &self,
+        image: &ImageInfo,
+        check: &SignatureCheck<'_>,
+        attestations: bool,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        let registry = self.registry(image)?;
+        let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
+        let (trust, checks) = self.attestor_trust(check)?;
+        let policy = IdentityPolicy::default();
+        let bundles =
+            self.runtime.block_on(sigstack_pipeline::verify_bundles(&registry, &trust, &reference, &policy, &checks));
+        match bundles {
+            Ok(verified) => return Ok(verified.into_iter().map(verified_signature).collect()),
+            Err(VerifyError::NoMatchingSignatures(_)) => return Ok(Vec::new()),
+            Err(VerifyError::NoSignatures) => {}
+            Err(e) => return Err(Self::failure(e)),
+        }
+        let verified = self.runtime.block_on(async {
+            if attestations {
+                sigstack_pipeline::verify_attestations(&registry, &trust, &reference, &policy, &checks).await
+            } else {
+                sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy, &checks).await
+            }
+        });
+        match verified {
+            Ok(verified) => Ok(verified.into_iter().map(verified_signature).collect()),
+            Err(
+                VerifyError::NoSignatures
+                | VerifyError::NoMatchingSignatures(_)
+                | VerifyError::NoMatchingAttestations(_),
+            ) => Ok(Vec::new()),
+            Err(e) => Err(Self::failure(e)),
+        }
+    }
+
     fn run(
         &self,
         image: &ImageInfo,
@@ -123,6 +220,9 @@ impl PipelineVerifier {
     ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
         if check.sigstore_bundle {
             return self.bundles(image, check);
+        }
+        if check.detect_bundles {
+            return self.detect(image, check, attestations);
         }
         let registry = self.registry(image)?;
         let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());

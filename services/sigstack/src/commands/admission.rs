@@ -6,14 +6,27 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde_json::Value;
 use sigstack::verifier::PipelineVerifier;
-use sigstack_admission::{Policy, RuleStatus, evaluate};
+use std::sync::Arc;
+
+use sigstack_admission::{ImageVerifier, Phase, PolicySet, RequestInfo, RuleStatus, evaluate_policy_set};
 use sigstack_pipeline::Trust;
 
 use crate::StateDirArg;
 use crate::stack::StackDescription;
 
-/// The production policy, as shipped in policy/.
+/// The production policy, as shipped in policy/: the ClusterPolicy (Kyverno's deprecated type,
+/// which many clusters still run) and the same rules as an ImageValidatingPolicy.
 const SOURCE_POLICY: &str = include_str!("../../../../policy/verify-signed-images.yaml");
+const SOURCE_IVPOL: &str = include_str!("../../../../policy/verify-signed-images-ivpol.yaml");
+
+/// Which type of the shipped policy `policy render` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyType {
+    /// kyverno.io/v1 ClusterPolicy with verifyImages (deprecated by Kyverno since 1.17).
+    ClusterPolicy,
+    /// policies.kyverno.io/v1 ImageValidatingPolicy (CEL; what Kyverno recommends).
+    Ivpol,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PolicyCommand {
@@ -28,9 +41,13 @@ pub struct RenderArgs {
     /// The GitHub organisation whose workflows may sign, and whose repository path in the registry is admitted.
     #[arg(long)]
     org: String,
-    /// Policy to render [default: the shipped policy/verify-signed-images.yaml].
+    /// Policy to render [default: the shipped policy of the --type].
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Which shipped policy: policy/verify-signed-images.yaml (cluster-policy) or
+    /// policy/verify-signed-images-ivpol.yaml (ivpol). Ignored with --policy.
+    #[arg(long = "type", value_enum, default_value_t = PolicyType::ClusterPolicy)]
+    policy_type: PolicyType,
     /// Write here instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -41,6 +58,7 @@ pub fn policy(command: PolicyCommand) -> anyhow::Result<()> {
     let stack = StackDescription::require(&args.state.state_dir)?;
     let source = match &args.policy {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
+        None if args.policy_type == PolicyType::Ivpol => SOURCE_IVPOL.to_string(),
         None => SOURCE_POLICY.to_string(),
     };
     let source: Value = serde_norway::from_str(&source).context("the policy is not YAML")?;
@@ -62,6 +80,11 @@ pub fn policy(command: PolicyCommand) -> anyhow::Result<()> {
         rekor_url,
         rekor_pem,
         ctlog_pem: read("ctlog.pub")?,
+        tuf: match stack.services.get("tuf") {
+            Some(url) => Some((url.clone(), read("root.json")?)),
+            None => None,
+        },
+        trusted_root_json: Some(read("trusted_root.json")?),
     };
     let rendered = sigstack_admission::render(&source, &args.org, registry.trim_start_matches("http://"), &trust);
     let text = format!(
@@ -71,7 +94,7 @@ pub fn policy(command: PolicyCommand) -> anyhow::Result<()> {
         serde_norway::to_string(&rendered)?
     );
     // Refuse to write what Kyverno (and sigstack) would refuse.
-    sigstack_admission::load_policies("rendered policy", &text)?;
+    sigstack_admission::load_policy_set("rendered policy", &text)?;
     match args.output {
         Some(path) => {
             std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
@@ -127,7 +150,8 @@ impl VerifierArgs {
     }
 }
 
-pub fn read_policies(path: &Path) -> anyhow::Result<Vec<Policy>> {
+/// Every policy of `path` (a file, or a directory of `.yaml`/`.yml` files), of either type.
+pub fn read_policies(path: &Path) -> anyhow::Result<PolicySet> {
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
             .flatten()
@@ -139,10 +163,13 @@ pub fn read_policies(path: &Path) -> anyhow::Result<Vec<Policy>> {
     } else {
         vec![path.to_path_buf()]
     };
-    let mut policies = Vec::new();
+    let mut policies = PolicySet::default();
     for file in files {
         let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
-        policies.extend(sigstack_admission::load_policies(&file.display().to_string(), &text)?);
+        policies.extend(sigstack_admission::load_policy_set(&file.display().to_string(), &text)?);
+    }
+    if policies.is_empty() {
+        anyhow::bail!("{}: no policy found", path.display());
     }
     Ok(policies)
 }
@@ -167,7 +194,7 @@ pub fn read_resources(path: &Path) -> anyhow::Result<Vec<Value>> {
 pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     let policies = read_policies(&args.policy)?;
     let resources = read_resources(&args.resource)?;
-    let verifier = args.verifier.verifier()?;
+    let verifier: Arc<dyn ImageVerifier + Send + Sync> = Arc::new(args.verifier.verifier()?);
     let mut blocked_any = false;
     let mut mutated_docs = Vec::new();
     let mut verdicts = Vec::new();
@@ -176,7 +203,8 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     // annotation checks) in its validating webhook: the PHASE column says which row is which.
     println!("{:<34} {:<9} {:<48} {:<6} MESSAGE", "RESOURCE", "PHASE", "POLICY/RULE", "RESULT");
     for resource in &resources {
-        let decision = evaluate(&policies, resource, None, &args.operation, &verifier);
+        let request = RequestInfo::for_object(resource, &args.operation, None);
+        let decision = evaluate_policy_set(&policies, resource, &request, Arc::clone(&verifier), Phase::All);
         if let Some(dir) = args.state_dir.as_deref().filter(|dir| dir.join(crate::stack::STACK_FILE).exists()) {
             let record = sigstack_admission::AdmissionRecord::new("apply", resource, None, &decision);
             if let Err(e) = sigstack_admission::DecisionLog::in_state_dir(dir).append(&record) {
@@ -203,6 +231,9 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<()> {
                 || (r.status == RuleStatus::Error && r.failure_policy == sigstack_admission::FailurePolicy::Fail);
             let message = if blocks { "(the reason is in the denial below)" } else { r.message.as_str() };
             println!("{id:<34} {phase:<9} {:<48} {status:<6} {message}", format!("{}/{}", r.policy, r.rule));
+        }
+        for warning in &decision.warnings {
+            verdicts.push(format!("{id}: WARNING {warning}"));
         }
         match &decision.blocked {
             Some(message) => {
