@@ -192,6 +192,29 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Waits until Kyverno reports every ImageValidatingPolicy ready and has registered its
+    /// ImageValidatingPolicy webhooks.
+    pub fn wait_for_image_validating_policies(&self) {
+        crate::wait_for_condition(
+            "Kyverno to report every ImageValidatingPolicy ready and register its ivpol webhooks",
+            Duration::from_secs(90),
+            || {
+                let policies: Value =
+                    serde_json::from_str(&self.ok(&["get", "imagevalidatingpolicies", "-o", "json"], None))
+                        .unwrap_or(Value::Null);
+                let ready = policies["items"].as_array().is_some_and(|items| {
+                    !items.is_empty() && items.iter().all(|p| p["status"]["conditionStatus"]["ready"] == true)
+                });
+                let hooks = |kind: &str, name: &str| {
+                    self.run(&["get", kind, name, "-o", "jsonpath={.webhooks[*].name}"], None).1.contains("ivpol.")
+                };
+                ready && hooks("validatingwebhookconfigurations", "kyverno-resource-validating-webhook-cfg")
+            },
+        );
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();

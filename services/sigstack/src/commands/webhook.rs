@@ -180,7 +180,7 @@ fn print_manifests(args: ManifestArgs) -> anyhow::Result<()> {
         Some(None) => anyhow::bail!("--namespace-label must be KEY=VALUE"),
         None => "    namespaceSelector:\n      matchExpressions:\n        - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}\n".into(),
     };
-    let rules = "    rules:\n      - apiGroups: [\"\", \"apps\", \"batch\"]\n        apiVersions: [\"v1\"]\n        operations: [CREATE, UPDATE]\n        resources: [pods, deployments, statefulsets, daemonsets, replicasets, replicationcontrollers, jobs, cronjobs]\n";
+    let rules = "    rules:\n      - apiGroups: [\"\", \"apps\", \"batch\"]\n        apiVersions: [\"v1\"]\n        operations: [CREATE, UPDATE]\n        resources: [pods, pods/ephemeralcontainers, deployments, statefulsets, daemonsets, replicasets, replicationcontrollers, jobs, cronjobs]\n";
     for (kind, name, path) in [
         ("MutatingWebhookConfiguration", "mutate", "mutate"),
         ("ValidatingWebhookConfiguration", "validate", "validate"),
