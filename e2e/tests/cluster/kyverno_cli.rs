@@ -119,7 +119,7 @@ fn the_real_kyverno_cli_passes_the_signed_pod_and_fails_nginx() {
 }
 
 /// A change to one `verifyImages` rule of a policy.
-type RuleEdit = Box<dyn Fn(&mut serde_json::Value)>;
+type RuleEdit<'a> = Box<dyn Fn(&mut serde_json::Value) + 'a>;
 
 /// The `pass: N, fail: N, warn: N, error: N, skip: N` line of an `apply` output (either tool).
 fn counts(output: &str) -> String {
@@ -154,7 +154,7 @@ fn skipped_images_and_unmet_preconditions_are_judged_as_the_real_kyverno_cli_jud
     let home = dir.path().join("kyverno-home");
     std::fs::create_dir_all(&home).unwrap();
 
-    let variants: [(&str, RuleEdit, String); 3] = [
+    let variants: [(&str, RuleEdit<'_>, String); 3] = [
         (
             "skipImageReferences naming the unsigned image in both verifyImages rules",
             Box::new(|rule: &mut serde_json::Value| {
