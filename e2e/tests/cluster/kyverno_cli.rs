@@ -224,3 +224,66 @@ fn skipped_images_and_unmet_preconditions_are_judged_as_the_real_kyverno_cli_jud
     println!("{report}");
     let _ = std::fs::write(cache_dir().join("logs/kyverno-cli-variants.txt"), report);
 }
+
+/// The ImageValidatingPolicy through the real CLI: `kyverno apply` of the rendered policy on the
+/// committed Pods (by digest: the CLI never pins tags) gives the same verdicts and counts as
+/// `sigstack apply`, and `kyverno test policy/test/local-ivpol` passes.
+#[test]
+fn the_real_kyverno_cli_and_sigstack_apply_agree_on_the_image_validating_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let stack = Stack::start(&state, &[]).unwrap();
+    let registry = stack.url("registry").trim_start_matches("http://").to_string();
+    let ok = |args: &[&str]| run_ok(sigstack(&state).args(args)).trim().to_string();
+    let signed = ok(&["build", "--name", "sigstack-demo/app", "--tag", "v1"]);
+    ok(&["sign", "sigstack-demo/app:v1", "--repo", "sigstack-demo/app"]);
+    ok(&["attest", "sigstack-demo/app:v1", "--repo", "sigstack-demo/app"]);
+    let unsigned = ok(&["build", "--name", "sigstack-demo/unsigned", "--tag", "v1", "--app-version", "unsigned"]);
+    let layout = dir.path().join("local-ivpol");
+    std::fs::create_dir_all(&layout).unwrap();
+    for file in ["kyverno-test.yaml", "pods.yaml"] {
+        let text = std::fs::read_to_string(workspace_root().join("policy/test/local-ivpol").join(file)).unwrap();
+        std::fs::write(layout.join(file), text.replace("127.0.0.1:8095", &registry)).unwrap();
+    }
+    // The committed digests are those of sigstack's reproducible builds.
+    let pods = std::fs::read_to_string(layout.join("pods.yaml")).unwrap();
+    assert!(pods.contains(&format!("app@{signed}")) && pods.contains(&format!("unsigned@{unsigned}")), "{pods}");
+    let policy = layout.join("policy.yaml");
+    ok(&["policy", "render", "--type", "ivpol", "--org", "sigstack-demo", "-o", policy.to_str().unwrap()]);
+    let home = dir.path().join("kyverno-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let pods_file = layout.join("pods.yaml");
+    let (_, theirs) = kyverno(
+        &home,
+        &["apply", policy.to_str().unwrap(), "--resource", pods_file.to_str().unwrap(), "--detailed-results"],
+    );
+    let ours = sigstack(&state)
+        .args(["apply", "--policy", policy.to_str().unwrap(), "--resource", pods_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let ours = String::from_utf8_lossy(&ours.stdout).into_owned();
+    println!("kyverno apply:\n{theirs}\nsigstack apply:\n{ours}");
+    assert_eq!(counts(&theirs), "pass: 1, fail: 2, warn: 0, error: 0, skip: 0", "kyverno apply:\n{theirs}");
+    assert_eq!(counts(&ours), counts(&theirs), "sigstack apply:\n{ours}");
+    for (pod, admitted) in [("signed-app", true), ("nginx", false), ("unsigned-app", false)] {
+        assert_eq!(theirs.contains(&format!("default/Pod/{pod} failed")), !admitted, "{pod}: {theirs}");
+        let verdict = if admitted { "ADMITTED" } else { "DENIED" };
+        assert!(ours.contains(&format!("Pod/default/{pod}: {verdict}")), "{pod}: {ours}");
+    }
+    // Kyverno's messages, word for word.
+    for message in ["images must come from", "every image must be signed by a GitHub Actions workflow of sigstack-demo"]
+    {
+        assert!(theirs.contains(message) && ours.contains(message), "{message}:\n{theirs}\n{ours}");
+    }
+
+    let (passed, tested) = kyverno(&home, &["test", layout.to_str().unwrap(), "--remove-color"]);
+    println!("kyverno test:\n{tested}");
+    assert!(passed, "kyverno test policy/test/local-ivpol failed:\n{tested}");
+    assert!(tested.contains("Test Summary: 3 tests passed and 0 tests failed"), "{tested}");
+    let _ = std::fs::write(
+        cache_dir().join("logs/kyverno-cli-ivpol.txt"),
+        format!(
+            "$ kyverno apply (rendered ImageValidatingPolicy)\n{theirs}\n$ sigstack apply\n{ours}\n$ kyverno test policy/test/local-ivpol\n{tested}"
+        ),
+    );
+}
