@@ -96,8 +96,11 @@ if "$SIGSTACK" verify acme/widget:v1 --certificate-identity "$IDENTITY" --certif
 fi
 ok "the moved tag is refused:"; sed 's/^sigstack: error: //' "$WORK/refusal.txt" | say
 
-step "Admission: the organisation's Kyverno policy, rendered for this stack, applied to three Pods"
-"$SIGSTACK" policy render --org acme -o "$WORK/policy.yaml" 2>/dev/null
+# The ImageValidatingPolicy (policy/verify-signed-images-ivpol.yaml): the type Kyverno recommends
+# since 1.17 and the only one it will keep; the ClusterPolicy form stays in policy/ for clusters that
+# still run it (`sigstack policy render` without --type).
+step "Admission: the organisation's Kyverno ImageValidatingPolicy, rendered for this stack, applied to three Pods"
+"$SIGSTACK" policy render --type ivpol --org acme -o "$WORK/policy.yaml" 2>/dev/null
 SIGNED=$("$SIGSTACK" build --name acme/widget --tag v2 --app-version "2.0.$(date +%s)" 2>/dev/null)
 "$SIGSTACK" sign acme/widget:v2 --repo acme/widget >/dev/null 2>&1
 "$SIGSTACK" attest acme/widget:v2 --repo acme/widget >/dev/null 2>&1
@@ -147,8 +150,10 @@ if [ -f "$KUBE_DIR/.complete" ] && [ -f "$KYVERNO_DIR/.complete" ]; then
     [ "$attempt" = 60 ] && { cat "$WORK/apply-policy.txt" >&2; die "the policy could not be applied"; }
     sleep 0.5
   done
-  for _ in $(seq 1 300); do
-    "${KUBECTL[@]}" get mutatingwebhookconfigurations kyverno-resource-mutating-webhook-cfg -o jsonpath='{.webhooks[*].name}' 2>/dev/null | grep -q . && break
+  # Kyverno registers an ImageValidatingPolicy's webhooks (ivpol.*) once the policy is ready.
+  for _ in $(seq 1 450); do
+    "${KUBECTL[@]}" get validatingwebhookconfigurations kyverno-resource-validating-webhook-cfg -o jsonpath='{.webhooks[*].name}' 2>/dev/null | grep -q 'ivpol\.' &&
+      "${KUBECTL[@]}" get mutatingwebhookconfigurations kyverno-resource-mutating-webhook-cfg -o jsonpath='{.webhooks[*].name}' 2>/dev/null | grep -q 'ivpol\.' && break
     sleep 0.2
   done
   if "${KUBECTL[@]}" run nginx --image=nginx:latest >/dev/null 2>"$WORK/nginx.txt"; then die "the API server admitted nginx:latest"; fi
