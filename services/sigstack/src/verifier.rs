@@ -14,7 +14,8 @@ pub fn registry_scheme(registry: &str) -> &'static str {
 
 /// Verification through the registry with the same code as `sigstack verify`.
 pub struct PipelineVerifier {
-    runtime: tokio::runtime::Runtime,
+    /// Its own runtime for registry I/O (the engine is synchronous); `None` only while dropping.
+    runtime: Option<tokio::runtime::Runtime>,
     registry_timeout: std::time::Duration,
     /// The trusted root of `type: SigstoreBundle`.
     bundle_trust: Option<Trust>,
@@ -25,7 +26,7 @@ impl PipelineVerifier {
     /// Sigstore bundles with `bundle_trust`.
     pub fn new(registry_timeout_seconds: u64, bundle_trust: Option<Trust>) -> anyhow::Result<Self> {
         Ok(PipelineVerifier {
-            runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
+            runtime: Some(tokio::runtime::Builder::new_current_thread().enable_all().build()?),
             registry_timeout: std::time::Duration::from_secs(registry_timeout_seconds.max(1)),
             bundle_trust,
         })
@@ -44,7 +45,7 @@ impl PipelineVerifier {
         let registry = self.registry(image)?;
         let reference = format!("{}/{}@{}", image.registry, image.path, image.digest.clone().unwrap_or_default());
         let checks = Checks { tlog: !check.rekor.is_some_and(|r| r.ignore_tlog), sct: false, public_key: None };
-        let verified = self.runtime.block_on(sigstack_pipeline::verify_bundles(
+        let verified = self.runtime().block_on(sigstack_pipeline::verify_bundles(
             &registry,
             trust,
             &reference,
@@ -187,14 +188,14 @@ impl PipelineVerifier {
         let (trust, checks) = self.attestor_trust(check)?;
         let policy = IdentityPolicy::default();
         let bundles =
-            self.runtime.block_on(sigstack_pipeline::verify_bundles(&registry, &trust, &reference, &policy, &checks));
+            self.runtime().block_on(sigstack_pipeline::verify_bundles(&registry, &trust, &reference, &policy, &checks));
         match bundles {
             Ok(verified) => return Ok(verified.into_iter().map(verified_signature).collect()),
             Err(VerifyError::NoMatchingSignatures(_)) => return Ok(Vec::new()),
             Err(VerifyError::NoSignatures) => {}
             Err(e) => return Err(Self::failure(e)),
         }
-        let verified = self.runtime.block_on(async {
+        let verified = self.runtime().block_on(async {
             if attestations {
                 sigstack_pipeline::verify_attestations(&registry, &trust, &reference, &policy, &checks).await
             } else {
@@ -229,7 +230,7 @@ impl PipelineVerifier {
         let (trust, checks) = Self::trust(check)?;
         let policy = IdentityPolicy::default();
         let verified = self
-            .runtime
+            .runtime()
             .block_on(async {
                 if attestations {
                     sigstack_pipeline::verify_attestations(&registry, &trust, &reference, &policy, &checks).await
@@ -247,12 +248,29 @@ fn verified_signature(v: sigstack_pipeline::Verified) -> VerifiedSignature {
     VerifiedSignature { sans: v.sans, issuer: v.issuer, extensions: v.extensions, statement: v.statement }
 }
 
+impl PipelineVerifier {
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().expect("the runtime lives as long as the verifier")
+    }
+}
+
+/// The webhook drops its verifier inside its async server when it stops; a runtime dropped there
+/// panics ("Cannot drop a runtime in a context where blocking is not allowed"), so it is shut down
+/// in the background instead.
+impl Drop for PipelineVerifier {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 impl ImageVerifier for PipelineVerifier {
     fn resolve(&self, image: &ImageInfo) -> Result<String, VerifyFailure> {
         let registry = self.registry(image)?;
         let reference =
             format!("{}/{}:{}", image.registry, image.path, image.tag.clone().unwrap_or_else(|| "latest".into()));
-        self.runtime
+        self.runtime()
             .block_on(async {
                 let parsed = registry.reference(&reference)?;
                 registry.resolve(&parsed).await
