@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e lives in the workspace").to_path_buf()
+    e2e_dir().parent().expect("e2e lives in the workspace").to_path_buf()
 }
 
 /// Path of the `sigstack` binary: `$SIGSTACK_BIN`, else the workspace's debug build (built on demand).
@@ -255,7 +255,7 @@ pub fn python() -> PathBuf {
 
 /// Path of a client script under `e2e/clients/`.
 pub fn client_script(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients").join(relative)
+    e2e_dir().join("clients").join(relative)
 }
 
 /// Pids of the processes whose command line mentions `needle`.
@@ -504,4 +504,10 @@ pub fn put_blob(registry_url: &str, repository: &str, bytes: &[u8]) -> String {
             .arg(format!("{location}{separator}digest={digest}")),
     );
     digest
+}
+
+/// The e2e crate's directory, read at run time (cargo sets it for tests), so a test binary shared
+/// by two clones through one target directory reads this clone's files.
+fn e2e_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }

@@ -287,3 +287,61 @@ fn the_real_kyverno_cli_and_sigstack_apply_agree_on_the_image_validating_policy(
         ),
     );
 }
+
+/// `sigstack policy probe --judge both` on the design's flawed original policy and on both of
+/// ours: the original's card names both defects (Kyverno refuses it as written; it admits
+/// nginx:latest), ours refuse every probe, and the real Kyverno CLI agrees with sigstack on every
+/// probe of every card.
+#[test]
+fn policy_probe_cards_name_the_original_policys_defects_and_pass_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let _stack = Stack::start(&state, &[]).unwrap();
+    let mut report = String::new();
+    for (file, passes) in [
+        ("policy/examples/original-policy.yaml", false),
+        ("policy/verify-signed-images.yaml", true),
+        ("policy/verify-signed-images-ivpol.yaml", true),
+    ] {
+        let markdown = dir.path().join("card.md");
+        let output = sigstack(&state)
+            .args(["policy", "probe", "--judge", "both", "--format", "json", "--policy"])
+            .arg(workspace_root().join(file))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let card: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("{file}: not JSON ({e}):\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr))
+        });
+        assert_eq!(output.status.success(), passes, "{file}: exit status\n{stdout}");
+        assert_eq!(card["failed"], !passes, "{file}");
+        let status = |name: &str| {
+            card["probes"].as_array().unwrap().iter().find(|p| p["name"] == name).map(|p| p["status"].clone()).unwrap()
+        };
+        for probe in card["probes"].as_array().unwrap() {
+            assert_ne!(probe["status"], "DISAGREE", "{file}: sigstack and the real Kyverno disagree on {probe}");
+        }
+        let findings = card["findings"].to_string();
+        if passes {
+            assert_eq!(card["score"]["refused"], card["score"]["of"], "{file}: {stdout}");
+            assert_eq!(card["findings"], serde_json::json!([]), "{file}");
+            assert_eq!(status("control-cosign-format"), "ok", "{file}");
+        } else {
+            assert!(findings.contains("as written, Kyverno refuses this policy"), "{findings}");
+            assert!(findings.contains("Either Rekor URL or roots are required"), "{findings}");
+            assert!(findings.contains("no registry restriction"), "{findings}");
+            assert_eq!(status("nginx-latest"), "FINDING");
+            assert_eq!(status("unsigned"), "ok");
+        }
+        let text = sigstack(&state)
+            .args(["policy", "probe", "--format", "markdown", "-o", markdown.to_str().unwrap(), "--policy"])
+            .arg(workspace_root().join(file))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout).into_owned();
+        assert!(text.contains("probes refused as they should be: "), "{text}");
+        report.push_str(&format!("{text}\n"));
+    }
+    println!("{report}");
+    let _ = std::fs::write(cache_dir().join("logs/policy-probe-cards.md"), report);
+}

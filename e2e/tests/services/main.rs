@@ -10,6 +10,7 @@ mod conformance;
 mod exposure;
 mod fuzz_regressions;
 mod oidc;
+mod policy_probe;
 mod registry_child;
 mod rekor_crash;
 mod rekor_disk;

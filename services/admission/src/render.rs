@@ -62,8 +62,13 @@ pub fn render(source: &Value, org: &str, registry: &str, trust: &StackTrust) -> 
     let to_registry = format!("{registry}/{org}/");
     let from_identity = format!("https://github.com/{SOURCE_ORG}/");
     let to_identity = format!("https://github.com/{org}/");
+    // A policy written for the organisation's own ghcr.io path (not the shipped one's) maps too.
+    let own_registry = format!("{SOURCE_REGISTRY}/{org}/");
     rewrite_strings(&mut policy, &|s| {
-        s.replace(&from_registry, &to_registry).replace(&from_identity, &to_identity).replace(SOURCE_ORG, org)
+        s.replace(&from_registry, &to_registry)
+            .replace(&own_registry, &to_registry)
+            .replace(&from_identity, &to_identity)
+            .replace(SOURCE_ORG, org)
     });
     if is_image_validating(&policy) {
         for attestor in policy["spec"]["attestors"].as_array_mut().into_iter().flatten() {

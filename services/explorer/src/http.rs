@@ -135,7 +135,7 @@ async fn registry(State(explorer): State<Arc<Explorer>>) -> Html<String> {
 }
 
 async fn admission(State(explorer): State<Arc<Explorer>>) -> Html<String> {
-    Html(pages::admission(&explorer.decisions()).into_string())
+    Html(pages::admission(&explorer.decisions(), explorer.probe_card().as_ref()).into_string())
 }
 
 #[derive(Deserialize)]

@@ -262,13 +262,43 @@ pub(crate) fn registry(images: Result<Vec<ImageView>, String>) -> Markup {
 }
 
 /// `/admission`: every decision, newest first.
-pub(crate) fn admission(records: &[AdmissionRecord]) -> Markup {
+/// The last `sigstack policy probe` card: score, findings, one row per probe.
+fn probe_card(card: &serde_json::Value) -> Markup {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let verdict = |v: &serde_json::Value| match v["admitted"].as_bool() {
+        Some(true) => "admitted",
+        Some(false) => "refused",
+        None => "",
+    };
+    html! {
+        h2 { "Policy report card" }
+        p { code { (text(&card["policy"])) } ": probes refused as they should be: "
+            strong { (card["score"]["refused"]) "/" (card["score"]["of"]) } }
+        @for finding in card["findings"].as_array().into_iter().flatten() { p.bad { "Finding: " (text(finding)) } }
+        table.decisions {
+            thead { tr { th { "status" } th { "probe" } th { "what" } th { "expected" } th { "sigstack" } th { "Kyverno" } th { "reason" } } }
+            tbody {
+                @for probe in card["probes"].as_array().into_iter().flatten() {
+                    @let status = text(&probe["status"]);
+                    tr.{ (if status == "ok" { "admitted" } else if status == "unstated" || status == "over-strict" { "" } else { "denied" }) } {
+                        td { (status) } td { code { (text(&probe["name"])) } } td { (text(&probe["what"])) }
+                        td { (text(&probe["expected"])) } td { (verdict(&probe["sigstack"])) } td { (verdict(&probe["kyverno"])) }
+                        td.small { (short(&text(&probe["sigstack"]["reason"]).to_string(), 160)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn admission(records: &[AdmissionRecord], card: Option<&serde_json::Value>) -> Markup {
     layout(
         "Admission",
         "Admission",
         html! {
             h1 { "Admission" }
             p.lead { "The cluster's gate: the Kyverno policy admits a workload only if its images come from the organisation, are signed by its workflow and carry an SBOM attestation; admitted images are pinned to the digest that was verified." }
+            @if let Some(card) = card { (probe_card(card)) h2 { "Decisions" } }
             @if records.is_empty() { p { "No decisions yet: run " code { "sigstack apply" } " or send a Pod through " code { "sigstack webhook" } "." } }
             table.decisions {
                 thead { tr { th { "when" } th { "by" } th { "resource" } th { "image" } th { "verdict" } th { "rules and reasons" } } }

@@ -443,6 +443,12 @@ impl Explorer {
         }
     }
 
+    /// The report card of the last `sigstack policy probe` run on this stack (its JSON form).
+    pub fn probe_card(&self) -> Option<serde_json::Value> {
+        let bytes = std::fs::read(self.config.state_dir.join("probe-card.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Every admission decision the stack recorded, newest first.
     pub fn decisions(&self) -> Vec<AdmissionRecord> {
         let mut records = DecisionLog::in_state_dir(&self.config.state_dir).read();

@@ -10,6 +10,7 @@ pub mod child;
 pub mod cluster;
 pub mod embedded;
 pub mod env;
+pub mod policy_probe;
 pub mod registry;
 pub mod server;
 pub mod stack;

@@ -32,6 +32,9 @@ pub enum PolicyType {
 pub enum PolicyCommand {
     /// Write the Kyverno policy for the running stack: its registry, inline trust material.
     Render(RenderArgs),
+    /// Attack a policy with every artifact it should refuse (built, signed and published in a
+    /// stack's registry) and print its report card; exit 1 when it admits one it should refuse.
+    Probe(Box<crate::commands::policy_probe::ProbeArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,14 +57,37 @@ pub struct RenderArgs {
 }
 
 pub fn policy(command: PolicyCommand) -> anyhow::Result<()> {
-    let PolicyCommand::Render(args) = command;
+    let args = match command {
+        PolicyCommand::Render(args) => args,
+        PolicyCommand::Probe(args) => return crate::commands::policy_probe::run(*args),
+    };
     let stack = StackDescription::require(&args.state.state_dir)?;
     let source = match &args.policy {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?,
         None if args.policy_type == PolicyType::Ivpol => SOURCE_IVPOL.to_string(),
         None => SOURCE_POLICY.to_string(),
     };
-    let source: Value = serde_norway::from_str(&source).context("the policy is not YAML")?;
+    let rendered = render_for_stack(&stack, &source, &args.org)?;
+    let text = format!(
+        "# Rendered by `sigstack policy render --org {}` for the stack in {}: registry and trust material\n# are the stack's; identities and issuer are the production ones.\n{rendered}",
+        args.org,
+        stack.state_dir.display(),
+    );
+    match args.output {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+            let registry = stack.services.get("registry").map_or("", String::as_str);
+            eprintln!("wrote {} (registry {registry}, org {})", path.display(), args.org);
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// Every policy of `source` (one or more YAML documents, either type) for the stack: its registry
+/// for the organisation's, its trust material inline. Refuses what Kyverno (and sigstack) would.
+pub fn render_for_stack(stack: &StackDescription, source: &str, org: &str) -> anyhow::Result<String> {
+    use serde::Deserialize;
     let registry = stack.services.get("registry").context("the stack has no registry")?;
     let read =
         |file: &str| std::fs::read_to_string(stack.trust_dir.join(file)).with_context(|| format!("read trust/{file}"));
@@ -86,23 +112,18 @@ pub fn policy(command: PolicyCommand) -> anyhow::Result<()> {
         },
         trusted_root_json: Some(read("trusted_root.json")?),
     };
-    let rendered = sigstack_admission::render(&source, &args.org, registry.trim_start_matches("http://"), &trust);
-    let text = format!(
-        "# Rendered by `sigstack policy render --org {}` for the stack in {}: registry and trust material\n# are the stack's; identities and issuer are the production ones.\n{}",
-        args.org,
-        stack.state_dir.display(),
-        serde_norway::to_string(&rendered)?
-    );
-    // Refuse to write what Kyverno (and sigstack) would refuse.
-    sigstack_admission::load_policy_set("rendered policy", &text)?;
-    match args.output {
-        Some(path) => {
-            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
-            eprintln!("wrote {} (registry {registry}, org {})", path.display(), args.org);
+    let mut documents = Vec::new();
+    for document in serde_norway::Deserializer::from_str(source) {
+        let value = Value::deserialize(document).context("the policy is not YAML")?;
+        if value.is_null() {
+            continue;
         }
-        None => print!("{text}"),
+        let rendered = sigstack_admission::render(&value, org, registry.trim_start_matches("http://"), &trust);
+        documents.push(serde_norway::to_string(&rendered)?);
     }
-    Ok(())
+    let text = documents.join("---\n");
+    sigstack_admission::load_policy_set("rendered policy", &text)?;
+    Ok(text)
 }
 
 #[derive(Debug, clap::Args)]

@@ -8,6 +8,7 @@ pub mod env;
 pub mod exec;
 pub mod explorer;
 pub mod pipeline;
+pub mod policy_probe;
 pub mod probe;
 pub mod serve;
 pub mod token;
