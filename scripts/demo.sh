@@ -166,6 +166,15 @@ else
   step "Not shown: the real Kubernetes API server and Kyverno would refuse nginx:latest and admit the signed image pinned to its digest (build them once with scripts/install.sh kube kyverno, about half an hour; scripts/test.sh builds them)"
 fi
 
+step "Report cards: every artifact a policy should refuse, built and signed here, against the design's original policy and ours"
+for policy in policy/examples/original-policy.yaml policy/verify-signed-images-ivpol.yaml; do
+  "$SIGSTACK" policy probe --org acme --policy "$SIGSTACK_ROOT/$policy" >"$WORK/card.txt" 2>/dev/null && verdict=passes || verdict=fails
+  ok "$policy $verdict: $(tail -1 "$WORK/card.txt")"
+  { grep -E '^  FINDING|^FINDING ' "$WORK/card.txt" || true; } | cut -c1-150 | say
+done
+grep -q "probes refused as they should be: 22/22" "$WORK/card.txt" || die "our policy let a probe through"
+ok "the full cards: sigstack policy probe --policy FILE (add --judge both to have the real Kyverno CLI judge beside sigstack)"
+
 if [ -t 0 ] && [ -t 1 ]; then
   step "Done. The explorer ($SIGSTACK_EXPLORER_URL) shows everything that happened; press Enter to stop the stack"
   read -r _

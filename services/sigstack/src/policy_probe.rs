@@ -595,7 +595,11 @@ impl Card {
                 (Some(k), true) => format!(" {:<9}", said(k)),
                 _ => String::new(),
             };
-            let why = if row.verdict().admitted { row.probe.because.clone() } else { row.verdict().reason.clone() };
+            let why = match (row.verdict().admitted, row.probe.expect) {
+                (true, Expect::Refused) => format!("should be refused: {}", row.probe.because),
+                (true, _) => row.probe.because.clone(),
+                (false, _) => row.verdict().reason.clone(),
+            };
             out.push_str(&format!(
                 "{:<12} {:<32} {:<9} {:<9}{kyverno} {}\n",
                 row.status(),
