@@ -741,7 +741,8 @@ fn flow(args: &Args, report: &mut Report) -> anyhow::Result<()> {
     // A full `sigstack policy probe` of each shipped policy on the running stack (build, sign and
     // publish every probe, then judge them with sigstack).
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
-    for (kind, file) in [("cluster_policy", "verify-signed-images.yaml"), ("ivpol", "verify-signed-images-ivpol.yaml")] {
+    for (kind, file) in [("cluster_policy", "verify-signed-images.yaml"), ("ivpol", "verify-signed-images-ivpol.yaml")]
+    {
         let policy = workspace.join("policy").join(file);
         let start = Instant::now();
         let output = Command::new(&args.sigstack)

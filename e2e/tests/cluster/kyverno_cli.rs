@@ -8,25 +8,10 @@ use std::process::Command;
 
 use sigstack_e2e::{Stack, cache_dir, run_ok, sigstack, workspace_root};
 
-/// The Kyverno CLI the scripts built (`$SIGSTACK_KYVERNO_BIN`/kubectl-kyverno, else the newest
-/// build under the cache). Missing is a loud failure.
+/// The Kyverno CLI the scripts built (the same lookup as `sigstack policy probe`). Missing is a
+/// loud failure.
 fn kyverno_cli() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SIGSTACK_KYVERNO_BIN") {
-        return PathBuf::from(dir).join("kubectl-kyverno");
-    }
-    let mut builds: Vec<PathBuf> = std::fs::read_dir(cache_dir().join("bin"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("kyverno-")))
-        .filter(|p| p.join("kubectl-kyverno").is_file())
-        .collect();
-    builds.sort();
-    builds
-        .pop()
-        .map(|d| d.join("kubectl-kyverno"))
-        .expect("the Kyverno CLI is not built: run scripts/install.sh kyverno")
+    sigstack::policy_probe::kyverno_cli().expect("the Kyverno CLI is not built: run scripts/install.sh kyverno")
 }
 
 fn kyverno(home: &Path, args: &[&str]) -> (bool, String) {

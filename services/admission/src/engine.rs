@@ -96,7 +96,7 @@ fn kind_matches(pattern: &str, kind: &str) -> bool {
     wildcard::matches(last, kind)
 }
 
-fn selector_matches(selector: &crate::policy::LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+pub(crate) fn selector_matches(selector: &crate::policy::LabelSelector, labels: &BTreeMap<String, String>) -> bool {
     selector.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
         && selector.match_expressions.iter().all(|e| match e.operator.as_str() {
             "In" => labels.get(&e.key).is_some_and(|v| e.values.contains(v)),

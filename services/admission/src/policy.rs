@@ -602,15 +602,23 @@ fn validate_keys(keys: &StaticKeyAttestor) -> Result<(), String> {
     Ok(())
 }
 
-/// Loads every policy document in `yaml` (multi-document YAML), validated.
-pub fn load_policies(file: &str, yaml: &str) -> Result<Vec<Policy>, PolicyError> {
-    let mut policies = Vec::new();
+/// The non-empty documents of multi-document YAML, as JSON values.
+pub(crate) fn documents(file: &str, yaml: &str) -> Result<Vec<Value>, PolicyError> {
+    let mut values = Vec::new();
     for document in serde_norway::Deserializer::from_str(yaml) {
         let value = Value::deserialize(document)
             .map_err(|e| PolicyError::Parse { file: file.into(), message: e.to_string() })?;
-        if value.is_null() {
-            continue;
+        if !value.is_null() {
+            values.push(value);
         }
+    }
+    Ok(values)
+}
+
+/// Loads every policy document in `yaml` (multi-document YAML), validated.
+pub fn load_policies(file: &str, yaml: &str) -> Result<Vec<Policy>, PolicyError> {
+    let mut policies = Vec::new();
+    for value in documents(file, yaml)? {
         let policy: Policy = serde_json::from_value(value).map_err(|e| PolicyError::Parse {
             file: file.into(),
             message: format!("unsupported or invalid policy: {e}"),

@@ -4,12 +4,11 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::engine::{Decision, Phase, evaluate_phase};
 use crate::ivpol::{ImageValidatingPolicy, RequestInfo, evaluate_image_policies};
-use crate::policy::{Policy, PolicyError, load_policies};
+use crate::policy::{Policy, PolicyError, documents, load_policies};
 use crate::verify_images::ImageVerifier;
 
 /// The policies of one or more files, by type.
@@ -38,12 +37,7 @@ impl PolicySet {
 pub fn load_policy_set(file: &str, yaml: &str) -> Result<PolicySet, PolicyError> {
     let mut set = PolicySet::default();
     let mut cluster_documents = Vec::new();
-    for document in serde_norway::Deserializer::from_str(yaml) {
-        let value = Value::deserialize(document)
-            .map_err(|e| PolicyError::Parse { file: file.into(), message: e.to_string() })?;
-        if value.is_null() {
-            continue;
-        }
+    for value in documents(file, yaml)? {
         if value["apiVersion"].as_str().is_some_and(|v| v.starts_with("policies.kyverno.io/")) {
             let policy: ImageValidatingPolicy = serde_json::from_value(value).map_err(|e| PolicyError::Parse {
                 file: file.into(),

@@ -52,15 +52,7 @@ impl PipelineVerifier {
             &IdentityPolicy::default(),
             &checks,
         ));
-        match verified {
-            Ok(verified) => Ok(verified.into_iter().map(verified_signature).collect()),
-            Err(
-                VerifyError::NoSignatures
-                | VerifyError::NoMatchingSignatures(_)
-                | VerifyError::NoMatchingAttestations(_),
-            ) => Ok(Vec::new()),
-            Err(e) => Err(Self::failure(e)),
-        }
+        Self::none_is_empty(verified)
     }
 
     fn registry(&self, image: &ImageInfo) -> Result<Registry, VerifyFailure> {
@@ -202,15 +194,7 @@ impl PipelineVerifier {
                 sigstack_pipeline::verify_signature(&registry, &trust, &reference, &policy, &checks).await
             }
         });
-        match verified {
-            Ok(verified) => Ok(verified.into_iter().map(verified_signature).collect()),
-            Err(
-                VerifyError::NoSignatures
-                | VerifyError::NoMatchingSignatures(_)
-                | VerifyError::NoMatchingAttestations(_),
-            ) => Ok(Vec::new()),
-            Err(e) => Err(Self::failure(e)),
-        }
+        Self::none_is_empty(verified)
     }
 
     fn run(
@@ -249,6 +233,22 @@ fn verified_signature(v: sigstack_pipeline::Verified) -> VerifiedSignature {
 }
 
 impl PipelineVerifier {
+    /// What verified; nothing verifying is an empty answer, not an error (Kyverno then words the
+    /// failure itself: "no matching signatures found", a count of 0).
+    fn none_is_empty(
+        verified: Result<Vec<sigstack_pipeline::Verified>, VerifyError>,
+    ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
+        match verified {
+            Ok(verified) => Ok(verified.into_iter().map(verified_signature).collect()),
+            Err(
+                VerifyError::NoSignatures
+                | VerifyError::NoMatchingSignatures(_)
+                | VerifyError::NoMatchingAttestations(_),
+            ) => Ok(Vec::new()),
+            Err(e) => Err(Self::failure(e)),
+        }
+    }
+
     fn runtime(&self) -> &tokio::runtime::Runtime {
         self.runtime.as_ref().expect("the runtime lives as long as the verifier")
     }

@@ -234,15 +234,7 @@ fn compiled_policies(policies: &[ImageValidatingPolicy]) -> Vec<Compiled> {
 }
 
 fn selector_matches(selector: &Option<LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
-    let Some(selector) = selector else { return true };
-    selector.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
-        && selector.match_expressions.iter().all(|e| match e.operator.as_str() {
-            "In" => labels.get(&e.key).is_some_and(|v| e.values.contains(v)),
-            "NotIn" => labels.get(&e.key).is_none_or(|v| !e.values.contains(v)),
-            "Exists" => labels.contains_key(&e.key),
-            "DoesNotExist" => !labels.contains_key(&e.key),
-            _ => false,
-        })
+    selector.as_ref().is_none_or(|s| crate::engine::selector_matches(s, labels))
 }
 
 /// The API server's rule matching (`k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/rules`).

@@ -171,21 +171,25 @@ impl VerifierArgs {
     }
 }
 
+/// `path` itself, or the `.yaml`/`.yml` files of the directory `path`, in name order.
+pub fn policy_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("read {}", path.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Every policy of `path` (a file, or a directory of `.yaml`/`.yml` files), of either type.
 pub fn read_policies(path: &Path) -> anyhow::Result<PolicySet> {
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-            .collect();
-        files.sort();
-        files
-    } else {
-        vec![path.to_path_buf()]
-    };
     let mut policies = PolicySet::default();
-    for file in files {
+    for file in policy_files(path)? {
         let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
         policies.extend(sigstack_admission::load_policy_set(&file.display().to_string(), &text)?);
     }

@@ -9,7 +9,7 @@ use sigstack::policy_probe::{Card, Intent, Row, build_probes, judge_kyverno, jud
 use sigstack::testkit::Stack;
 use sigstack_admission::ImageVerifier;
 
-use crate::commands::admission::{VerifierArgs, render_for_stack};
+use crate::commands::admission::{VerifierArgs, policy_files, render_for_stack};
 use crate::stack::StackDescription;
 
 /// Who judges the probes.
@@ -62,19 +62,8 @@ pub struct ProbeArgs {
 
 /// The policy files' text, one YAML stream, `<org>` replaced.
 fn read_policy(path: &Path, org: &str) -> anyhow::Result<String> {
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-            .collect();
-        files.sort();
-        files
-    } else {
-        vec![path.to_path_buf()]
-    };
     let mut texts = Vec::new();
-    for file in files {
+    for file in policy_files(path)? {
         texts.push(std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?);
     }
     if texts.is_empty() {
