@@ -600,9 +600,6 @@ pub fn evaluate_image_policies(
     phase: Phase,
 ) -> Decision {
     let compiled = compiled_policies(policies);
-    let kind = object["kind"].as_str().unwrap_or("");
-    let name = object["metadata"]["name"].as_str().unwrap_or("");
-    let id = format!("{kind}/{}/{name}", request.namespace);
     let mut results = Vec::new();
     let mut patches = Vec::new();
     let mut mutated = object.clone();
@@ -615,8 +612,9 @@ pub fn evaluate_image_policies(
             patches.push(json!({"op": "replace", "path": pointer, "value": value}));
         }
         results.extend(mutations);
+        // The API server stops at the mutating webhook's denial (the same words as the validating one's).
         if phase == Phase::All && blocked(&results).is_some() {
-            let blocked = blocked(&results).map(|m| format!("{id}: {m}"));
+            let blocked = blocked(&results);
             let warnings = warnings(&results);
             return Decision { results, patches, mutated, blocked, warnings };
         }
