@@ -615,20 +615,25 @@ pub(crate) fn documents(file: &str, yaml: &str) -> Result<Vec<Value>, PolicyErro
     Ok(values)
 }
 
+/// One `ClusterPolicy` or `Policy` document, validated as Kyverno validates it.
+pub(crate) fn policy_from_value(file: &str, value: Value) -> Result<Policy, PolicyError> {
+    let policy: Policy = serde_json::from_value(value).map_err(|e| PolicyError::Parse {
+        file: file.into(),
+        message: format!("unsupported or invalid policy: {e}"),
+    })?;
+    policy.validate().map_err(|message| PolicyError::Invalid {
+        file: file.into(),
+        policy: policy.metadata.name.clone(),
+        message,
+    })?;
+    Ok(policy)
+}
+
 /// Loads every policy document in `yaml` (multi-document YAML), validated.
 pub fn load_policies(file: &str, yaml: &str) -> Result<Vec<Policy>, PolicyError> {
     let mut policies = Vec::new();
     for value in documents(file, yaml)? {
-        let policy: Policy = serde_json::from_value(value).map_err(|e| PolicyError::Parse {
-            file: file.into(),
-            message: format!("unsupported or invalid policy: {e}"),
-        })?;
-        policy.validate().map_err(|message| PolicyError::Invalid {
-            file: file.into(),
-            policy: policy.metadata.name.clone(),
-            message,
-        })?;
-        policies.push(policy);
+        policies.push(policy_from_value(file, value)?);
     }
     if policies.is_empty() {
         return Err(PolicyError::Parse { file: file.into(), message: "no policy in the file".into() });

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::engine::{Decision, Phase, evaluate_phase};
 use crate::ivpol::{ImageValidatingPolicy, RequestInfo, evaluate_image_policies};
-use crate::policy::{Policy, PolicyError, documents, load_policies};
+use crate::policy::{Policy, PolicyError, documents, policy_from_value};
 use crate::verify_images::ImageVerifier;
 
 /// The policies of one or more files, by type.
@@ -36,7 +36,6 @@ impl PolicySet {
 /// Reads every policy of `yaml` (multi-document), whatever its type.
 pub fn load_policy_set(file: &str, yaml: &str) -> Result<PolicySet, PolicyError> {
     let mut set = PolicySet::default();
-    let mut cluster_documents = Vec::new();
     for value in documents(file, yaml)? {
         if value["apiVersion"].as_str().is_some_and(|v| v.starts_with("policies.kyverno.io/")) {
             let policy: ImageValidatingPolicy = serde_json::from_value(value).map_err(|e| PolicyError::Parse {
@@ -50,11 +49,8 @@ pub fn load_policy_set(file: &str, yaml: &str) -> Result<PolicySet, PolicyError>
             })?;
             set.image_validating.push(policy);
         } else {
-            cluster_documents.push(serde_norway::to_string(&value).unwrap_or_default());
+            set.cluster_policies.push(policy_from_value(file, value)?);
         }
-    }
-    if !cluster_documents.is_empty() {
-        set.cluster_policies = load_policies(file, &cluster_documents.join("---\n"))?;
     }
     if set.is_empty() {
         return Err(PolicyError::Parse { file: file.into(), message: "no policy in the file".into() });

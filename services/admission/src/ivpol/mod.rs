@@ -293,7 +293,7 @@ impl Outcome {
 }
 
 /// The variables every expression sees (`object`, `oldObject`, `request`, `namespaceObject`).
-fn base_context(object: &Value, request: &RequestInfo) -> Vec<(&'static str, CelValue)> {
+fn base_context(object: &Value, request: &RequestInfo) -> Context<'static, 'static> {
     let request_json = json!({
         "operation": request.operation,
         "namespace": request.namespace,
@@ -310,12 +310,12 @@ fn base_context(object: &Value, request: &RequestInfo) -> Vec<(&'static str, Cel
     } else {
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": request.namespace, "labels": request.namespace_labels}})
     };
-    vec![
-        ("object", to_cel(object)),
-        ("oldObject", to_cel(request.old_object.as_ref().unwrap_or(&Value::Null))),
-        ("request", to_cel(&request_json)),
-        ("namespaceObject", to_cel(&namespace)),
-    ]
+    let mut context = Context::default();
+    context.add_variable_from_value("object", to_cel(object));
+    context.add_variable_from_value("oldObject", to_cel(request.old_object.as_ref().unwrap_or(&Value::Null)));
+    context.add_variable_from_value("request", to_cel(&request_json));
+    context.add_variable_from_value("namespaceObject", to_cel(&namespace));
+    context
 }
 
 /// The built-in image extractors Kyverno compiles for the request's resource
@@ -338,23 +338,11 @@ fn evaluate_policy(
     state: &Arc<RequestState>,
 ) -> Option<Outcome> {
     let spec = &policy.spec;
-    let mut context = Context::default();
-    for (name, value) in base_context(object, request) {
-        context.add_variable_from_value(name, value);
-    }
-    for (i, condition) in spec.match_conditions.iter().enumerate() {
-        let field = format!("spec.matchConditions[{i}] ({})", condition.name);
-        let result = compile(&field, &condition.expression).and_then(|p| run(&field, &p, &context));
-        match result {
-            Ok(CelValue::Bool(true)) => {}
-            Ok(CelValue::Bool(false)) => return None,
-            Ok(other) => {
-                return Some(Outcome::error(format!(
-                    "failed to evaluate policy: {field}: returned {other:?}, not a bool"
-                )));
-            }
-            Err(e) => return Some(Outcome::error(format!("failed to evaluate policy: {e}"))),
-        }
+    let mut context = base_context(object, request);
+    match match_conditions(spec, &context) {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(e) => return Some(Outcome::error(format!("failed to evaluate policy: {e}"))),
     }
     // Variables in order; one that fails is absent (an expression using it fails naming it).
     let mut variables: BTreeMap<String, CelValue> = BTreeMap::new();
@@ -654,7 +642,8 @@ fn mutate_digests(
         if !policy.spec.validation_configurations.mutate_digest() || !constraints_match(policy, object, request) {
             continue;
         }
-        if !match_conditions_hold(policy, object, request) {
+        // A condition that cannot be evaluated is the validating phase's error to report.
+        if !match_conditions(&policy.spec, &base_context(object, request)).unwrap_or(false) {
             continue;
         }
         let Ok(matcher) = ImageMatcher::new(&policy.spec.match_image_references) else { continue };
@@ -687,16 +676,18 @@ fn mutate_digests(
     (results, pins)
 }
 
-fn match_conditions_hold(policy: &Compiled, object: &Value, request: &RequestInfo) -> bool {
-    let mut context = Context::default();
-    for (name, value) in base_context(object, request) {
-        context.add_variable_from_value(name, value);
+/// The CEL `matchConditions`, in order: false at the first one that is false; an error for one
+/// that fails or is not a bool.
+fn match_conditions(spec: &IvpolSpec, context: &Context<'_, '_>) -> Result<bool, String> {
+    for (i, condition) in spec.match_conditions.iter().enumerate() {
+        let field = format!("spec.matchConditions[{i}] ({})", condition.name);
+        match run(&field, &compile(&field, &condition.expression)?, context)? {
+            CelValue::Bool(true) => {}
+            CelValue::Bool(false) => return Ok(false),
+            other => return Err(format!("{field}: returned {other:?}, not a bool")),
+        }
     }
-    policy.spec.match_conditions.iter().all(|c| {
-        compile("matchConditions", &c.expression)
-            .and_then(|p| run("matchConditions", &p, &context))
-            .is_ok_and(|v| v == CelValue::Bool(true))
-    })
+    Ok(true)
 }
 
 /// Kyverno's `HandleValidating`: each matching policy evaluated (one answer per policy name, the
