@@ -34,6 +34,11 @@ struct Case {
     kyverno_bug: Option<&'static str>,
 }
 
+/// A case without a known Kyverno bug.
+fn case(name: &str, variant: &'static str, resource: String, admitted: bool, reason: &'static str) -> Case {
+    Case { name: name.to_string(), variant, resource, admitted, reason, kyverno_bug: None }
+}
+
 struct Row {
     case: Case,
     kyverno: Admission,
@@ -311,14 +316,6 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
 
     // ---- The matrix. ----
     let reg = |repo: &str, tag: &str| w.image(repo, tag);
-    let case = |name: &str, variant, resource: String, admitted, reason| Case {
-        name: name.to_string(),
-        variant,
-        resource,
-        admitted,
-        reason,
-        kyverno_bug: None,
-    };
     let cases = vec![
         case("signed-and-attested", "main", pod("signed", &reg("acme/app", "v1")), true, ""),
         case("nginx-latest", "main", pod("nginx", "nginx:latest"), false, "restrict-image-registries"),
@@ -624,14 +621,6 @@ fn ivpol_variants(source: &Value, registry: &str, public_key: &str) -> Vec<(&'st
 /// The ImageValidatingPolicy cases, by variant.
 fn ivpol_cases(w: &World, digest: &str) -> Vec<Case> {
     let reg = |repo: &str, tag: &str| w.image(repo, tag);
-    let case = |name: &str, variant, resource: String, admitted, reason| Case {
-        name: name.to_string(),
-        variant,
-        resource,
-        admitted,
-        reason,
-        kyverno_bug: None,
-    };
     let with_init = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: init}}\nspec:\n  initContainers: [{{name: i, image: \"{}\"}}]\n  containers: [{{name: c, image: \"{}\"}}]\n",
         reg("acme/unsigned", "v1"),

@@ -18,6 +18,9 @@ use sigstack_pipeline::{Format, ImageSource, Registry, Services};
 
 use crate::testkit::Stack;
 
+/// The SBOM attestations' predicate type.
+const SPDX_DOCUMENT: &str = "https://spdx.dev/Document";
+
 /// What the organisation's policy should do with a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,7 +78,7 @@ impl Intent {
         });
         Intent {
             registry_restricted: restricted_by_rule || restricted_by_cel,
-            requires_sbom: rendered_text.contains("https://spdx.dev/Document") || rendered_text.contains("spdxjson"),
+            requires_sbom: rendered_text.contains(SPDX_DOCUMENT) || rendered_text.contains("spdxjson"),
             checks_sbom_content: policy.cluster_policies.iter().any(|p| {
                 p.spec
                     .rules
@@ -148,7 +151,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
             if let Some(version) = spdx_version {
                 sbom["spdxVersion"] = json!(version);
             }
-            sigstack_pipeline::attest(registry, services, &token, &image, "https://spdx.dev/Document", &sbom, format)
+            sigstack_pipeline::attest(registry, services, &token, &image, SPDX_DOCUMENT, &sbom, format)
                 .await
                 .map(|_| ())
         }
@@ -170,8 +173,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
 
     // Controls: what the organisation's CI makes, in both formats.
     let (legacy, legacy_digest) = build("signed", "v1").await?;
-    sign(legacy.clone(), token(&org_repo, None)?, Format::Cosign).await?;
-    attest(legacy.clone(), token(&org_repo, None)?, Format::Cosign, None).await?;
+    sign_and_attest(&registry, &services, &token(&org_repo, None)?, &legacy, Format::Cosign).await?;
     let (e, b) = (Expect::Admitted, "signed and attested by the organisation's release workflow".to_string());
     add(
         "control-cosign-format",
@@ -182,8 +184,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         b.clone(),
     );
     let (bundled, bundled_digest) = build("bundle", "v1").await?;
-    sign(bundled.clone(), token(&org_repo, None)?, Format::Bundle).await?;
-    attest(bundled.clone(), token(&org_repo, None)?, Format::Bundle, None).await?;
+    sign_and_attest(&registry, &services, &token(&org_repo, None)?, &bundled, Format::Bundle).await?;
     add(
         "control-bundle-format",
         "control",
@@ -220,8 +221,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         "every image must be signed by the organisation".into(),
     );
     let (forked, forked_digest) = build("other-org", "v1").await?;
-    sign(forked.clone(), token("evil/app", None)?, Format::Cosign).await?;
-    attest(forked.clone(), token("evil/app", None)?, Format::Cosign, None).await?;
+    sign_and_attest(&registry, &services, &token("evil/app", None)?, &forked, Format::Cosign).await?;
     let (e, b) = refuse("only the organisation's workflows may sign");
     add(
         "signed-by-another-org",
@@ -232,8 +232,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         b.clone(),
     );
     let (person, person_digest) = build("email", "v1").await?;
-    sign(person.clone(), email.clone(), Format::Cosign).await?;
-    attest(person.clone(), email.clone(), Format::Cosign, None).await?;
+    sign_and_attest(&registry, &services, &email, &person, Format::Cosign).await?;
     add(
         "signed-by-a-person",
         "signature",
@@ -243,8 +242,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         b.clone(),
     );
     let (pr, pr_digest) = build("pull-request", "v1").await?;
-    sign(pr.clone(), token(&org_repo, Some("refs/pull/1/merge"))?, Format::Cosign).await?;
-    attest(pr.clone(), token(&org_repo, Some("refs/pull/1/merge"))?, Format::Cosign, None).await?;
+    sign_and_attest(&registry, &services, &token(&org_repo, Some("refs/pull/1/merge"))?, &pr, Format::Cosign).await?;
     let (pe, pb) = if intent.pins_branch {
         refuse("the policy's identities pin a branch")
     } else {
@@ -262,18 +260,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
     let other_services = Services::from_stack(other.urls())?;
     let other_token =
         other.token(&sigstack_oidc::TokenRequest { repository: Some(org_repo.clone()), ..Default::default() })?;
-    sigstack_pipeline::sign(&registry, &other_services, &other_token, &foreign, Format::Cosign).await?;
-    let (_, sbom) = sigstack_pipeline::sbom(&registry, &foreign).await?;
-    sigstack_pipeline::attest(
-        &registry,
-        &other_services,
-        &other_token,
-        &foreign,
-        "https://spdx.dev/Document",
-        &sbom,
-        Format::Cosign,
-    )
-    .await?;
+    sign_and_attest(&registry, &other_services, &other_token, &foreign, Format::Cosign).await?;
     add(
         "another-ca-and-log",
         "signature",
@@ -345,8 +332,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
 
     // Tags and digests.
     let (moved, _) = build("moved", "v1").await?;
-    sign(moved.clone(), token(&org_repo, None)?, Format::Cosign).await?;
-    attest(moved.clone(), token(&org_repo, None)?, Format::Cosign, None).await?;
+    sign_and_attest(&registry, &services, &token(&org_repo, None)?, &moved, Format::Cosign).await?;
     let source = ImageSource::Demo { version: "probe-moved-after-signing".into() };
     sigstack_pipeline::build(&registry, &format!("{org}/probe-moved"), "v1", &source).await?;
     add(
@@ -358,8 +344,7 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         "the digest the tag names now is unsigned".into(),
     );
     let (pinned, _) = build("pinned", "v1").await?;
-    sign(pinned.clone(), token(&org_repo, None)?, Format::Cosign).await?;
-    attest(pinned.clone(), token(&org_repo, None)?, Format::Cosign, None).await?;
+    sign_and_attest(&registry, &services, &token(&org_repo, None)?, &pinned, Format::Cosign).await?;
     let (_, other_digest) = build("pinned", "other").await?;
     add(
         "signed-tag-but-unsigned-digest",
@@ -404,6 +389,21 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         );
     }
     Ok(probes)
+}
+
+/// Signs `image` and attests its own SPDX SBOM as one identity, through `services` (this stack's,
+/// or another stack's for the other-CA probe).
+async fn sign_and_attest(
+    registry: &Registry,
+    services: &Services,
+    token: &str,
+    image: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    sigstack_pipeline::sign(registry, services, token, image, format).await?;
+    let (_, sbom) = sigstack_pipeline::sbom(registry, image).await?;
+    sigstack_pipeline::attest(registry, services, token, image, SPDX_DOCUMENT, &sbom, format).await?;
+    Ok(())
 }
 
 /// A judge's answer for one probe.
