@@ -9,6 +9,8 @@
 //! - GHSA-fx35-mq7g-6g98's shape: a public key where keyless verification expects a certificate;
 //! - and, through `verify-bundle`, a certified DSSE envelope whose payload is not an in-toto
 //!   statement, which binds to no artifact.
+//!
+//! Beside them, a key checked against a keyless signature, with cosign v2 judging the same images.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -328,4 +330,65 @@ fn a_dsse_payload_that_is_not_a_statement_verifies_for_no_artifact() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "verify-bundle accepted a text/plain payload for any file");
     assert!(stderr.contains("artifact binding") && stderr.contains("text/plain"), "{stderr}");
+}
+
+/// A key against a keyless signature (an ImageValidatingPolicy's `certificate.cert`, or `--key`
+/// with the signer's certificate key), judged beside cosign v2: the signature's certificate must
+/// hold that key, and the log entry must name the certificate (cosign's `keyBytes`), not the key.
+#[test]
+fn a_key_verifies_a_keyless_signature_only_as_its_certificate_and_as_cosign_does() {
+    let scene = Scene::start();
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+    let public_pem = pem("PUBLIC KEY", key.public_key().as_der().unwrap().as_ref());
+    let chain = scene.certificate(&key, "acme/app");
+    let sign = |name: &str, logged_pem: &str| {
+        let digest = scene.image(name);
+        let payload = scene.payload(name, &digest);
+        let signature = key.sign(&rng, payload.as_bytes()).unwrap();
+        let bundle = scene.log(payload.as_bytes(), signature.as_ref(), logged_pem);
+        scene.push_signature(
+            name,
+            &digest,
+            &payload,
+            json!({"dev.cosignproject.cosign/signature": B64.encode(signature.as_ref()),
+                   "dev.sigstore.cosign/certificate": chain[0],
+                   "dev.sigstore.cosign/chain": chain[1..].concat(),
+                   "dev.sigstore.cosign/bundle": bundle.to_string()}),
+        );
+        format!("{}/acme/{name}@{digest}", scene.host)
+    };
+    let honest = sign("honest", &chain[0]);
+    let key_logged = sign("key-logged", &public_pem);
+    let ours = scene.dir.path().join("ours.pub");
+    std::fs::write(&ours, &public_pem).unwrap();
+    let other = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let other = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, other.as_ref()).unwrap();
+    let theirs = scene.dir.path().join("theirs.pub");
+    std::fs::write(&theirs, pem("PUBLIC KEY", other.public_key().as_der().unwrap().as_ref())).unwrap();
+
+    let judge = |image: &str, key: &std::path::Path| {
+        let ours = sigstack(scene.dir.path()).args(["verify", "--key"]).arg(key).arg(image).output().unwrap();
+        let mut cosign = sigstack_e2e::cosign_command("v2", scene.dir.path());
+        let theirs =
+            cosign.args(["verify", "--allow-insecure-registry", "--key"]).arg(key).arg(image).output().unwrap();
+        let text = |o: &std::process::Output| {
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+        };
+        assert_eq!(
+            ours.status.success(),
+            theirs.status.success(),
+            "sigstack: {}\ncosign: {}",
+            text(&ours),
+            text(&theirs)
+        );
+        (ours.status.success(), text(&ours))
+    };
+    let (accepted, said) = judge(&honest, &ours);
+    assert!(accepted, "the signer's key verifies its keyless signature: {said}");
+    let (accepted, said) = judge(&honest, &theirs);
+    assert!(!accepted && said.contains("both public key and certificate were provided but did not match"), "{said}");
+    let (accepted, said) = judge(&key_logged, &ours);
+    assert!(!accepted && said.contains("names another certificate or key"), "{said}");
 }

@@ -160,6 +160,7 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
         ]));
     }
     let other_rekor_key = std::fs::read_to_string(other_dir.path().join("trust/rekor.pub")).unwrap();
+    let other_ca_chain = std::fs::read_to_string(other_dir.path().join("trust/fulcio-chain.pem")).unwrap();
     drop(other);
     // sigstack's own Sigstore bundles (--format bundle), as cosign v3 attaches them.
     w.build("acme/bundled", "v1");
@@ -169,6 +170,7 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
     // cosign v2 (legacy .sig/.att, through Fulcio v1) and cosign v3 in its default mode (a Sigstore
     // bundle as an OCI referrer), both with an acme workflow identity.
     let trust = w.state.join("trust");
+    let leaf_path = w.dir.path().join("cosign2-leaf.pem");
     for (major, repo) in [("v2", "acme/cosign2"), ("v3", "acme/cosign3")] {
         let built = w.build(repo, "v1");
         let image = format!("{}/{repo}@{built}", w.registry);
@@ -182,10 +184,31 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
             common.extend(["--signing-config", signing_config.to_str().unwrap()]);
             common.extend(["--trusted-root", trusted_root.to_str().unwrap()]);
         }
-        w.cosign(major, &[&["sign"][..], &common, &[image.as_str()]].concat());
+        // cosign v2 keeps its signing certificate, for certificate attestors.
+        let keep = ["--output-certificate", leaf_path.to_str().unwrap()];
+        let keep: &[&str] = if major == "v2" { &keep } else { &[] };
+        w.cosign(major, &[&["sign"][..], keep, &common, &[image.as_str()]].concat());
         let predicate = ["attest", "--type", "spdxjson", "--predicate", sbom.to_str().unwrap()];
         w.cosign(major, &[&predicate[..], &common, &[image.as_str()]].concat());
     }
+
+    // cosign v3 through a stack that runs Rekor v2 and a timestamp authority (bundles with a v2
+    // entry and an RFC 3161 timestamp), pushed into this registry; trusted through its root.
+    let tiles_dir = tempfile::tempdir().unwrap();
+    let tiles = Stack::start(tiles_dir.path(), &["--no-registry", "--rekor", "v2"]).unwrap();
+    let built = w.build("acme/tiles", "v1");
+    let image = format!("{}/acme/tiles@{built}", w.registry);
+    let jwt = token(tiles_dir.path(), &["--repo", "acme/tiles"]);
+    let tiles_trust = tiles_dir.path().join("trust");
+    for args in [vec!["sign"], vec!["attest", "--type", "spdxjson", "--predicate", sbom.to_str().unwrap()]] {
+        let mut command = cosign_command("v3", tiles_dir.path());
+        command.args(&args).args(["--yes", "--allow-insecure-registry", "--identity-token", &jwt]);
+        command.arg("--signing-config").arg(tiles_trust.join("signing_config.v0.2.json"));
+        command.arg("--trusted-root").arg(tiles_trust.join("trusted_root.json"));
+        run_ok(command.arg(&image));
+    }
+    let tiles_root = std::fs::read_to_string(tiles_trust.join("trusted_root.json")).unwrap();
+    drop(tiles);
 
     // Signed with a cosign key pair (cosign v2, legacy .sig, logged), for key attestors.
     let keys = w.dir.path().join("keys");
@@ -281,7 +304,14 @@ fn real_kyverno_and_sigstack_agree_through_a_real_api_server() {
     for entry in std::fs::read_dir(&policies_dir).unwrap().flatten() {
         std::fs::copy(entry.path(), cluster_dir.join(entry.file_name())).unwrap();
     }
-    let ivpol_variants = ivpol_variants(&ivpol_source, &w.registry, &public_key);
+    let material = Material {
+        public_key,
+        leaf: std::fs::read_to_string(&leaf_path).unwrap(),
+        ca_chain: std::fs::read_to_string(trust.join("fulcio-chain.pem")).unwrap(),
+        other_ca_chain,
+        tiles_root,
+    };
+    let ivpol_variants = ivpol_variants(&ivpol_source, &w.registry, &material);
     for (name, policy) in &ivpol_variants {
         for (judge, dir) in [("kyverno", &cluster_dir), ("sigstack", &policies_dir)] {
             let mut copy = policy.clone();
@@ -560,10 +590,24 @@ fn create_case(cluster: &Cluster, namespace: &str, resource: &str) -> Admission 
     Admission { allowed, object, message: stderr.trim().to_string() }
 }
 
+/// Trust material the variants name.
+struct Material {
+    /// cosign's key pair's public key (acme/keyed).
+    public_key: String,
+    /// cosign v2's signing certificate of acme/cosign2.
+    leaf: String,
+    /// This stack's and another stack's Fulcio chains.
+    ca_chain: String,
+    other_ca_chain: String,
+    /// The trusted root of the stack that signed acme/tiles (Rekor v2, a TSA).
+    tiles_root: String,
+}
+
 /// The shipped ImageValidatingPolicy (rendered for the stack) and its variants: another way to
-/// select images, a key attestor, each validation action, `required` and the digest settings,
-/// the registry check removed, a CEL subject, ephemeral containers.
-fn ivpol_variants(source: &Value, registry: &str, public_key: &str) -> Vec<(&'static str, Value)> {
+/// select images, key and certificate attestors, each validation action, `required` and the
+/// digest settings, the registry check removed, a CEL subject, ephemeral containers, a referrer
+/// attestation, `keyless.roots` and another trusted root.
+fn ivpol_variants(source: &Value, registry: &str, material: &Material) -> Vec<(&'static str, Value)> {
     let named = |name: &str, mut policy: Value| {
         policy["metadata"]["name"] = json!(if name == "iv" { POLICY.to_string() } else { format!("{POLICY}-{name}") });
         policy
@@ -574,18 +618,41 @@ fn ivpol_variants(source: &Value, registry: &str, public_key: &str) -> Vec<(&'st
         (name, named(name, policy))
     };
     let cosign = source["spec"]["attestors"][0]["cosign"].clone();
+    // The attestor without its keyless identities but `verifier`, and only the registry and
+    // signature validations (the attestations were made with other keys).
+    let signatures_by = |p: &mut Value, verifier: (&str, Value)| {
+        let mut attestor = cosign.clone();
+        attestor.as_object_mut().unwrap().remove("keyless");
+        attestor[verifier.0] = verifier.1;
+        p["spec"]["attestors"] = json!([{"name": "github", "cosign": attestor}]);
+        let validations = p["spec"]["validations"].as_array().unwrap()[..2].to_vec();
+        p["spec"]["validations"] = json!(validations);
+    };
     vec![
         edit("iv", &|_| {}),
         edit("iv-expr", &|p| {
             p["spec"]["matchImageReferences"] = json!([{"expression": format!("ref.startsWith('{registry}/acme/')")}]);
         }),
-        edit("iv-key", &|p| {
-            let mut key = cosign.clone();
-            key.as_object_mut().unwrap().remove("keyless");
-            key["key"] = json!({"data": public_key});
-            p["spec"]["attestors"] = json!([{"name": "github", "cosign": key}]);
-            let validations = p["spec"]["validations"].as_array().unwrap()[..2].to_vec();
-            p["spec"]["validations"] = json!(validations);
+        edit("iv-key", &|p| signatures_by(p, ("key", json!({"data": material.public_key})))),
+        edit("iv-cert", &|p| signatures_by(p, ("certificate", json!({"cert": {"value": material.leaf}})))),
+        edit("iv-cert-chain", &|p| {
+            signatures_by(p, ("certificate", json!({"certChain": {"value": material.ca_chain}})))
+        }),
+        edit("iv-cert-chain-other", &|p| {
+            signatures_by(p, ("certificate", json!({"certChain": {"value": material.other_ca_chain}})))
+        }),
+        edit("iv-cert-chained", &|p| {
+            let both = json!({"cert": {"value": material.leaf}, "certChain": {"value": material.ca_chain}});
+            signatures_by(p, ("certificate", both))
+        }),
+        edit("iv-referrer", &|p| {
+            p["spec"]["attestations"] = json!([{"name": "sbom", "referrer": {"type": "application/spdx+json"}}]);
+        }),
+        edit("iv-roots", &|p| {
+            p["spec"]["attestors"][0]["cosign"]["keyless"]["roots"] = json!(material.other_ca_chain);
+        }),
+        edit("iv-tiles", &|p| {
+            p["spec"]["attestors"][0]["cosign"]["trustedRoot"] = json!({"value": material.tiles_root});
         }),
         edit("iv-audit", &|p| p["spec"]["validationActions"] = json!(["Audit"])),
         edit("iv-warn", &|p| p["spec"]["validationActions"] = json!(["Warn"])),
@@ -665,6 +732,53 @@ fn ivpol_cases(w: &World, digest: &str) -> Vec<Case> {
         ),
         case("iv-key-signed", "iv-key", pod("keyed", &reg("acme/keyed", "v1")), true, ""),
         case("iv-key-policy-keyless-image", "iv-key", pod("signed", &reg("acme/app", "v1")), false, "must be signed"),
+        case("iv-cert-its-signature", "iv-cert", pod("cosign2", &reg("acme/cosign2", "v1")), true, ""),
+        case("iv-cert-another-signature", "iv-cert", pod("signed", &reg("acme/app", "v1")), false, "must be signed"),
+        case("iv-cert-bundle", "iv-cert", pod("cosign3", &reg("acme/cosign3", "v1")), false, "must be signed"),
+        case("iv-cert-chained-signature", "iv-cert-chained", pod("cosign2", &reg("acme/cosign2", "v1")), true, ""),
+        case("iv-cert-chain-any-identity", "iv-cert-chain", pod("forked", &reg("acme/forked", "v1")), true, ""),
+        // A bundle needs an identity to verify against (sigstore-go), and a chain names none.
+        case(
+            "iv-cert-chain-bundle",
+            "iv-cert-chain",
+            pod("cosign3", &reg("acme/cosign3", "v1")),
+            false,
+            "must be signed",
+        ),
+        case(
+            "iv-cert-chain-another-stacks-ca",
+            "iv-cert-chain",
+            pod("foreign", &reg("acme/foreign", "v1")),
+            false,
+            "must be signed",
+        ),
+        case(
+            "iv-referrer-attestation",
+            "iv-referrer",
+            pod("signed", &reg("acme/app", "v1")),
+            false,
+            "SBOM attestation",
+        ),
+        Case {
+            kyverno_bug: Some(
+                "Kyverno 1.19.1 passes `keyless.roots` to cosign as RootCerts, which the trusted material it always builds overrides, so a certificate of any CA in the TUF trusted root is admitted; sigstack trusts exactly the roots, as the CRD documents",
+            ),
+            ..case("iv-roots-of-another-ca", "iv-roots", pod("signed", &reg("acme/app", "v1")), false, "must be signed")
+        },
+        Case {
+            kyverno_bug: Some(
+                "Kyverno 1.19.1 reads `certificate.certChain` only when the log is ignored (for the same reason as `keyless.roots`), so any CA of the TUF trusted root is accepted; sigstack trusts exactly the chain",
+            ),
+            ..case(
+                "iv-cert-chain-of-another-ca",
+                "iv-cert-chain-other",
+                pod("cosign2", &reg("acme/cosign2", "v1")),
+                false,
+                "must be signed",
+            )
+        },
+        case("iv-rekor-v2-tsa-bundle", "iv-tiles", pod("tiles", &reg("acme/tiles", "v1")), true, ""),
+        case("iv-rekor-v2-root-v1-image", "iv-tiles", pod("signed", &reg("acme/app", "v1")), false, "must be signed"),
         case("iv-audit-unsigned", "iv-audit", pod("unsigned", &reg("acme/unsigned", "v1")), true, ""),
         case("iv-warn-unsigned", "iv-warn", pod("unsigned", &reg("acme/unsigned", "v1")), true, ""),
         case(

@@ -69,6 +69,15 @@ pub struct SignatureCheck<'a> {
     pub trusted_root: Option<&'a str>,
     /// PEM chain of a timestamp authority to trust as well (`ctlog.tsaCertChain`).
     pub tsa_chain: Option<&'a str>,
+    /// An ImageValidatingPolicy's `certificate.cert`: a PEM certificate whose key must have made
+    /// the signature (cosign's `SigVerifier` from a certificate).
+    pub certificate: Option<&'a str>,
+    /// Its `certificate.certChain`: PEM CAs (cosign's `ValidateAndUnpackCertWithChain`).
+    pub certificate_chain: Option<&'a str>,
+    /// The attestor names at least one keyless identity. Kyverno's bundle path (sigstore-go)
+    /// verifies a certificate-signed bundle only against an identity ("can't verify identities
+    /// without providing at least one identity"); cosign's legacy tags have no such rule.
+    pub has_identities: bool,
 }
 
 /// What the engine needs from a registry and the Sigstore formats.

@@ -21,6 +21,8 @@ struct Fake {
     signed: HashMap<String, (String, String)>,
     calls: Mutex<Vec<String>>,
     unreachable: bool,
+    /// The `certificate` and `certificate_chain` each signature check carried.
+    certificates: Mutex<Vec<(Option<String>, Option<String>)>>,
 }
 
 impl Fake {
@@ -45,6 +47,10 @@ impl ImageVerifier for Fake {
         check: &SignatureCheck<'_>,
     ) -> Result<Vec<VerifiedSignature>, VerifyFailure> {
         assert!(check.detect_bundles, "an ImageValidatingPolicy reads bundles first");
+        self.certificates
+            .lock()
+            .unwrap()
+            .push((check.certificate.map(str::to_string), check.certificate_chain.map(str::to_string)));
         self.calls.lock().unwrap().push(format!("signatures {}", image.matching_string()));
         Ok(self.signature(image).map(|(s, _)| vec![s]).unwrap_or_default())
     }
@@ -65,7 +71,11 @@ impl ImageVerifier for Fake {
 }
 
 fn policy(extra_spec: &str, validations: &str) -> PolicySet {
-    let yaml = format!(
+    load_policy_set("p.yaml", &policy_yaml(extra_spec, validations)).unwrap()
+}
+
+fn policy_yaml(extra_spec: &str, validations: &str) -> String {
+    format!(
         r#"
 apiVersion: policies.kyverno.io/v1
 kind: ImageValidatingPolicy
@@ -94,8 +104,7 @@ spec:
   validations:
 {validations}
 "#
-    );
-    load_policy_set("p.yaml", &yaml).unwrap()
+    )
 }
 
 const SIGNED: &str = r#"    - expression: images.containers.map(i, verifyImageSignatures(i, [attestors.gha])).all(n, n > 0)
@@ -291,7 +300,7 @@ fn what_sigstack_does_not_evaluate_is_refused_by_name() {
     };
     for (attestor, field) in [
         ("{name: n, notary: {certs: {value: x}}}", "notary is not supported"),
-        ("{name: c, cosign: {certificate: {cert: {value: x}}}}", "cosign.certificate is not supported"),
+        ("{name: c, cosign: {certificate: {cert: {value: x, expression: y}}}}", "exactly one of value or expression"),
         ("{name: k, cosign: {key: {kms: 'awskms:///x'}}}", "cosign.key.kms is not supported"),
         ("{name: a, cosign: {key: {data: x}, annotations: {a: b}}}", "cosign.annotations is not supported"),
         ("{name: s, cosign: {key: {data: x}, source: {repository: r}}}", "cosign.source is not supported"),
@@ -304,6 +313,39 @@ fn what_sigstack_does_not_evaluate_is_refused_by_name() {
     assert!(load_policy_set("q.yaml", &json_mode).unwrap_err().to_string().contains("spec.evaluation.mode"));
     let unknown = base("{name: k, cosign: {key: {data: x}}}").replace("spec:\n", "spec:\n  exceptions: []\n");
     assert!(load_policy_set("q.yaml", &unknown).unwrap_err().to_string().contains("unknown field `exceptions`"));
+}
+
+#[test]
+fn a_certificate_attestor_passes_its_pem_from_a_value_or_an_expression_to_the_verifier() {
+    let yaml = policy_yaml(
+        "  variables: [{name: pem, expression: \"'CERT-' + object.metadata.name\"}]",
+        "    - expression: images.containers.map(i, verifyImageSignatures(i, [attestors.pinned])).all(n, n > 0)",
+    )
+    .replace(
+        "  attestations:\n",
+        "    - name: pinned\n      cosign:\n        certificate:\n          cert: {expression: variables.pem}\n          certChain: {value: CHAIN}\n  attestations:\n",
+    );
+    let set = load_policy_set("p.yaml", &yaml).unwrap();
+    let verifier = acme();
+    let decision = judge(&set, &pod(&[&format!("reg.test/acme/app@{DIGEST}")]), verifier.clone(), Phase::Validate);
+    assert!(decision.blocked.is_none(), "{:?}", decision.results);
+    assert_eq!(*verifier.certificates.lock().unwrap(), [(Some("CERT-p".to_string()), Some("CHAIN".to_string()))]);
+}
+
+#[test]
+fn a_referrer_attestation_counts_as_unverified_under_a_cosign_attestor_as_in_kyverno() {
+    // Kyverno's cosign verifier reads in-toto attestations only; its error is logged and the
+    // attestor not counted.
+    let yaml = policy_yaml(
+        "",
+        "    - expression: images.containers.map(i, verifyAttestationSignatures(i, attestations.spdx, [attestors.gha])).all(n, n > 0)\n      message: needs an SBOM referrer",
+    )
+    .replace("  attestations:\n", "  attestations:\n    - name: spdx\n      referrer: {type: application/spdx+json}\n");
+    let set = load_policy_set("p.yaml", &yaml).unwrap();
+    let verifier = acme();
+    let decision = judge(&set, &pod(&[&format!("reg.test/acme/app@{DIGEST}")]), verifier.clone(), Phase::Validate);
+    assert_eq!(decision.blocked.as_deref(), Some("Policy check failed: needs an SBOM referrer"));
+    assert!(verifier.calls.lock().unwrap().is_empty(), "nothing is fetched for it");
 }
 
 #[test]

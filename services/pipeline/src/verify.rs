@@ -59,7 +59,21 @@ fn check_layer(
         Some(spki) => {
             let key =
                 SubjectKey::from_spki_der(spki).map_err(|e| VerificationError::Bundle(format!("public key: {e}")))?;
-            (key, None, Vec::new())
+            // A keyless signature checked with a key (cosign's keyBytes): the certificate it
+            // carries must hold that key, and the log entry names the certificate.
+            if let Some(leaf) = annotations[CERTIFICATE].as_str() {
+                let leaf = pem::parse(leaf)
+                    .map_err(|e| VerificationError::Bundle(format!("certificate: {e}")))?
+                    .into_contents();
+                if CertificateIdentity::key_of(&leaf)?.spki_der() != key.spki_der() {
+                    return Err(VerificationError::Signature(
+                        "both public key and certificate were provided but did not match".into(),
+                    ));
+                }
+                (key, Some(leaf), Vec::new())
+            } else {
+                (key, None, Vec::new())
+            }
         }
         None => {
             let leaf =
@@ -89,10 +103,20 @@ fn check_layer(
         statement: content.statement.clone(),
         ..Verified::default()
     };
-    if let Some(leaf_der) = &leaf_der {
-        // Valid when the log saw the signature; without the log, now (cosign's rule for
-        // --insecure-ignore-tlog).
-        let at = logged.and_then(|l| l.integrated_time).unwrap_or_else(sigstack_verify::now);
+    // Valid when the log saw the signature; without the log, now (cosign's rule for
+    // --insecure-ignore-tlog).
+    let at = logged.and_then(|l| l.integrated_time).unwrap_or_else(sigstack_verify::now);
+    if checks.public_key.is_some() {
+        // With a key, a carried certificate is only checked for expiry (cosign's CheckExpiry).
+        if let Some(leaf_der) = &leaf_der {
+            let (not_before, not_after) = CertificateIdentity::of(leaf_der)?.validity;
+            if at < not_before || at > not_after {
+                return Err(VerificationError::Validity(format!(
+                    "the signature's certificate was not valid at {at} (unix seconds)"
+                )));
+            }
+        }
+    } else if let Some(leaf_der) = &leaf_der {
         let checked = verify_certificate(trust, leaf_der, &offered, at)?;
         if checks.sct {
             sigstack_verify::sct::verify_embedded_scts(trust, leaf_der, &checked.issuer_spki)?;

@@ -116,7 +116,7 @@ impl PipelineVerifier {
     /// builds it: the attestor's `trustedRoot`, else the trusted root this verifier was given
     /// (standing in for Kyverno's TUF, which sigstack never fetches), with `keyless.roots`,
     /// `ctlog.rekorPubKey` and `ctlog.ctLogPubKey` replacing the CAs, logs and CT logs, and
-    /// `ctlog.tsaCertChain` adding a timestamp authority.
+    /// `ctlog.tsaCertChain` adding a timestamp authority; a `certificate.cert` stands for its key.
     fn attestor_trust(&self, check: &SignatureCheck<'_>) -> Result<(Trust, Checks), VerifyFailure> {
         let der = |text: &str, what: &str| -> Result<Vec<Vec<u8>>, VerifyFailure> {
             pem::parse_many(text)
@@ -132,6 +132,9 @@ impl PipelineVerifier {
             None => self.bundle_trust.clone().unwrap_or_default(),
         };
         if let Some(roots) = check.roots {
+            // Kyverno 1.19.1 sets them as cosign's RootCerts, which its trusted material always
+            // overrides, so it admits certificates of other CAs (a Kyverno bug, docs/admission.md);
+            // sigstack trusts exactly the roots, as the CRD documents.
             trust.certificate_authorities =
                 Trust::from_keys(&der(roots, "keyless.roots")?, None, None).certificate_authorities;
         }
@@ -149,15 +152,35 @@ impl PipelineVerifier {
             let chain = der(chain, "ctlog.tsaCertChain")?;
             trust.timestamp_authorities.push(sigstack_verify::TimestampAuthority { chain, valid: Default::default() });
         }
-        let public_key = match check.public_key {
-            Some(pem) => Some(
-                der(pem, "cosign.key.data")?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| VerifyFailure("cosign.key.data holds no PEM block".into()))?,
-            ),
+        let first = |pem: &str, what: &str| -> Result<Vec<u8>, VerifyFailure> {
+            der(pem, what)?.into_iter().next().ok_or_else(|| VerifyFailure(format!("{what} holds no PEM block")))
+        };
+        let mut public_key = match check.public_key {
+            Some(pem) => Some(first(pem, "cosign.key.data")?),
             None => None,
         };
+        if let Some(chain) = check.certificate_chain {
+            // The chain's certificates are the CAs, as the CRD documents. Kyverno 1.19.1 uses them
+            // only when the log is ignored: otherwise cosign prefers the trusted root's CAs
+            // (TrustedMaterial) to RootCerts, as for keyless.roots (a Kyverno bug, docs/admission.md).
+            let chain = der(chain, "cosign.certificate.certChain")?;
+            trust.certificate_authorities = Trust::from_keys(&chain, None, None).certificate_authorities;
+        }
+        if let Some(pem) = check.certificate {
+            let leaf = first(pem, "cosign.certificate.cert")?;
+            let refuse = |e: sigstack_verify::VerificationError| VerifyFailure(format!("cosign.certificate.cert: {e}"));
+            if check.certificate_chain.is_some() {
+                // cosign's ValidateAndUnpackCertWithChain: the certificate itself chains to a
+                // trusted CA at its notBefore and carries an SCT.
+                let at = sigstack_verify::CertificateIdentity::of(&leaf).map_err(refuse)?.validity.0;
+                let checked = sigstack_verify::verify_certificate(&trust, &leaf, &[], at).map_err(refuse)?;
+                if sct {
+                    sigstack_verify::sct::verify_embedded_scts(&trust, &leaf, &checked.issuer_spki).map_err(refuse)?;
+                }
+            }
+            let key = sigstack_verify::CertificateIdentity::key_of(&leaf).map_err(refuse)?;
+            public_key = Some(key.spki_der().to_vec());
+        }
         if public_key.is_none() && trust.certificate_authorities.is_empty() {
             return Err(VerifyFailure(
                 "no certificate authority to verify with: give the attestor trustedRoot or keyless.roots, or run with --trusted-root (SIGSTACK_TRUSTED_ROOT), which stands in for Kyverno's TUF; sigstack never fetches the public-good one".into(),
@@ -182,6 +205,8 @@ impl PipelineVerifier {
         let bundles =
             self.runtime().block_on(sigstack_pipeline::verify_bundles(&registry, &trust, &reference, &policy, &checks));
         match bundles {
+            // sigstore-go refuses to verify a certificate without an identity policy.
+            Ok(_) if checks.public_key.is_none() && !check.has_identities => return Ok(Vec::new()),
             Ok(verified) => return Ok(verified.into_iter().map(verified_signature).collect()),
             Err(VerifyError::NoMatchingSignatures(_)) => return Ok(Vec::new()),
             Err(VerifyError::NoSignatures) => {}

@@ -255,12 +255,16 @@ impl PolicyFunctions {
             .get(attestation)
             .ok_or_else(|| format!("attestation not found in policy: {attestation}"))?;
         let attestors = Self::attestors(attestors)?;
-        let Some(intoto) = &wanted.intoto else {
-            return Err(format!(
-                "attestation {attestation}: referrer attestations are read by Kyverno's notary verifier only, which sigstack does not have"
-            ));
-        };
         let pinned = self.pinned(image)?;
+        let Some(intoto) = &wanted.intoto else {
+            // Kyverno's cosign verifier refuses a referrer attestation ("only supports intoto
+            // referrers"), which counts as an attestor that did not verify; notary, which reads
+            // them, is refused when the policy loads.
+            if !attestors.is_empty() {
+                self.request.record(image, false);
+            }
+            return Ok(0);
+        };
         let mut count = 0;
         for attestor in &attestors {
             let trust = Trust::of(attestor);
@@ -371,6 +375,7 @@ impl<'a> Trust<'a> {
 
     fn check(&self) -> SignatureCheck<'_> {
         let cosign = self.attestor.cosign.as_ref();
+        let certificate = cosign.and_then(|c| c.certificate.as_ref());
         SignatureCheck {
             roots: cosign.and_then(|c| c.keyless.as_ref()).and_then(|k| k.roots.as_deref()),
             public_key: cosign.and_then(|c| c.key.as_ref()).and_then(|k| k.data.as_deref()),
@@ -380,6 +385,9 @@ impl<'a> Trust<'a> {
             detect_bundles: true,
             trusted_root: cosign.and_then(|c| c.trusted_root.as_ref()).and_then(|t| t.value.as_deref()),
             tsa_chain: cosign.and_then(|c| c.ctlog.as_ref()).and_then(|c| c.tsa_cert_chain.as_deref()),
+            certificate: certificate.and_then(|c| c.cert.as_ref()).and_then(|c| c.value.as_deref()),
+            certificate_chain: certificate.and_then(|c| c.cert_chain.as_ref()).and_then(|c| c.value.as_deref()),
+            has_identities: cosign.and_then(|c| c.keyless.as_ref()).is_some_and(|k| !k.identities.is_empty()),
         }
     }
 }

@@ -510,7 +510,8 @@ fn variables_value(variables: &BTreeMap<String, CelValue>) -> CelValue {
 }
 
 /// An attestor as `attestors.<name>` holds it: its expressions (`key.expression`,
-/// `trustedRoot.expression`, an identity's `subjectExpression`) evaluated now, as Kyverno's
+/// `trustedRoot.expression`, `certificate.cert` and `.certChain`, an identity's
+/// `subjectExpression`) evaluated now, as Kyverno's
 /// `CompiledAttestor.Evaluate` does.
 fn resolve_attestor(attestor: &Attestor, context: &Context<'_, '_>) -> Result<Value, String> {
     let mut resolved = attestor.clone();
@@ -531,6 +532,15 @@ fn resolve_attestor(attestor: &Attestor, context: &Context<'_, '_>) -> Result<Va
             && let Some(expression) = root.expression.take()
         {
             root.value = Some(string(&at("cosign.trustedRoot.expression"), &expression)?);
+        }
+        if let Some(certificate) = &mut cosign.certificate {
+            for (field, value) in [("cert", &mut certificate.cert), ("certChain", &mut certificate.cert_chain)] {
+                if let Some(value) = value
+                    && let Some(expression) = value.expression.take()
+                {
+                    value.value = Some(string(&at(&format!("cosign.certificate.{field}.expression")), &expression)?);
+                }
+            }
         }
         if let Some(keyless) = &mut cosign.keyless {
             for identity in &mut keyless.identities {
@@ -562,6 +572,10 @@ fn attestor_json(attestor: &Attestor) -> Value {
                 "insecureIgnoreSCT": l.insecure_ignore_sct,
             })),
             "trustedRoot": c.trusted_root.as_ref().map(|t| json!({"value": t.value})),
+            "certificate": c.certificate.as_ref().map(|t| json!({
+                "cert": t.cert.as_ref().map(|v| json!({"value": v.value})),
+                "certChain": t.cert_chain.as_ref().map(|v| json!({"value": v.value})),
+            })),
         })
     });
     strip_nulls(json!({"name": attestor.name, "cosign": cosign}))

@@ -223,9 +223,9 @@ pub struct Cosign {
     /// Fulcio certificates for identities.
     #[serde(default)]
     pub keyless: Option<Keyless>,
-    /// A fixed signing certificate (refused).
+    /// A fixed signing certificate, or the chain signing certificates must be issued under.
     #[serde(default)]
-    pub certificate: Option<Value>,
+    pub certificate: Option<Certificate>,
     /// Another signature repository (refused).
     #[serde(default)]
     pub source: Option<Value>,
@@ -253,6 +253,19 @@ pub struct StringOrExpression {
     /// CEL returning a string.
     #[serde(default)]
     pub expression: Option<String>,
+}
+
+/// `certificate`: `cert` (its key must have made the signature, as `key` would) and `certChain`
+/// (PEM CAs, from the parent of the signing certificate to the root).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Certificate {
+    /// The signing certificate (PEM).
+    #[serde(default)]
+    pub cert: Option<StringOrExpression>,
+    /// Its issuers (PEM).
+    #[serde(default)]
+    pub cert_chain: Option<StringOrExpression>,
 }
 
 /// `key`.
@@ -521,8 +534,14 @@ fn validate_cosign(cosign: &Cosign) -> Result<(), String> {
     if verifiers.iter().filter(|v| **v).count() != 1 {
         return Err("cosign needs exactly one of key, keyless or certificate".into());
     }
-    if cosign.certificate.is_some() {
-        return Err("cosign.certificate is not supported by sigstack: use keyless (with roots) or key".into());
+    if let Some(certificate) = &cosign.certificate {
+        for (field, value) in [("cert", &certificate.cert), ("certChain", &certificate.cert_chain)] {
+            if let Some(value) = value
+                && value.value.is_some() == value.expression.is_some()
+            {
+                return Err(format!("cosign.certificate.{field} needs exactly one of value or expression"));
+            }
+        }
     }
     if !cosign.annotations.is_empty() {
         return Err(
