@@ -172,7 +172,7 @@ for policy in policy/examples/original-policy.yaml policy/verify-signed-images-i
   ok "$policy $verdict: $(tail -1 "$WORK/card.txt")"
   { grep -E '^  FINDING|^FINDING ' "$WORK/card.txt" || true; } | cut -c1-150 | say
 done
-grep -q "probes refused as they should be: 22/22" "$WORK/card.txt" || die "our policy let a probe through"
+grep -Eq "probes refused as they should be: ([0-9]+)/\1\**$" "$WORK/card.txt" || die "our policy let a probe through"
 ok "the full cards: sigstack policy probe --policy FILE (add --judge both to have the real Kyverno CLI judge beside sigstack)"
 
 if [ -t 0 ] && [ -t 1 ]; then

@@ -281,7 +281,8 @@ fn the_real_kyverno_cli_and_sigstack_apply_agree_on_the_image_validating_policy(
 fn policy_probe_cards_name_the_original_policys_defects_and_pass_ours() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let _stack = Stack::start(&state, &[]).unwrap();
+    // Both logs, so the cards include the Rekor v2 + TSA bundle control.
+    let _stack = Stack::start(&state, &["--rekor", "both"]).unwrap();
     let mut report = String::new();
     for (file, passes) in [
         ("policy/examples/original-policy.yaml", false),

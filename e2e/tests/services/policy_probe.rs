@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 use sigstack::policy_probe::{Expect, Intent, Probe, build_probes};
-use sigstack::testkit::Stack;
+use sigstack::testkit::{RekorVersions, Stack};
+use sigstack_pipeline::Registry;
 
 const GH: &str = "https://token.actions.githubusercontent.com";
 const SPDX: &str = "https://spdx.dev/Document";
@@ -23,7 +24,7 @@ fn image_of(probe: &Probe) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_probe_is_built_as_described() {
-    let stack = Stack::builder().registry(true).start().await.unwrap();
+    let stack = Stack::builder().registry(true).rekor(RekorVersions::Both).start().await.unwrap();
     let other = Stack::builder().registry(false).start().await.unwrap();
     let intent =
         Intent { registry_restricted: true, requires_sbom: true, checks_sbom_content: true, pins_branch: false };
@@ -45,11 +46,14 @@ async fn every_probe_is_built_as_described() {
         async move { stack.verify_attestation(&image, SPDX, &identity, GH).await }
     };
 
-    // Controls: signed and attested by the organisation, in each format.
-    for control in ["control-cosign-format", "control-bundle-format"] {
-        assert!(signed_by(control, &org).await.is_ok(), "{control}");
+    // Controls: signed and attested by the organisation, in each format and log.
+    for control in ["control-cosign-format", "control-bundle-format", "control-bundle-rekor-v2-tsa"] {
+        let verified = signed_by(control, &org).await.unwrap_or_else(|e| panic!("{control}: {e}"));
         assert!(attested_by(control, &org).await.is_ok(), "{control}");
         assert_eq!(find(control).expect, Expect::Admitted);
+        // Rekor v2 entries carry no integrated time; v1's do.
+        let v2 = control == "control-bundle-rekor-v2-tsa";
+        assert_eq!(verified[0].integrated_time.is_none(), v2, "{control}: {:?}", verified[0].integrated_time);
     }
     // Signatures: by whom the description says, and by no one else.
     assert!(signed_by("unsigned", &org).await.is_err());
@@ -68,10 +72,41 @@ async fn every_probe_is_built_as_described() {
     // The right identity, but this stack's trust refuses the other stack's CA.
     let foreign = signed_by("another-ca-and-log", &org).await.unwrap_err().to_string();
     assert!(foreign.contains("certificate chain") || foreign.contains("log"), "{foreign}");
+    // No log entry: the layer has the organisation's certificate and no log bundle; the expired
+    // one's certificate ended before now.
+    let registry_url = stack.url("registry").unwrap().to_string();
+    let registry = Registry::new(&registry_url).unwrap();
+    let sig_layer = |name: &str| {
+        let image = image_of(find(name));
+        let registry = &registry;
+        async move {
+            let (repository, digest) = image.split_once('@').unwrap();
+            let repository = repository.split_once('/').unwrap().1;
+            let tag = format!("{}.sig", digest.replace(':', "-"));
+            let (manifest, _) = registry.manifest(&registry.tagged(repository, &tag).unwrap()).await.unwrap().unwrap();
+            serde_json::from_slice::<Value>(&manifest).unwrap()["layers"][0]["annotations"].clone()
+        }
+    };
+    for name in ["signed-without-log-entry", "expired-certificate-no-timestamp"] {
+        let refused = signed_by(name, &org).await.unwrap_err().to_string();
+        assert!(refused.contains("bundle"), "{name}: {refused}");
+        let annotations = sig_layer(name).await;
+        assert!(annotations.get("dev.sigstore.cosign/bundle").is_none(), "{name}: {annotations}");
+        let leaf = pem::parse(annotations["dev.sigstore.cosign/certificate"].as_str().unwrap()).unwrap();
+        let identity = sigstack_verify::CertificateIdentity::of(leaf.contents()).unwrap();
+        assert_eq!(identity.san, std::slice::from_ref(&org), "{name}");
+        let now = sigstack_verify::now();
+        let expired = identity.validity.1 < now;
+        assert_eq!(expired, name.starts_with("expired"), "{name}: {:?} at {now}", identity.validity);
+        assert!(attested_by(name, &org).await.is_ok(), "{name}: its SBOM is logged as usual");
+    }
     // Attestations.
     assert!(
         signed_by("signed-without-sbom", &org).await.is_ok() && attested_by("signed-without-sbom", &org).await.is_err()
     );
+    assert!(signed_by("attestation-for-another-digest", &org).await.is_ok());
+    let borrowed = attested_by("attestation-for-another-digest", &org).await.unwrap_err().to_string();
+    assert!(borrowed.contains("sha256:"), "the statement names another digest: {borrowed}");
     assert!(
         attested_by("sbom-by-another-identity", &evil).await.is_ok()
             && attested_by("sbom-by-another-identity", &org).await.is_err()
@@ -87,6 +122,22 @@ async fn every_probe_is_built_as_described() {
     // Tags: the moved tag names an unsigned image; the pinned reference's digest is unsigned.
     assert!(signed_by("tag-moved-after-signing", &org).await.is_err());
     assert!(signed_by("signed-tag-but-unsigned-digest", &org).await.is_err());
+    // The index: unsigned, of the organisation's signed image and an unsigned one.
+    let index = image_of(find("index-with-unsigned-child"));
+    assert!(signed_by("index-with-unsigned-child", &org).await.is_err());
+    let (repository, digest) = index.split_once('@').unwrap();
+    let repository = repository.split_once('/').unwrap().1;
+    let (bytes, _) = registry.manifest(&registry.tagged_digest(repository, digest).unwrap()).await.unwrap().unwrap();
+    let children: Vec<String> = serde_json::from_slice::<Value>(&bytes).unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!("{}/{repository}@{}", registry_url.trim_start_matches("http://"), m["digest"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(children.len(), 2);
+    assert!(stack.verify(&children[0], &org, GH).await.is_ok() && stack.verify(&children[1], &org, GH).await.is_err());
     // Containers: each carries the unsigned image where the description says.
     let unsigned = image_of(find("unsigned"));
     assert_eq!(find("unsigned-init-container").resource["spec"]["initContainers"][0]["image"], unsigned.as_str());

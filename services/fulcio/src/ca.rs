@@ -169,7 +169,7 @@ impl CertificateAuthority {
         ];
         // Empty subject ⇒ the SAN must be critical (RFC 5280 §4.2.1.6).
         extensions.push(Extension {
-            extn_id: SAN_OID,
+            extn_id: oid::SUBJECT_ALT_NAME,
             critical: true,
             extn_value: OctetString::new(identity.san_der()?)?,
         });
@@ -200,8 +200,6 @@ impl CertificateAuthority {
         Ok(IssuedChain { certificates: vec![leaf, self.intermediate_der.clone(), self.root_der.clone()] })
     }
 }
-
-const SAN_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 
 fn now_millis(now: SystemTime) -> u64 {
     now.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()

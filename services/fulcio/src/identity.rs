@@ -97,6 +97,37 @@ impl Identity {
         Ok(SubjectAltName(vec![name]).to_der()?)
     }
 
+    /// The identity a leaf carries: its SAN and its Sigstore extensions as the CA wrote them. For
+    /// issuing the same identity again at another time (`sigstack policy probe`'s certificate
+    /// that has since expired).
+    pub fn of_leaf(der: &[u8]) -> Result<Identity, FulcioError> {
+        use der::Decode;
+        let invalid = |what: String| FulcioError::InvalidRequest(what);
+        let cert = x509_cert::Certificate::from_der(der).map_err(|e| invalid(format!("not a DER certificate: {e}")))?;
+        let mut san = None;
+        let mut extensions = Vec::new();
+        for extension in cert.tbs_certificate.extensions.iter().flatten() {
+            if extension.extn_id == oid::SUBJECT_ALT_NAME {
+                let names = SubjectAltName::from_der(extension.extn_value.as_bytes())?;
+                san = names.0.into_iter().find_map(|name| match name {
+                    GeneralName::UniformResourceIdentifier(uri) => {
+                        Some(Identity::Uri { uri: uri.to_string(), extensions: Vec::new() })
+                    }
+                    GeneralName::Rfc822Name(email) => {
+                        Some(Identity::Email { email: email.to_string(), extensions: Vec::new() })
+                    }
+                    _ => None,
+                });
+            } else if oid::sigstore_number(&extension.extn_id).is_some() {
+                extensions.push((extension.extn_id, extension.extn_value.as_bytes().to_vec()));
+            }
+        }
+        match san.ok_or_else(|| invalid("the certificate names no URI or email".into()))? {
+            Identity::Uri { uri, .. } => Ok(Identity::Uri { uri, extensions }),
+            Identity::Email { email, .. } => Ok(Identity::Email { email, extensions }),
+        }
+    }
+
     /// The Sigstore extensions, in the order they are written.
     pub fn extensions(&self) -> impl Iterator<Item = (ObjectIdentifier, Vec<u8>)> + '_ {
         let (Identity::Uri { extensions, .. } | Identity::Email { extensions, .. }) = self;

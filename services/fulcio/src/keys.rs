@@ -249,7 +249,7 @@ impl Verifier {
         let Ok(cert) = x509_cert::Certificate::from_der(der) else { return Vec::new() };
         let mut subjects = Vec::new();
         for extension in cert.tbs_certificate.extensions.iter().flatten() {
-            if extension.extn_id != der::asn1::ObjectIdentifier::new_unwrap("2.5.29.17") {
+            if extension.extn_id != crate::oid::SUBJECT_ALT_NAME {
                 continue;
             }
             let Ok(san) = SubjectAltName::from_der(extension.extn_value.as_bytes()) else { continue };

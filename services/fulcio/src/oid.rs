@@ -33,6 +33,9 @@ pub const P384: Oid = Oid::new_unwrap("1.3.132.0.34");
 /// secp521r1.
 pub const P521: Oid = Oid::new_unwrap("1.3.132.0.35");
 
+/// subjectAltName.
+pub const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
+
 /// `1.3.6.1.4.1.57264.1.N`: the Sigstore extension arc.
 pub const fn sigstore(n: u32) -> Oid {
     match n {

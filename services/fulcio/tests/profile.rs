@@ -309,3 +309,22 @@ async fn ca_material_persists_across_restarts() {
     let other = sigstack_fulcio::CertificateAuthority::load_or_generate(tempfile::tempdir().unwrap().path()).unwrap();
     assert_ne!(first.root_der(), other.root_der());
 }
+
+#[tokio::test]
+async fn a_leafs_identity_reads_back_and_issues_again_at_another_time() {
+    let setup = setup();
+    let issued = issue(&setup, &github_token(&setup.issuer), "repo:acme/widget:ref:refs/heads/main").await;
+    let identity = sigstack_fulcio::Identity::of_leaf(&issued.certificates[0]).unwrap();
+    assert!(identity.san().starts_with("https://github.com/"), "{}", identity.san());
+    let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+    let key = SubjectKey::from_spki_der(&ClientKey::new().spki_der()).unwrap();
+    let again = setup.fulcio.ca().issue(&key, &identity, hour_ago).unwrap();
+    let (_, first) = X509Certificate::from_der(&issued.certificates[0]).unwrap();
+    let (_, second) = X509Certificate::from_der(&again.certificates[0]).unwrap();
+    for n in [1, 8, 9, 10, 11, 12] {
+        assert_eq!(sigstore_ext(&first, n).unwrap().value, sigstore_ext(&second, n).unwrap().value, ".{n}");
+    }
+    let expired = second.validity().not_after.timestamp() as u64;
+    assert!(expired < SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs(), "issued in the past, expired");
+    assert!(sigstack_fulcio::Identity::of_leaf(b"not a certificate").is_err());
+}

@@ -65,25 +65,28 @@ async fn append_layer(
     Ok(layers.len())
 }
 
-fn annotations(signer: &KeylessSigner, signature_b64: &str, logged: &LoggedEntry) -> Map<String, Value> {
+fn annotations(signer: &KeylessSigner, signature_b64: &str, logged: Option<&LoggedEntry>) -> Map<String, Value> {
     let mut map = Map::new();
     map.insert(SIGNATURE.into(), json!(signature_b64));
     map.insert(CERTIFICATE.into(), json!(signer.leaf_pem));
     map.insert(CHAIN.into(), json!(signer.chain_pem));
-    map.insert(BUNDLE.into(), json!(logged.cosign_bundle()));
+    if let Some(logged) = logged {
+        map.insert(BUNDLE.into(), json!(logged.cosign_bundle()));
+    }
     map
 }
 
 /// Signs the image `digest` of `repository` in cosign's format: a simple-signing payload naming
 /// the digest, a `hashedrekord` entry, a layer on the `.sig` tag; returns (tag, log index, layers).
+/// Without `services` nothing is logged and the layer carries no log bundle (cosign's
+/// `--tlog-upload=false`); the log index is then `None`.
 pub(crate) async fn sign_legacy(
     image: &ImageDigest<'_>,
-    services: &Services,
+    services: Option<&Services>,
     http: &reqwest::Client,
     signer: &KeylessSigner,
-) -> anyhow::Result<(String, u64, usize)> {
+) -> anyhow::Result<(String, Option<u64>, usize)> {
     let ImageDigest { registry, repository, digest } = *image;
-    services.require_v1()?;
     // cosign's simple-signing payload (pkg/signature/payload.go).
     let payload = serde_json::to_vec(&json!({
         "critical": {
@@ -93,15 +96,23 @@ pub(crate) async fn sign_legacy(
         },
         "optional": null
     }))?;
+    if let Some(services) = services {
+        services.require_v1()?;
+    }
     let signature = signer.sign(&payload)?;
-    let proposed = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
-        "data": {"hash": {"algorithm": "sha256", "value": hex(&sha256(&payload))}},
-        "signature": {"content": B64.encode(&signature), "publicKey": {"content": B64.encode(&signer.leaf_pem)}}}});
-    let logged = log_entry(http, &services.rekor, &proposed).await?;
+    let logged = match services {
+        Some(services) => {
+            let proposed = json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex(&sha256(&payload))}},
+                "signature": {"content": B64.encode(&signature), "publicKey": {"content": B64.encode(&signer.leaf_pem)}}}});
+            Some(log_entry(http, &services.rekor, &proposed).await?)
+        }
+        None => None,
+    };
     let tag = tag_for(digest, "sig");
-    let annotations = annotations(signer, &B64.encode(&signature), &logged);
+    let annotations = annotations(signer, &B64.encode(&signature), logged.as_ref());
     let layers = append_layer(registry, repository, &tag, SIMPLE_SIGNING, &payload, annotations).await?;
-    Ok((tag, logged.log_index, layers))
+    Ok((tag, logged.map(|l| l.log_index), layers))
 }
 
 /// Attests the image `digest` of `repository` in cosign's format: an in-toto v0.1 statement in a
@@ -131,7 +142,7 @@ pub(crate) async fn attest_legacy(
     let proposed = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {
         "envelope": String::from_utf8(envelope.clone())?, "verifiers": [B64.encode(&signer.leaf_pem)]}}});
     let logged = log_entry(http, &services.rekor, &proposed).await?;
-    let mut notes = annotations(signer, "", &logged);
+    let mut notes = annotations(signer, "", Some(&logged));
     notes.insert("predicateType".into(), json!(predicate_type));
     let tag = tag_for(digest, "att");
     append_layer(registry, repository, &tag, DSSE_ENVELOPE, &envelope, notes).await?;

@@ -49,6 +49,15 @@ impl Services {
     }
 }
 
+/// A P-256 key (PKCS#8 DER) and the certificate chain issued for it (leaf first, PEM).
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    /// The private key.
+    pub pkcs8: Vec<u8>,
+    /// Leaf, intermediate, root.
+    pub chain: Vec<String>,
+}
+
 /// An ephemeral key with its certificate.
 pub(crate) struct KeylessSigner {
     key: EcdsaKeyPair,
@@ -106,6 +115,17 @@ impl KeylessSigner {
             .iter()
             .filter_map(|c| c.as_str().map(str::to_string))
             .collect();
+        Self::with_chain(key, rng, &chain)
+    }
+
+    /// A key with a certificate chain issued for it earlier (leaf first, PEM).
+    pub(crate) fn from_parts(key: &SigningKey) -> anyhow::Result<Self> {
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.pkcs8)
+            .map_err(|e| anyhow::anyhow!("the signing key is not a P-256 PKCS#8 key: {e}"))?;
+        Self::with_chain(pair, SystemRandom::new(), &key.chain)
+    }
+
+    fn with_chain(key: EcdsaKeyPair, rng: SystemRandom, chain: &[String]) -> anyhow::Result<Self> {
         let (leaf_pem, rest) = chain.split_first().context("empty certificate chain")?;
         let leaf_der = pem::parse(leaf_pem).context("leaf PEM")?.into_contents();
         let rest_der: Vec<Vec<u8>> =

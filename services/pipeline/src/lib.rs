@@ -25,11 +25,11 @@ mod verify_image;
 pub use bundle::verify_bundles;
 pub use error::VerifyError;
 pub use image::{BuildOutcome, ImageSource, build};
-pub use keyless::Services;
+pub use keyless::{Services, SigningKey};
 pub use oci::Registry;
 pub use sbom::sbom;
 // The verification core, re-exported so callers of the pipeline need one crate.
-pub use sign_image::{AttestOutcome, Format, SignOutcome, attest, sign};
+pub use sign_image::{AttestOutcome, Format, SignOutcome, attest, sign, sign_unlogged};
 pub use sigstack_verify::{Artifact, Checks, IdentityPolicy, Trust, VerificationError, Verified, verify_bundle};
 pub use sigstore_bundle::{SigningServices, read_signing_config, sign_bundle};
 pub use verify::{verify_attestations, verify_signature};

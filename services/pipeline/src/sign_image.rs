@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::bundle::{COSIGN_SIGN_PREDICATE, attached, attest_bundle};
 use crate::cosign::{ImageDigest, attest_legacy, sign_legacy};
-use crate::keyless::{KeylessSigner, Services};
+use crate::keyless::{KeylessSigner, Services, SigningKey};
 use crate::oci::Registry;
 use crate::sigstore_bundle::SigningServices;
 
@@ -32,10 +32,12 @@ pub struct SignOutcome {
     pub tag: String,
     /// The certificate identity.
     pub identity: String,
-    /// Log index of the entry.
-    pub log_index: u64,
+    /// Log index of the entry (none for [`sign_unlogged`]).
+    pub log_index: Option<u64>,
     /// Signatures now attached to the digest.
     pub signatures: usize,
+    /// The signing certificate (PEM).
+    pub certificate: String,
 }
 
 /// What `attest` did.
@@ -62,12 +64,21 @@ struct Prepared {
     signer: KeylessSigner,
 }
 
-async fn prepare(registry: &Registry, services: &Services, token: &str, image: &str) -> anyhow::Result<Prepared> {
+async fn prepare(
+    registry: &Registry,
+    services: &Services,
+    token: &str,
+    image: &str,
+    key: Option<&SigningKey>,
+) -> anyhow::Result<Prepared> {
     let reference = registry.reference(image)?;
     let digest = registry.resolve(&reference).await?;
     let repository = reference.repository().to_string();
     let http = reqwest::Client::new();
-    let signer = KeylessSigner::new(&http, &services.fulcio, token).await?;
+    let signer = match key {
+        Some(key) => KeylessSigner::from_parts(key)?,
+        None => KeylessSigner::new(&http, &services.fulcio, token).await?,
+    };
     Ok(Prepared { digest, repository, http, signer })
 }
 
@@ -80,7 +91,7 @@ pub async fn sign(
     image: &str,
     format: Format,
 ) -> anyhow::Result<SignOutcome> {
-    let Prepared { digest, repository, http, signer } = prepare(registry, services, token, image).await?;
+    let Prepared { digest, repository, http, signer } = prepare(registry, services, token, image, None).await?;
     match format {
         Format::Bundle => {
             // cosign v3's image signature: an in-toto v1 statement with an empty predicate.
@@ -94,14 +105,45 @@ pub async fn sign(
             let (log_index, referrer) =
                 attest_bundle(registry, &bundles, &http, &signer, &repository, &digest, &statement).await?;
             let signatures = attached(registry, &repository, &digest).await.map(|b| b.len()).unwrap_or(1);
-            Ok(SignOutcome { digest, tag: referrer, identity: signer.identity, log_index, signatures })
+            Ok(SignOutcome {
+                digest,
+                tag: referrer,
+                identity: signer.identity,
+                log_index: Some(log_index),
+                signatures,
+                certificate: signer.leaf_pem,
+            })
         }
         Format::Cosign => {
             let image = ImageDigest { registry, repository: &repository, digest: &digest };
-            let (tag, log_index, signatures) = sign_legacy(&image, services, &http, &signer).await?;
-            Ok(SignOutcome { digest, tag, identity: signer.identity, log_index, signatures })
+            let (tag, log_index, signatures) = sign_legacy(&image, Some(services), &http, &signer).await?;
+            Ok(SignOutcome {
+                digest,
+                tag,
+                identity: signer.identity,
+                log_index,
+                signatures,
+                certificate: signer.leaf_pem,
+            })
         }
     }
+}
+
+/// Signs `image` in cosign's format without a log entry (cosign's `--tlog-upload=false`): the
+/// layer carries the certificate and chain but no log bundle. The certificate is a fresh one for
+/// `token` from the CA in `services`, or `key`'s (one issued earlier; `token` is then unused). For
+/// adversarial artifacts: a verifier that needs the log refuses it.
+pub async fn sign_unlogged(
+    registry: &Registry,
+    services: &Services,
+    token: &str,
+    image: &str,
+    key: Option<&SigningKey>,
+) -> anyhow::Result<SignOutcome> {
+    let Prepared { digest, repository, http, signer } = prepare(registry, services, token, image, key).await?;
+    let image = ImageDigest { registry, repository: &repository, digest: &digest };
+    let (tag, log_index, signatures) = sign_legacy(&image, None, &http, &signer).await?;
+    Ok(SignOutcome { digest, tag, identity: signer.identity, log_index, signatures, certificate: signer.leaf_pem })
 }
 
 /// Attests `image` with `predicate` of `predicate_type`: an in-toto statement naming the image
@@ -115,7 +157,7 @@ pub async fn attest(
     predicate: &Value,
     format: Format,
 ) -> anyhow::Result<AttestOutcome> {
-    let Prepared { digest, repository, http, signer } = prepare(registry, services, token, image).await?;
+    let Prepared { digest, repository, http, signer } = prepare(registry, services, token, image, None).await?;
     let (tag, log_index) = match format {
         Format::Bundle => {
             let statement = json!({

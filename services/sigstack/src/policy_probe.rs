@@ -183,16 +183,34 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         e,
         b.clone(),
     );
+    // Bundles logged in Rekor v1 (no timestamp), and in Rekor v2 with a TSA's when the stack runs one.
+    let v1_only = Services { rekor_v2: None, tsa: None, ..services.clone() };
     let (bundled, bundled_digest) = build("bundle", "v1").await?;
-    sign_and_attest(&registry, &services, &token(&org_repo, None)?, &bundled, Format::Bundle).await?;
+    sign_and_attest(&registry, &v1_only, &token(&org_repo, None)?, &bundled, Format::Bundle).await?;
     add(
         "control-bundle-format",
         "control",
-        "signed and SBOM-attested as Sigstore bundles (OCI referrers, cosign v3's default)".into(),
+        "signed and SBOM-attested as Sigstore bundles (OCI referrers, cosign v3's default), Rekor v1".into(),
         pod("control-bundle", &by_digest(&bundled, &bundled_digest)),
         e,
-        b,
+        b.clone(),
     );
+    if services.rekor_v2.is_some() && services.tsa.is_some() {
+        let (tiles, tiles_digest) = build("bundle-rekor-v2", "v1").await?;
+        sign_and_attest(&registry, &services, &token(&org_repo, None)?, &tiles, Format::Bundle).await?;
+        add(
+            "control-bundle-rekor-v2-tsa",
+            "control",
+            "signed and SBOM-attested as Sigstore bundles with Rekor v2 entries and RFC 3161 timestamps".into(),
+            pod("control-bundle-v2", &by_digest(&tiles, &tiles_digest)),
+            e,
+            b,
+        );
+    } else {
+        eprintln!(
+            "  (the stack runs no Rekor v2 log and timestamp authority: the v2 + TSA bundle control is left out; start it with --rekor both)"
+        );
+    }
     let signed = by_digest(&legacy, &legacy_digest);
 
     // Registry: nothing outside the organisation's path.
@@ -270,6 +288,39 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         "only the trusted CA and log count".into(),
     );
 
+    // The log: a signature never logged, and one whose certificate has expired with nothing to
+    // prove when it was made (no log entry, no timestamp). Their SBOMs are logged as usual.
+    let (unlogged, unlogged_digest) = build("no-log-entry", "v1").await?;
+    let fresh =
+        sigstack_pipeline::sign_unlogged(&registry, &services, &token(&org_repo, None)?, &unlogged, None).await?;
+    attest(unlogged.clone(), token(&org_repo, None)?, Format::Cosign, None).await?;
+    add(
+        "signed-without-log-entry",
+        "signature",
+        "signed by the organisation's workflow, never logged (cosign's --tlog-upload=false)".into(),
+        pod("no-log-entry", &by_digest(&unlogged, &unlogged_digest)),
+        Expect::Refused,
+        "a signature must be in the transparency log".into(),
+    );
+    match expired_key(stack, &fresh.certificate)? {
+        Some(key) => {
+            let (expired, expired_digest) = build("expired-certificate", "v1").await?;
+            sigstack_pipeline::sign_unlogged(&registry, &services, "", &expired, Some(&key)).await?;
+            attest(expired.clone(), token(&org_repo, None)?, Format::Cosign, None).await?;
+            add(
+                "expired-certificate-no-timestamp",
+                "signature",
+                "signed with the organisation's certificate after it expired: no log entry, no timestamp".into(),
+                pod("expired-certificate", &by_digest(&expired, &expired_digest)),
+                Expect::Refused,
+                "nothing proves the signature was made while the certificate was valid".into(),
+            );
+        }
+        None => {
+            eprintln!("  (the stack's CA is not in its state directory: the expired-certificate probe is left out)")
+        }
+    }
+
     // Attestations.
     let (nosbom, nosbom_digest) = build("no-sbom", "v1").await?;
     sign(nosbom.clone(), token(&org_repo, None)?, Format::Cosign).await?;
@@ -330,6 +381,22 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         conditions.1,
     );
 
+    let (borrowed, borrowed_digest) = build("other-digest", "v1").await?;
+    let (decoy, decoy_digest) = build("other-digest", "decoy").await?;
+    sign(borrowed.clone(), token(&org_repo, None)?, Format::Cosign).await?;
+    attest(decoy, token(&org_repo, None)?, Format::Cosign, None).await?;
+    let repository = format!("{org}/probe-other-digest");
+    copy_tag(&registry, &repository, &tag_for(&decoy_digest, "att"), &tag_for(&borrowed_digest, "att")).await?;
+    let (e, b) = sbom_expect("an attestation counts only for the digest its statement names");
+    add(
+        "attestation-for-another-digest",
+        "attestation",
+        "signed by the organisation, its .att copied from another image's (the statement names that digest)".into(),
+        pod("other-digest", &by_digest(&borrowed, &borrowed_digest)),
+        e,
+        b,
+    );
+
     // Tags and digests.
     let (moved, _) = build("moved", "v1").await?;
     sign_and_attest(&registry, &services, &token(&org_repo, None)?, &moved, Format::Cosign).await?;
@@ -353,6 +420,20 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         pod("pinned", &format!("{host}/{pinned}@{other_digest}")),
         Expect::Refused,
         "the digest is what runs".into(),
+    );
+
+    let (child, child_digest) = build("index", "signed-child").await?;
+    sign_and_attest(&registry, &services, &token(&org_repo, None)?, &child, Format::Cosign).await?;
+    let (_, stray_digest) = build("index", "unsigned-child").await?;
+    let index_digest =
+        push_index(&registry, &format!("{org}/probe-index"), "v1", &[&child_digest, &stray_digest]).await?;
+    add(
+        "index-with-unsigned-child",
+        "tags",
+        "an unsigned multi-arch index of the organisation's signed image (amd64) and an unsigned one (arm64)".into(),
+        pod("index", &format!("{host}/{org}/probe-index@{index_digest}")),
+        Expect::Refused,
+        "the index is what the Pod names, and a node may run any of its children".into(),
     );
 
     // Containers and controllers carrying the unsigned image.
@@ -389,6 +470,68 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         );
     }
     Ok(probes)
+}
+
+/// cosign's tag for an artifact of `digest`: `sha256-<hex>.<suffix>`.
+fn tag_for(digest: &str, suffix: &str) -> String {
+    format!("{}.{suffix}", digest.replace(':', "-"))
+}
+
+/// Puts the manifest under `from` also under `to`, in one repository (blobs are shared).
+async fn copy_tag(registry: &Registry, repository: &str, from: &str, to: &str) -> anyhow::Result<()> {
+    let (manifest, _) = registry
+        .manifest(&registry.tagged(repository, from)?)
+        .await?
+        .with_context(|| format!("no {repository}:{from}"))?;
+    let media_type = serde_json::from_slice::<Value>(&manifest)?["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+        .to_string();
+    registry.push_manifest(&registry.tagged(repository, to)?, &manifest, &media_type).await?;
+    Ok(())
+}
+
+/// Pushes an OCI image index of `children` (manifests of `repository`, as linux/amd64, then
+/// linux/arm64) under `tag`; returns its digest.
+async fn push_index(registry: &Registry, repository: &str, tag: &str, children: &[&str]) -> anyhow::Result<String> {
+    let mut manifests = Vec::new();
+    for (digest, architecture) in children.iter().zip(["amd64", "arm64"]) {
+        let (manifest, _) = registry
+            .manifest(&registry.tagged_digest(repository, digest)?)
+            .await?
+            .with_context(|| format!("no {repository}@{digest}"))?;
+        let media_type = serde_json::from_slice::<Value>(&manifest)?["mediaType"].clone();
+        manifests.push(json!({"mediaType": media_type, "digest": digest, "size": manifest.len(),
+            "platform": {"architecture": architecture, "os": "linux"}}));
+    }
+    const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests}))?;
+    registry.push_manifest(&registry.tagged(repository, tag)?, &index, INDEX).await
+}
+
+/// A fresh key with a certificate for the identity of `certificate` (PEM) issued by the stack's own
+/// CA twenty minutes ago, so expired now (Fulcio's certificates live ten minutes); `None` when
+/// the CA's key is not in the stack's state directory (a stack of separate containers).
+fn expired_key(stack: &Stack, certificate: &str) -> anyhow::Result<Option<sigstack_pipeline::SigningKey>> {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+    let ca_dir = stack.state_dir().join("fulcio");
+    if !ca_dir.join("ca.json").exists() {
+        return Ok(None);
+    }
+    let ca = sigstack_fulcio::CertificateAuthority::load_or_generate(&ca_dir)?;
+    let leaf = pem::parse(certificate).context("the certificate's PEM")?.into_contents();
+    let identity = sigstack_fulcio::Identity::of_leaf(&leaf)?;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spki = pair.public_key().as_der().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let key = sigstack_fulcio::SubjectKey::from_spki_der(spki.as_ref())?;
+    let issued_at = std::time::SystemTime::now() - std::time::Duration::from_secs(20 * 60);
+    let chain = ca.issue(&key, &identity, issued_at)?.pem();
+    Ok(Some(sigstack_pipeline::SigningKey { pkcs8: pkcs8.as_ref().to_vec(), chain }))
 }
 
 /// Signs `image` and attests its own SPDX SBOM as one identity, through `services` (this stack's,

@@ -320,7 +320,11 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
         runtime()?.block_on(sigstack_pipeline::sign(&ctx.registry, &services, &token, &args.image, format))?;
     eprintln!(
         "signed {} as {} (log index {}); {} signature(s) under tag {}",
-        outcome.digest, outcome.identity, outcome.log_index, outcome.signatures, outcome.tag
+        outcome.digest,
+        outcome.identity,
+        outcome.log_index.map_or_else(|| "none".to_string(), |i| i.to_string()),
+        outcome.signatures,
+        outcome.tag
     );
     println!("{}", outcome.digest);
     Ok(())

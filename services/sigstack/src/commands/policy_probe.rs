@@ -97,8 +97,9 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
             Stack::attached(description, noop_stop(), None)
         }
         None => {
+            // Both logs, so bundles are probed with Rekor v1 and with Rekor v2 + timestamps.
             eprintln!("starting a stack of its own for the probes");
-            runtime.block_on(Stack::builder().registry(true).start())?
+            runtime.block_on(Stack::builder().registry(true).rekor(sigstack::testkit::RekorVersions::Both).start())?
         }
     };
     let description = StackDescription::require(stack.state_dir())?;
