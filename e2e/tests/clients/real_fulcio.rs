@@ -1,11 +1,13 @@
-//! sigstack's CA beside the real Fulcio (sigstore/fulcio v1.8.8, its ephemeral CA, no CT log), on one
-//! corpus of requests (issue 29). Both trust the same issuer: sigstack's OIDC issuer, with tokens
-//! whose `iss` is the issuer's own URL (`sigstack token --issuer URL`), the mode Fulcio needs to
-//! find the issuer's discovery document and keys; sigstack's CA is told of it with
-//! `--issuer-config`. Each request gets the same status from both, errors in gRPC-gateway's
-//! `{code, message}`, and every certificate either issues verifies with sigstack's verifier against
-//! that CA's own root, naming the token's identity. Differences on purpose are listed in
-//! docs/services.md, and this test holds the list.
+//! sigstack's CA beside the real Fulcio (sigstore/fulcio v1.8.8, its ephemeral CA, its CT log the
+//! one sigstack's CA serves with RFC 6962 `add-pre-chain`), on one corpus of requests (issue 29).
+//! Both trust the same issuer: sigstack's OIDC issuer, with tokens whose `iss` is the issuer's own
+//! URL (`sigstack token --issuer URL`), the mode Fulcio needs to find the issuer's discovery
+//! document and keys; sigstack's CA is told of it with `--issuer-config`. Each request gets the
+//! same status from both, errors in gRPC-gateway's `{code, message}`, and every certificate either
+//! issues verifies with sigstack's verifier against that CA's own root, naming the token's
+//! identity, with its SCT; cosign v3 and sigstore-python sign through the real Fulcio and verify
+//! what they made. Differences on purpose are listed in docs/services.md, and this test holds the
+//! list.
 
 use std::process::{Command, Stdio};
 
@@ -18,9 +20,11 @@ use serde_json::{Value, json};
 use sigstack_e2e::real_servers::{Differential, RealServer, describe, free_port, post, start_logged};
 use sigstack_e2e::{Stack, fulcio_server, run_ok, sigstack, spawn_reporting_url};
 
-/// The real Fulcio, trusting `issuer` (type github-workflow). It cannot report ports it chose, so
-/// free ones are picked and the start is tried again when one was taken in between.
-fn real_fulcio(dir: &std::path::Path, issuer: &str) -> RealServer {
+/// The real Fulcio, trusting `issuer` (type github-workflow), with sigstack's CT log at `ct_log`
+/// (a sigstack CA's URL, whose RFC 6962 `add-pre-chain` signs SCTs with its CT key) and that key's
+/// PEM at `ct_key`, with which Fulcio checks every SCT it gets. It cannot report ports it chose,
+/// so free ones are picked and the start is tried again when one was taken in between.
+fn real_fulcio(dir: &std::path::Path, issuer: &str, ct_log: &str, ct_key: &std::path::Path) -> RealServer {
     let config = dir.join("fulcio-config.json");
     std::fs::write(
         &config,
@@ -32,7 +36,9 @@ fn real_fulcio(dir: &std::path::Path, issuer: &str) -> RealServer {
         let (http, grpc, metrics) = (free_port(), free_port(), free_port());
         let mut command = Command::new(fulcio_server());
         command
-            .args(["serve", "--ca", "ephemeralca", "--ct-log-url", "", "--log_type", "prod"])
+            .args(["serve", "--ca", "ephemeralca", "--ct-log-url", ct_log, "--log_type", "prod"])
+            .arg("--ct-log-public-key-path")
+            .arg(ct_key)
             .args(["--host", "127.0.0.1", "--port", &http.to_string(), "--grpc-host", "127.0.0.1"])
             .args(["--grpc-port", &grpc.to_string(), "--metrics-port", &metrics.to_string()])
             .arg("--legacy-unix-domain-socket")
@@ -156,7 +162,13 @@ fn sigstacks_ca_answers_the_corpus_as_the_real_fulcio_does() {
     let stack = Stack::start(&dir.path().join("stack"), &["--no-registry"]).unwrap();
     let issuer = stack.url("oidc").trim_end_matches('/').to_string();
     let (_ours_process, ours) = sigstack_fulcio(dir.path(), &issuer);
-    let real = real_fulcio(dir.path(), &issuer);
+    // sigstack's CA serves the real one's CT log too, so both embed SCTs of one CT key.
+    let public: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("ca/public/fulcio.json")).unwrap()).unwrap();
+    let ct_spki = B64.decode(public["ctlog_key"].as_str().unwrap()).unwrap();
+    let ct_key = dir.path().join("ctlog.pub");
+    std::fs::write(&ct_key, pem("PUBLIC KEY", &ct_spki)).unwrap();
+    let real = real_fulcio(dir.path(), &issuer, &ours, &ct_key);
     let state = dir.path().join("stack");
     let token = |extra: &[&str]| {
         let mut args = vec!["--issuer", issuer.as_str(), "--repo", "acme/app"];
@@ -231,12 +243,16 @@ fn sigstacks_ca_answers_the_corpus_as_the_real_fulcio_does() {
             if status >= 300 {
                 continue;
             }
-            // The certificate chains to that CA's own root, for code signing, naming the workflow.
+            // The certificate chains to that CA's own root, for code signing, naming the workflow,
+            // with an embedded SCT of the one CT key.
+            assert!(serde_json::from_slice::<Value>(answer).unwrap()["signedCertificateEmbeddedSct"].is_object());
             let chain = chain_of(answer);
             let (leaf, above) = chain.split_first().unwrap();
-            let trust = sigstack_verify::Trust::from_keys(&[above.last().unwrap().clone()], None, None);
+            let trust = sigstack_verify::Trust::from_keys(&[above.last().unwrap().clone()], None, Some(&ct_spki));
             let verified = sigstack_verify::verify_certificate(&trust, leaf, above, sigstack_verify::now())
                 .unwrap_or_else(|e| panic!("{name}: {who}'s certificate: {e}"));
+            sigstack_verify::sct::verify_embedded_scts(&trust, leaf, &verified.issuer_spki)
+                .unwrap_or_else(|e| panic!("{name}: {who}'s SCT: {e}"));
             assert_eq!(
                 verified.identity.san,
                 ["https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"],
@@ -246,5 +262,135 @@ fn sigstacks_ca_answers_the_corpus_as_the_real_fulcio_does() {
         }
     }
     table.finish("fulcio-differential.md");
+    drop(stack);
+}
+
+/// The clients judge the real Fulcio's certificates as they judge sigstack's: cosign v3 and
+/// sigstore-python sign blobs through a signing config naming the real Fulcio (its SCTs from the
+/// stack's CT key, the entries in the stack's Rekor v1), and both verify both bundles with the
+/// stack's trusted root plus the real Fulcio's CA; without that CA, cosign refuses them.
+#[test]
+fn cosign_and_sigstore_python_sign_through_the_real_fulcio_and_accept_its_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("stack");
+    let stack = Stack::start(&state, &["--no-registry"]).unwrap();
+    let issuer = stack.url("oidc").trim_end_matches('/').to_string();
+    let trust = state.join("trust");
+    let real = real_fulcio(dir.path(), &issuer, &stack.url("fulcio"), &trust.join("ctlog.pub"));
+
+    // The stack's signing config and trusted root, with the real Fulcio as the CA.
+    let mut signing: Value =
+        serde_json::from_slice(&std::fs::read(trust.join("signing_config.v0.2.json")).unwrap()).unwrap();
+    for ca in signing["caUrls"].as_array_mut().unwrap() {
+        ca["url"] = json!(real.url);
+    }
+    let bundle_of_roots: Value = serde_json::from_slice(
+        &run_ok(Command::new("curl").args(["-fsS", &format!("{}/api/v2/trustBundle", real.url)])).into_bytes(),
+    )
+    .unwrap();
+    let certificates: Vec<Value> = bundle_of_roots["chains"][0]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!({"rawBytes": B64.encode(pem::parse(c.as_str().unwrap()).unwrap().contents())}))
+        .collect();
+    let stack_root: Value = serde_json::from_slice(&std::fs::read(trust.join("trusted_root.json")).unwrap()).unwrap();
+    let mut root = stack_root.clone();
+    root["certificateAuthorities"].as_array_mut().unwrap().push(json!({
+        "subject": {"organization": "sigstore.dev", "commonName": "the real Fulcio's ephemeral CA"},
+        "uri": real.url, "certChain": {"certificates": certificates}, "validFor": {"start": "2020-01-01T00:00:00Z"}
+    }));
+    let write = |name: &str, value: &Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path
+    };
+    let (signing_path, root_path) = (write("signing.json", &signing), write("root.json", &root));
+    let mut config: Value = serde_json::from_slice(&std::fs::read(trust.join("trust_config.json")).unwrap()).unwrap();
+    config["trustedRoot"] = root.clone();
+    config["signingConfig"] = signing.clone();
+    let config_path = write("trust-config.json", &config);
+
+    let jwt = sigstack_e2e::token(&state, &["--issuer", &issuer, "--repo", "acme/app"]);
+    let identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+    let artifact = dir.path().join("artifact.txt");
+    std::fs::write(&artifact, b"certified by the real Fulcio\n").unwrap();
+    let cosign_bundle = dir.path().join("cosign.sigstore.json");
+    run_ok(
+        sigstack_e2e::cosign_command("v3", &state)
+            .args(["sign-blob", "--yes", "--identity-token", &jwt, "--signing-config"])
+            .arg(&signing_path)
+            .arg("--trusted-root")
+            .arg(&root_path)
+            .arg("--bundle")
+            .arg(&cosign_bundle)
+            .arg(&artifact),
+    );
+    let python = || Command::new(sigstack_e2e::python().parent().unwrap().join("sigstore"));
+    let python_bundle = dir.path().join("python.sigstore.json");
+    run_ok(
+        python()
+            .arg("--trust-config")
+            .arg(&config_path)
+            .args(["sign", "--identity-token", &jwt, "--bundle"])
+            .arg(&python_bundle)
+            .arg(&artifact),
+    );
+    let stack_ca: Vec<&Value> = stack_root["certificateAuthorities"].as_array().unwrap().iter().collect();
+    for (who, bundle) in [("cosign v3", &cosign_bundle), ("sigstore-python", &python_bundle)] {
+        // Issued by the real Fulcio, not by the stack's CA.
+        let made: Value = serde_json::from_slice(&std::fs::read(bundle).unwrap()).unwrap();
+        let material = &made["verificationMaterial"];
+        let leaf = material["certificate"]["rawBytes"]
+            .as_str()
+            .or_else(|| material["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str())
+            .unwrap();
+        let leaf = B64.decode(leaf).unwrap();
+        let ours = sigstack_verify::Trust::from_keys(
+            &stack_ca
+                .iter()
+                .map(|ca| {
+                    B64.decode(
+                        ca["certChain"]["certificates"].as_array().unwrap().last().unwrap()["rawBytes"]
+                            .as_str()
+                            .unwrap(),
+                    )
+                    .unwrap()
+                })
+                .collect::<Vec<_>>(),
+            None,
+            None,
+        );
+        assert!(
+            sigstack_verify::verify_certificate(&ours, &leaf, &[], sigstack_verify::now()).is_err(),
+            "{who}'s certificate is the real Fulcio's"
+        );
+        let cosign_verify = |trusted_root: &std::path::Path| {
+            sigstack_e2e::cosign_command("v3", &state)
+                .args(["verify-blob", "--trusted-root"])
+                .arg(trusted_root)
+                .arg("--bundle")
+                .arg(bundle)
+                .args(["--certificate-identity", identity, "--certificate-oidc-issuer", &issuer])
+                .arg(&artifact)
+                .output()
+                .unwrap()
+        };
+        let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+        let accepted = cosign_verify(&root_path);
+        assert!(accepted.status.success(), "cosign v3 refused {who}'s bundle: {}", text(&accepted));
+        let refused = cosign_verify(&trust.join("trusted_root.json"));
+        assert!(!refused.status.success(), "cosign v3 accepted {who}'s bundle without the real Fulcio's CA");
+        let verified = python()
+            .arg("--trust-config")
+            .arg(&config_path)
+            .args(["verify", "identity", "--bundle"])
+            .arg(bundle)
+            .args(["--cert-identity", identity, "--cert-oidc-issuer", &issuer])
+            .arg(&artifact)
+            .output()
+            .unwrap();
+        assert!(verified.status.success(), "sigstore-python refused {who}'s bundle: {}", text(&verified));
+    }
     drop(stack);
 }

@@ -32,8 +32,25 @@ pub fn router(fulcio: Arc<Fulcio>) -> Router {
         .route("/api/v2/trustBundle", get(trust_bundle))
         .route("/api/v2/configuration", get(configuration))
         .route("/api/v1/rootCert", get(root_cert))
+        .route("/ct/v1/add-pre-chain", post(add_pre_chain))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }));
     with_fallbacks(router, ErrorEnvelope::GrpcGateway).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(fulcio)
+}
+
+/// RFC 6962 §4.1 `add-pre-chain` input: base64 DER certificates, the precertificate first.
+#[derive(Debug, Deserialize)]
+struct AddChainRequest {
+    chain: Vec<String>,
+}
+
+/// RFC 6962 §4.1 `add-pre-chain` output.
+#[derive(Debug, Serialize)]
+struct AddChainResponse {
+    sct_version: u8,
+    id: String,
+    timestamp: u64,
+    extensions: String,
+    signature: String,
 }
 
 /// `CreateSigningCertificateRequest` (fulcio.proto), in gRPC-gateway JSON.
@@ -164,6 +181,30 @@ async fn signing_cert_v1(
     let chain = fulcio.sign(&token, proof).await?;
     // Legacy API: 201, PEM chain leaf first; an empty SCT header means "embedded".
     Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, PEM_CHAIN)], chain.pem().concat()).into_response())
+}
+
+/// The CA's CT log key signs an SCT for another CA's precertificate (the real Fulcio's
+/// `--ct-log-url` pointed here).
+async fn add_pre_chain(
+    State(fulcio): State<Arc<Fulcio>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<AddChainResponse>, ApiError> {
+    let request: AddChainRequest = parse_body(body)?;
+    let chain = request
+        .chain
+        .iter()
+        .enumerate()
+        .map(|(i, c)| decode_signature(&format!("chain[{i}]"), c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let added = fulcio.ca().ctlog().add_pre_chain(&chain, now.as_millis() as u64)?;
+    Ok(Json(AddChainResponse {
+        sct_version: 0,
+        id: B64.encode(added.log_id),
+        timestamp: added.timestamp_ms,
+        extensions: String::new(),
+        signature: B64.encode(&added.signature),
+    }))
 }
 
 async fn trust_bundle(State(fulcio): State<Arc<Fulcio>>) -> Json<serde_json::Value> {

@@ -26,7 +26,7 @@ pub use error::{FulcioError, TokenError};
 pub use http::{MAX_BODY_BYTES, router};
 pub use identity::{Identity, IssuerKind, IssuerSpec, KeySource, OidcIssuer, Principal, TokenVerifier};
 pub use keys::{KeyKind, SubjectKey, Verifier, verify_csr};
-pub use sct::{CtLog, precert_signed_data};
+pub use sct::{AddedPrecert, CtLog, precert_signed_data};
 pub use service::{Fulcio, KeyProof};
 
 /// Constants a verifier needs to find what this CA writes.

@@ -55,25 +55,86 @@ impl CtLog {
         tbs_der: &[u8],
         timestamp_ms: u64,
     ) -> Result<Vec<u8>, FulcioError> {
-        let signed = precert_signed_data(issuer_key_hash, tbs_der, timestamp_ms, &[])?;
-        let signature =
-            self.key.sign(&self.rng, &signed).map_err(|e| FulcioError::Internal(format!("SCT signing: {e}")))?;
-        let signature = signature.as_ref();
-        let mut sct = Vec::with_capacity(47 + signature.len());
+        let signature = self.digitally_signed(issuer_key_hash, tbs_der, timestamp_ms)?;
+        let mut sct = Vec::with_capacity(43 + signature.len());
         sct.push(0); // v1
         sct.extend_from_slice(&self.log_id);
         sct.extend_from_slice(&timestamp_ms.to_be_bytes());
         sct.extend_from_slice(&0u16.to_be_bytes()); // no extensions
-        sct.push(HASH_SHA256);
-        sct.push(SIGNATURE_ECDSA);
-        sct.extend_from_slice(&(signature.len() as u16).to_be_bytes());
-        sct.extend_from_slice(signature);
+        sct.extend_from_slice(&signature);
         let mut list = Vec::with_capacity(sct.len() + 4);
         list.extend_from_slice(&((sct.len() + 2) as u16).to_be_bytes());
         list.extend_from_slice(&(sct.len() as u16).to_be_bytes());
         list.extend_from_slice(&sct);
         Ok(OctetString::new(list)?.to_der()?)
     }
+}
+
+impl CtLog {
+    /// RFC 6962 `DigitallySigned` over a precert entry: hash and signature algorithm, u16 length,
+    /// the ECDSA signature.
+    fn digitally_signed(
+        &self,
+        issuer_key_hash: &[u8; 32],
+        tbs_der: &[u8],
+        timestamp_ms: u64,
+    ) -> Result<Vec<u8>, FulcioError> {
+        let signed = precert_signed_data(issuer_key_hash, tbs_der, timestamp_ms, &[])?;
+        let signature =
+            self.key.sign(&self.rng, &signed).map_err(|e| FulcioError::Internal(format!("SCT signing: {e}")))?;
+        let signature = signature.as_ref();
+        let mut out = Vec::with_capacity(4 + signature.len());
+        out.push(HASH_SHA256);
+        out.push(SIGNATURE_ECDSA);
+        out.extend_from_slice(&(signature.len() as u16).to_be_bytes());
+        out.extend_from_slice(signature);
+        Ok(out)
+    }
+
+    /// RFC 6962 §4.1 `add-pre-chain`, for another CA beside sigstack (the real Fulcio in the
+    /// differential tests): an SCT for the precertificate `chain[0]` issued by `chain[1]`, over
+    /// its TBS without the poison extension. sigstack keeps no CT log, only its key, so nothing
+    /// is stored; a precertificate signing certificate (§3.1's other issuer form) is not taken.
+    pub fn add_pre_chain(&self, chain: &[Vec<u8>], timestamp_ms: u64) -> Result<AddedPrecert, FulcioError> {
+        use der::Decode;
+        let invalid = |m: String| FulcioError::InvalidRequest(format!("add-pre-chain: {m}"));
+        let [precert, issuer, ..] = chain else {
+            return Err(invalid("the chain needs the precertificate and its issuer".into()));
+        };
+        let mut tbs = x509_cert::Certificate::from_der(precert)
+            .map_err(|e| invalid(format!("chain[0] is not a DER certificate: {e}")))?
+            .tbs_certificate;
+        let issuer = x509_cert::Certificate::from_der(issuer)
+            .map_err(|e| invalid(format!("chain[1] is not a DER certificate: {e}")))?;
+        let extensions = tbs.extensions.as_mut().ok_or_else(|| invalid("chain[0] has no extensions".into()))?;
+        let before = extensions.len();
+        extensions.retain(|e| e.extn_id != CT_POISON);
+        if extensions.len() + 1 != before {
+            return Err(invalid("chain[0] is not a precertificate (exactly one CT poison extension)".into()));
+        }
+        if extensions.is_empty() {
+            tbs.extensions = None;
+        }
+        let issuer_spki = issuer.tbs_certificate.subject_public_key_info.to_der()?;
+        let mut issuer_key_hash = [0u8; 32];
+        issuer_key_hash.copy_from_slice(digest(&SHA256, &issuer_spki).as_ref());
+        let signature = self.digitally_signed(&issuer_key_hash, &tbs.to_der()?, timestamp_ms)?;
+        Ok(AddedPrecert { log_id: self.log_id, timestamp_ms, signature })
+    }
+}
+
+/// The precertificate poison extension (RFC 6962 §3.1).
+const CT_POISON: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.3");
+
+/// An SCT for a submitted precertificate: RFC 6962 §4.1's answer, before its JSON encoding.
+#[derive(Debug, Clone)]
+pub struct AddedPrecert {
+    /// The log ID (SHA-256 of the log key's SPKI).
+    pub log_id: [u8; 32],
+    /// Milliseconds since the epoch.
+    pub timestamp_ms: u64,
+    /// `DigitallySigned` (algorithms, length, signature).
+    pub signature: Vec<u8>,
 }
 
 /// The `digitally-signed` input of a v1 precert SCT (RFC 6962 §3.2):

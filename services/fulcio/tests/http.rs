@@ -347,3 +347,76 @@ async fn negative_matrix() {
         assert!(body["message"].as_str().unwrap().contains(needle), "{name}: {body} lacks {needle:?}");
     }
 }
+
+/// RFC 6962 `add-pre-chain` for another CA: the SCT signs the precertificate's TBS without the
+/// poison extension (checked by rebuilding that TBS with rcgen from the same parameters), and
+/// anything that is not a precertificate with its issuer is a 400.
+#[tokio::test]
+async fn add_pre_chain_signs_an_sct_over_the_precertificate_without_its_poison() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
+    let setup = setup();
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+    let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let leaf = |poisoned: bool| {
+        let mut params = rcgen::CertificateParams::new(vec!["leaf.test".to_string()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from(7u64));
+        params.not_before = rcgen::date_time_ymd(2026, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2027, 1, 1);
+        if poisoned {
+            let mut poison = rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 11129, 2, 4, 3], vec![5, 0]);
+            poison.set_criticality(true);
+            params.custom_extensions = vec![poison];
+        }
+        params.signed_by(&leaf_key, &issuer).unwrap()
+    };
+    let (precert, plain) = (leaf(true), leaf(false));
+    let add = |chain: Value| {
+        Request::post("/ct/v1/add-pre-chain")
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"chain": chain}).to_string()))
+            .unwrap()
+    };
+    let (status, _, body) = send(&setup, add(json!([B64.encode(precert.der()), B64.encode(ca.der())]))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["sct_version"], 0);
+    let ctlog = setup.fulcio.ca().ctlog();
+    assert_eq!(B64.decode(answer["id"].as_str().unwrap()).unwrap(), ctlog.log_id());
+    let signature = B64.decode(answer["signature"].as_str().unwrap()).unwrap();
+    assert_eq!(&signature[..2], &[4, 3], "SHA-256, ECDSA");
+    let (_, plain_cert) = x509_parser::parse_x509_certificate(plain.der()).unwrap();
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(ca.der()).unwrap();
+    let issuer_key_hash: [u8; 32] =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ca_cert.tbs_certificate.subject_pki.raw)
+            .as_ref()
+            .try_into()
+            .unwrap();
+    let signed = sigstack_fulcio::precert_signed_data(
+        &issuer_key_hash,
+        plain_cert.tbs_certificate.as_ref(),
+        answer["timestamp"].as_u64().unwrap(),
+        &[],
+    )
+    .unwrap();
+    let (_, spki) =
+        <x509_parser::x509::SubjectPublicKeyInfo as x509_parser::prelude::FromDer<_>>::from_der(ctlog.public_key_der())
+            .unwrap();
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, spki.subject_public_key.data.as_ref())
+        .verify(&signed, &signature[4..])
+        .expect("the SCT verifies over the TBS without the poison");
+
+    for (chain, needle) in [
+        (json!([B64.encode(plain.der()), B64.encode(ca.der())]), "not a precertificate"),
+        (json!([B64.encode(precert.der())]), "needs the precertificate and its issuer"),
+        (json!(["%%%", B64.encode(ca.der())]), "chain[0] is not base64"),
+        (json!([B64.encode(b"junk"), B64.encode(ca.der())]), "chain[0] is not a DER certificate"),
+    ] {
+        let (status, _, body) = send(&setup, add(chain)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{needle}: {body}");
+        assert!(body.contains(needle), "{needle}: {body}");
+    }
+}
