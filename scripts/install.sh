@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|rekor-tiles|kube|kyverno]`.
+# Installs what sigstack's tests and demo need, idempotently: `scripts/install.sh [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|rekor-tiles|rekor-v1|kube|kyverno]`.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -20,6 +20,7 @@ install_all() {
   ensure_timestamp_server
   ensure_fulcio
   ensure_rekor_tiles
+  ensure_rekor_v1
   # The real judges of admission: kube-apiserver, etcd, kubectl and Kyverno (long first builds).
   ensure_kube
   ensure_kyverno
@@ -38,7 +39,8 @@ case "${1:-all}" in
   timestamp-server) ensure_timestamp_server ;;
   fulcio) ensure_fulcio ;;
   rekor-tiles) ensure_rekor_tiles ;;
+  rekor-v1) ensure_rekor_v1 ;;
   kube) ensure_kube ;;
   kyverno) ensure_kyverno ;;
-  *) die "usage: $0 [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|rekor-tiles|kube|kyverno]" ;;
+  *) die "usage: $0 [all|check|rust|python|node|cosign|rekor-cli|actionlint|sigstore-go|timestamp-server|fulcio|rekor-tiles|rekor-v1|kube|kyverno]" ;;
 esac

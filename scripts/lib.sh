@@ -18,6 +18,10 @@ FULCIO_VERSION=${FULCIO_VERSION:-v1.8.8}
 # checked 2026-12-06); v2.3.0 builds with the Go here and is the release whose refusal of DSSE
 # entries sigstack's v2 log follows.
 REKOR_TILES_VERSION=${REKOR_TILES_VERSION:-v2.3.0}
+# The real Rekor v1: rekor-server and the Trillian log server and signer it needs (the version its
+# go.mod requires), on Debian's MariaDB.
+REKOR_V1_VERSION=${REKOR_V1_VERSION:-v1.5.4}
+TRILLIAN_VERSION=${TRILLIAN_VERSION:-v1.7.3}
 # Container images (issue #15). The base is what the Dockerfile expects elsewhere
 # (debian:bookworm-slim); here it is made from Debian packages, so its name says so.
 DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}
@@ -275,6 +279,29 @@ ensure_rekor_tiles() {
   check_named_tool SIGSTACK_REKOR_TILES "$(rekor_tiles_bin)"
   go_install_into rekor-tiles-posix "$REKOR_TILES_VERSION" \
     github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix "$(rekor_tiles_bin)" posix
+}
+
+# sigstore/rekor's server (Rekor v1) with Trillian's log server and signer and Trillian's MySQL
+# schema, in one directory; the database is Debian's MariaDB (only its server, no service).
+rekor_v1_dir() { echo "${SIGSTACK_REKOR_V1:-$SIGSTACK_CACHE/bin/rekor-v1-$REKOR_V1_VERSION-trillian-$TRILLIAN_VERSION}"; }
+ensure_rekor_v1() {
+  local dir; dir=$(rekor_v1_dir)
+  check_named_tool SIGSTACK_REKOR_V1 "$dir"
+  ensure_apt mariadb-server-core
+  [ -f "$dir/.complete" ] && return 0
+  command -v go >/dev/null || die "go not found: needed to build rekor-server $REKOR_V1_VERSION and Trillian $TRILLIAN_VERSION"
+  step "Building rekor-server $REKOR_V1_VERSION and Trillian $TRILLIAN_VERSION's log server and signer (a few minutes on first use; cached in $dir)"
+  local gobin; gobin=$(mktemp -d)
+  phase_start "build rekor-server $REKOR_V1_VERSION and Trillian $TRILLIAN_VERSION"
+  run_logged "$SIGSTACK_CACHE/logs/rekor-v1-$REKOR_V1_VERSION.log" env GOBIN="$gobin" go install "${GO_BUILD_FLAGS[@]}" \
+    "github.com/sigstore/rekor/cmd/rekor-server@$REKOR_V1_VERSION"
+  run_logged "$SIGSTACK_CACHE/logs/trillian-$TRILLIAN_VERSION.log" env GOBIN="$gobin" go install "${GO_BUILD_FLAGS[@]}" \
+    "github.com/google/trillian/cmd/trillian_log_server@$TRILLIAN_VERSION" \
+    "github.com/google/trillian/cmd/trillian_log_signer@$TRILLIAN_VERSION"
+  phase_end
+  cp "$(go env GOMODCACHE)/github.com/google/trillian@$TRILLIAN_VERSION/storage/mysql/schema/storage.sql" "$gobin/trillian-storage.sql"
+  rm -rf "$dir"; mkdir -p "$(dirname "$dir")"; mv "$gobin" "$dir"; chmod 755 "$dir"; touch "$dir/.complete"
+  ok "rekor-server $REKOR_V1_VERSION, Trillian $TRILLIAN_VERSION"
 }
 
 # Builds the sigstack binary (debug unless PROFILE=release) and prints its path. The first build

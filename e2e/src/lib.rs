@@ -364,6 +364,29 @@ pub fn rekor_tiles_server() -> PathBuf {
     installed_tool("SIGSTACK_REKOR_TILES", "rekor-tiles-posix-", "rekor-tiles")
 }
 
+/// The directory of the real Rekor v1: rekor-server, Trillian's log server and signer and its
+/// MySQL schema (`$SIGSTACK_REKOR_V1`, else the newest `rekor-v1-*` the scripts built). Missing is a
+/// loud failure.
+pub fn rekor_v1_dir() -> PathBuf {
+    if let Some(path) = std::env::var_os("SIGSTACK_REKOR_V1") {
+        return PathBuf::from(path);
+    }
+    let bin = cache_dir().join("bin");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&bin)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.join(".complete").exists() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("rekor-v1-"))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("rekor-v1-* is not installed in {}: run scripts/install.sh rekor-v1", bin.display()))
+}
+
 /// The cache directory of the scripts (`$SIGSTACK_CACHE`, else `~/.cache/sigstack`).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("SIGSTACK_CACHE")

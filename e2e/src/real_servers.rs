@@ -130,3 +130,96 @@ impl Differential {
         );
     }
 }
+
+/// The real Rekor v1 (sigstore/rekor's server) and what it needs: Debian's MariaDB on a unix
+/// socket in a directory of its own (Trillian's schema loaded in bootstrap mode, no grant tables:
+/// nothing else can reach it), Trillian's log server and signer, and rekor-server in front with an
+/// in-memory signer, a tree it creates itself and its search index in the same database. All are
+/// killed when dropped. rekor-server binds its metrics on the fixed port 2112 as well, so only one
+/// runs at a time.
+pub struct RealRekorV1 {
+    // Dropped in order: rekor-server first, the database last, then the lock.
+    _servers: Vec<RealServer>,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+    /// rekor-server's base URL.
+    pub url: String,
+}
+
+/// Held while a real Rekor v1 runs (its metrics port is fixed).
+static REKOR_V1: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl RealRekorV1 {
+    /// Starts the four processes under `dir`, once any other test's have stopped.
+    pub fn start(dir: &std::path::Path) -> RealRekorV1 {
+        let one_at_a_time = REKOR_V1.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tools = crate::rekor_v1_dir();
+        let data = dir.join("mariadb");
+        std::fs::create_dir_all(&data).unwrap();
+        let schema = std::fs::read_to_string(tools.join("trillian-storage.sql"))
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/install.sh rekor-v1 builds it)", tools.display()));
+        // Debian installs it in /usr/sbin, which a user's PATH may not hold.
+        let mariadbd = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("mariadbd");
+        let mut bootstrap = Command::new(mariadbd)
+            .args(["--no-defaults", "--bootstrap", "--user=root"])
+            .arg(format!("--datadir={}", data.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run mariadbd (scripts/install.sh rekor-v1 installs mariadb-server-core): {e}"));
+        use std::io::Write;
+        let sql = format!("CREATE DATABASE trillian;\nUSE trillian;\n{schema}\n");
+        bootstrap.stdin.take().expect("stdin").write_all(sql.as_bytes()).unwrap();
+        assert!(bootstrap.wait().unwrap().success(), "mariadbd --bootstrap with Trillian's schema failed");
+        let socket = dir.join("mariadb.sock");
+        let database = start_logged(
+            Command::new(mariadbd)
+                .args(["--no-defaults", "--skip-networking", "--skip-grant-tables", "--user=root"])
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--socket={}", socket.display()))
+                .arg(format!("--pid-file={}", dir.join("mariadb.pid").display())),
+            |_| String::new(),
+            "ready for connections",
+        )
+        .expect("mariadbd did not start");
+        let dsn = format!("root@unix({})/trillian?parseTime=true&interpolateParams=true", socket.display());
+        let trillian = |binary: &str, extra: &[&str]| {
+            for _ in 0..5 {
+                let (rpc, http) = (free_port(), free_port());
+                let mut command = Command::new(tools.join(binary));
+                command
+                    .args(["--quota_system=noop", "--storage_system=mysql", "--alsologtostderr"])
+                    .arg(format!("--mysql_uri={dsn}"))
+                    .arg(format!("--rpc_endpoint=127.0.0.1:{rpc}"))
+                    .arg(format!("--http_endpoint=127.0.0.1:{http}"))
+                    .args(extra);
+                if let Some(server) = start_logged(&mut command, |_| rpc.to_string(), "RPC server starting on") {
+                    return server;
+                }
+            }
+            panic!("{binary} did not start");
+        };
+        let log_server = trillian("trillian_log_server", &[]);
+        let signer = trillian("trillian_log_signer", &["--force_master", "--sequencer_interval=50ms"]);
+        let rekor = (0..5)
+            .find_map(|_| {
+                let port = free_port();
+                start_logged(
+                    Command::new(tools.join("rekor-server"))
+                        .args(["serve", "--rekor_server.address=127.0.0.1", "--rekor_server.signer=memory"])
+                        .arg(format!("--port={port}"))
+                        .args(["--trillian_log_server.address=127.0.0.1", "--search_index.storage_provider=mysql"])
+                        .arg(format!("--trillian_log_server.port={}", log_server.url))
+                        .arg(format!("--search_index.mysql.dsn={dsn}")),
+                    |_| format!("http://127.0.0.1:{port}"),
+                    "Serving rekor server at",
+                )
+            })
+            .expect("rekor-server did not start");
+        let url = rekor.url.clone();
+        RealRekorV1 { _servers: vec![rekor, signer, log_server, database], _one_at_a_time: one_at_a_time, url }
+    }
+}

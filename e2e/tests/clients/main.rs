@@ -12,6 +12,7 @@ mod github_action;
 mod pipeline;
 mod python_client;
 mod real_fulcio;
+mod real_rekor_v1;
 mod real_rekor_v2;
 mod real_tsa;
 mod rekor_cli;

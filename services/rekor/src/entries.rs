@@ -51,6 +51,10 @@ pub fn canonicalize(proposed: &Value) -> Result<Vec<u8>, RekorError> {
     Ok(canonicalize_entry(proposed)?.body)
 }
 
+/// The kinds of Rekor v1's API (`openapi.yaml`, v1.5.4): the others are refused by its schema.
+const REKOR_KINDS: &[&str] =
+    &["alpine", "cose", "dsse", "hashedrekord", "helm", "intoto", "jar", "rekord", "rfc3161", "rpm", "tuf"];
+
 /// [`canonicalize`], keeping the in-toto statement of attestation entries.
 pub fn canonicalize_entry(proposed: &Value) -> Result<Canonical, RekorError> {
     let kind = str_at(proposed, &["kind"])?;
@@ -67,11 +71,12 @@ pub fn canonicalize_entry(proposed: &Value) -> Result<Canonical, RekorError> {
         ("intoto", other) => {
             return Err(RekorError::UnsupportedType(format!("intoto version {other:?} (supported: 0.0.1, 0.0.2)")));
         }
-        (other, _) => {
+        (other, _) if REKOR_KINDS.contains(&other) => {
             return Err(RekorError::UnsupportedType(format!(
                 "entry kind {other:?} (supported: hashedrekord, dsse, intoto)"
             )));
         }
+        (other, _) => return Err(RekorError::UnknownKind(other.to_string())),
     };
     Ok(Canonical { body: canonical_json(&canonical), statement })
 }

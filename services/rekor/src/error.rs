@@ -8,9 +8,13 @@ pub enum RekorError {
     /// The proposed entry is malformed.
     #[error("invalid entry: {0}")]
     InvalidEntry(String),
-    /// Unknown kind or version.
+    /// A kind Rekor knows (or a version of one) that this log does not take.
     #[error("unsupported entry type: {0}")]
     UnsupportedType(String),
+    /// A kind that is not one of Rekor's at all: its API schema refuses it before any type code
+    /// runs, with 422 (go-swagger's validation), and so does this log.
+    #[error("invalid kind value: {0:?} (this log takes hashedrekord, dsse and intoto)")]
+    UnknownKind(String),
     /// A signature in the entry does not verify.
     #[error("signature verification failed: {0}")]
     Signature(String),

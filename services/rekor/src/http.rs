@@ -336,6 +336,7 @@ pub(crate) fn error_status(e: &RekorError, storage: StatusCode) -> StatusCode {
         | RekorError::UnsupportedType(_)
         | RekorError::Signature(_)
         | RekorError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+        RekorError::UnknownKind(_) => StatusCode::UNPROCESSABLE_ENTITY,
         RekorError::Conflict { .. } | RekorError::Duplicate { .. } => StatusCode::CONFLICT,
         RekorError::NotFound(_) => StatusCode::NOT_FOUND,
         RekorError::Storage(_) => storage,

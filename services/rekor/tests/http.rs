@@ -161,6 +161,8 @@ async fn negative_matrix() {
         json!(B64.encode("-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----\n"));
     let mut unknown_kind = good.clone();
     unknown_kind["kind"] = json!("rpm");
+    let mut not_a_kind = good.clone();
+    not_a_kind["kind"] = json!("nope");
     let mut unknown_version = good.clone();
     unknown_version["apiVersion"] = json!("0.0.9");
     let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
@@ -175,6 +177,12 @@ async fn negative_matrix() {
         ("bad base64", post("/api/v1/log/entries", bad_base64.to_string()), StatusCode::BAD_REQUEST, "base64"),
         ("bad PEM", post("/api/v1/log/entries", bad_pem.to_string()), StatusCode::BAD_REQUEST, "PEM"),
         ("unknown kind", post("/api/v1/log/entries", unknown_kind.to_string()), StatusCode::BAD_REQUEST, "rpm"),
+        (
+            "not a kind of Rekor's",
+            post("/api/v1/log/entries", not_a_kind.to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid kind value: \"nope\"",
+        ),
         ("unknown version", post("/api/v1/log/entries", unknown_version.to_string()), StatusCode::BAD_REQUEST, "0.0.9"),
         ("duplicate", post("/api/v1/log/entries", good.to_string()), StatusCode::CONFLICT, "already exists"),
         ("huge body", post("/api/v1/log/entries", " ".repeat(5 * 1024 * 1024)), StatusCode::PAYLOAD_TOO_LARGE, "body"),
