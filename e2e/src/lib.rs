@@ -365,26 +365,13 @@ pub fn rekor_tiles_server() -> PathBuf {
 }
 
 /// The directory of the real Rekor v1: rekor-server, Trillian's log server and signer and its
-/// MySQL schema (`$SIGSTACK_REKOR_V1`, else the newest `rekor-v1-*` the scripts built). Missing is a
-/// loud failure.
+/// MySQL schema (`$SIGSTACK_REKOR_V1`, else the newest complete `rekor-v1-*` the scripts built).
+/// Missing is a loud failure.
 pub fn rekor_v1_dir() -> PathBuf {
     if let Some(path) = std::env::var_os("SIGSTACK_REKOR_V1") {
         return PathBuf::from(path);
     }
-    let bin = cache_dir().join("bin");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&bin)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.join(".complete").exists() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("rekor-v1-"))
-        })
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .unwrap_or_else(|| panic!("rekor-v1-* is not installed in {}: run scripts/install.sh rekor-v1", bin.display()))
+    newest_cached("rekor-v1-", |p| p.join(".complete").exists(), "rekor-v1")
 }
 
 /// The cache directory of the scripts (`$SIGSTACK_CACHE`, else `~/.cache/sigstack`).
@@ -399,13 +386,19 @@ fn installed_tool(var: &str, prefix: &str, install_target: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(var) {
         return PathBuf::from(path);
     }
+    newest_cached(prefix, |p| p.is_file(), install_target)
+}
+
+/// The newest `<prefix>*` under the cache's `bin/` that `keep` accepts; missing is a loud failure
+/// naming the install target.
+fn newest_cached(prefix: &str, keep: impl Fn(&std::path::Path) -> bool, install_target: &str) -> PathBuf {
     let bin = cache_dir().join("bin");
     let mut found: Vec<PathBuf> = std::fs::read_dir(&bin)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+        .filter(|p| keep(p) && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
         .collect();
     found.sort();
     found.pop().unwrap_or_else(|| {

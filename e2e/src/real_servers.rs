@@ -223,3 +223,106 @@ impl RealRekorV1 {
         RealRekorV1 { _servers: vec![rekor, signer, log_server, database], _one_at_a_time: one_at_a_time, url }
     }
 }
+
+/// The clients as judges of a real server's answers: the stack's signing config and trusted root,
+/// edited to name the real server (in place of, or beside, the stack's service), written for
+/// cosign v3 (`--signing-config`, `--trusted-root`) and sigstore-python (`--trust-config`); each
+/// client signs a blob through it, and every bundle must verify with the edited trusted root and
+/// be refused by cosign with the stack's own.
+pub struct ClientJudges {
+    state: std::path::PathBuf,
+    /// The blob the clients sign.
+    pub artifact: std::path::PathBuf,
+    signing_config: std::path::PathBuf,
+    trusted_root: std::path::PathBuf,
+    trust_config: std::path::PathBuf,
+}
+
+impl ClientJudges {
+    /// The stack's trust files of `state`, edited by `edit(signing_config, trusted_root)`, written
+    /// under `dir`.
+    pub fn new(dir: &std::path::Path, state: &std::path::Path, edit: impl FnOnce(&mut Value, &mut Value)) -> Self {
+        let trust = state.join("trust");
+        let read = |name: &str| serde_json::from_slice::<Value>(&std::fs::read(trust.join(name)).unwrap()).unwrap();
+        let (mut signing, mut root) = (read("signing_config.v0.2.json"), read("trusted_root.json"));
+        edit(&mut signing, &mut root);
+        let mut config = read("trust_config.json");
+        config["trustedRoot"] = root.clone();
+        config["signingConfig"] = signing.clone();
+        let write = |name: &str, value: &Value| {
+            let path = dir.join(name);
+            std::fs::write(&path, value.to_string()).unwrap();
+            path
+        };
+        let artifact = dir.join("artifact.txt");
+        std::fs::write(&artifact, b"judged by the clients\n").unwrap();
+        ClientJudges {
+            state: state.to_path_buf(),
+            artifact,
+            signing_config: write("judges-signing-config.json", &signing),
+            trusted_root: write("judges-trusted-root.json", &root),
+            trust_config: write("judges-trust-config.json", &config),
+        }
+    }
+
+    fn sigstore_python() -> Command {
+        Command::new(crate::python().parent().expect("venv bin").join("sigstore"))
+    }
+
+    /// cosign v3 and sigstore-python each sign the blob with `token` through the edited signing
+    /// config; returns (client, bundle path).
+    pub fn sign(&self, token: &str) -> Vec<(&'static str, std::path::PathBuf)> {
+        let dir = self.artifact.parent().expect("a directory");
+        let (cosign, python) = (dir.join("cosign-v3.sigstore.json"), dir.join("sigstore-python.sigstore.json"));
+        run_ok(
+            crate::cosign_command("v3", &self.state)
+                .args(["sign-blob", "--yes", "--identity-token", token, "--signing-config"])
+                .arg(&self.signing_config)
+                .arg("--trusted-root")
+                .arg(&self.trusted_root)
+                .arg("--bundle")
+                .arg(&cosign)
+                .arg(&self.artifact),
+        );
+        run_ok(
+            Self::sigstore_python()
+                .arg("--trust-config")
+                .arg(&self.trust_config)
+                .args(["sign", "--identity-token", token, "--bundle"])
+                .arg(&python)
+                .arg(&self.artifact),
+        );
+        vec![("cosign v3", cosign), ("sigstore-python", python)]
+    }
+
+    /// `bundle` (made by `who`) verifies for `identity` of `issuer` with cosign v3 and
+    /// sigstore-python on the edited trusted root, and cosign v3 refuses it on the stack's own.
+    pub fn assert_verified(&self, who: &str, bundle: &std::path::Path, identity: &str, issuer: &str) {
+        let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+        let cosign = |trusted_root: &std::path::Path| {
+            crate::cosign_command("v3", &self.state)
+                .args(["verify-blob", "--trusted-root"])
+                .arg(trusted_root)
+                .arg("--bundle")
+                .arg(bundle)
+                .args(["--certificate-identity", identity, "--certificate-oidc-issuer", issuer])
+                .arg(&self.artifact)
+                .output()
+                .unwrap()
+        };
+        let accepted = cosign(&self.trusted_root);
+        assert!(accepted.status.success(), "cosign v3 refused {who}'s bundle: {}", text(&accepted));
+        let refused = cosign(&self.state.join("trust/trusted_root.json"));
+        assert!(!refused.status.success(), "cosign v3 accepted {who}'s bundle with the stack's own trusted root");
+        let python = Self::sigstore_python()
+            .arg("--trust-config")
+            .arg(&self.trust_config)
+            .args(["verify", "identity", "--bundle"])
+            .arg(bundle)
+            .args(["--cert-identity", identity, "--cert-oidc-issuer", issuer])
+            .arg(&self.artifact)
+            .output()
+            .unwrap();
+        assert!(python.status.success(), "sigstore-python refused {who}'s bundle: {}", text(&python));
+    }
+}

@@ -17,7 +17,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
-use sigstack_e2e::real_servers::{Differential, RealServer, describe, free_port, post, start_logged};
+use sigstack_e2e::real_servers::{ClientJudges, Differential, RealServer, describe, free_port, post, start_logged};
 use sigstack_e2e::{Stack, fulcio_server, run_ok, sigstack, spawn_reporting_url};
 
 /// The real Fulcio, trusting `issuer` (type github-workflow), with sigstack's CT log at `ct_log`
@@ -275,122 +275,41 @@ fn cosign_and_sigstore_python_sign_through_the_real_fulcio_and_accept_its_certif
     let state = dir.path().join("stack");
     let stack = Stack::start(&state, &["--no-registry"]).unwrap();
     let issuer = stack.url("oidc").trim_end_matches('/').to_string();
-    let trust = state.join("trust");
-    let real = real_fulcio(dir.path(), &issuer, &stack.url("fulcio"), &trust.join("ctlog.pub"));
-
-    // The stack's signing config and trusted root, with the real Fulcio as the CA.
-    let mut signing: Value =
-        serde_json::from_slice(&std::fs::read(trust.join("signing_config.v0.2.json")).unwrap()).unwrap();
-    for ca in signing["caUrls"].as_array_mut().unwrap() {
-        ca["url"] = json!(real.url);
-    }
-    let bundle_of_roots: Value = serde_json::from_slice(
-        &run_ok(Command::new("curl").args(["-fsS", &format!("{}/api/v2/trustBundle", real.url)])).into_bytes(),
-    )
-    .unwrap();
-    let certificates: Vec<Value> = bundle_of_roots["chains"][0]["certificates"]
+    let real = real_fulcio(dir.path(), &issuer, &stack.url("fulcio"), &state.join("trust/ctlog.pub"));
+    let roots: Value =
+        serde_json::from_str(&run_ok(Command::new("curl").args(["-fsS", &format!("{}/api/v2/trustBundle", real.url)])))
+            .unwrap();
+    let real_ca: Vec<Vec<u8>> = roots["chains"][0]["certificates"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| json!({"rawBytes": B64.encode(pem::parse(c.as_str().unwrap()).unwrap().contents())}))
+        .map(|c| pem::parse(c.as_str().unwrap()).unwrap().into_contents())
         .collect();
-    let stack_root: Value = serde_json::from_slice(&std::fs::read(trust.join("trusted_root.json")).unwrap()).unwrap();
-    let mut root = stack_root.clone();
-    root["certificateAuthorities"].as_array_mut().unwrap().push(json!({
-        "subject": {"organization": "sigstore.dev", "commonName": "the real Fulcio's ephemeral CA"},
-        "uri": real.url, "certChain": {"certificates": certificates}, "validFor": {"start": "2020-01-01T00:00:00Z"}
-    }));
-    let write = |name: &str, value: &Value| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, value.to_string()).unwrap();
-        path
-    };
-    let (signing_path, root_path) = (write("signing.json", &signing), write("root.json", &root));
-    let mut config: Value = serde_json::from_slice(&std::fs::read(trust.join("trust_config.json")).unwrap()).unwrap();
-    config["trustedRoot"] = root.clone();
-    config["signingConfig"] = signing.clone();
-    let config_path = write("trust-config.json", &config);
-
+    let judges = ClientJudges::new(dir.path(), &state, |signing, root| {
+        for ca in signing["caUrls"].as_array_mut().unwrap() {
+            ca["url"] = json!(real.url);
+        }
+        let certificates: Vec<Value> = real_ca.iter().map(|der| json!({"rawBytes": B64.encode(der)})).collect();
+        root["certificateAuthorities"].as_array_mut().unwrap().push(json!({
+            "subject": {"organization": "sigstore.dev", "commonName": "the real Fulcio's ephemeral CA"},
+            "uri": real.url, "certChain": {"certificates": certificates}, "validFor": {"start": "2020-01-01T00:00:00Z"}
+        }));
+    });
     let jwt = sigstack_e2e::token(&state, &["--issuer", &issuer, "--repo", "acme/app"]);
     let identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
-    let artifact = dir.path().join("artifact.txt");
-    std::fs::write(&artifact, b"certified by the real Fulcio\n").unwrap();
-    let cosign_bundle = dir.path().join("cosign.sigstore.json");
-    run_ok(
-        sigstack_e2e::cosign_command("v3", &state)
-            .args(["sign-blob", "--yes", "--identity-token", &jwt, "--signing-config"])
-            .arg(&signing_path)
-            .arg("--trusted-root")
-            .arg(&root_path)
-            .arg("--bundle")
-            .arg(&cosign_bundle)
-            .arg(&artifact),
-    );
-    let python = || Command::new(sigstack_e2e::python().parent().unwrap().join("sigstore"));
-    let python_bundle = dir.path().join("python.sigstore.json");
-    run_ok(
-        python()
-            .arg("--trust-config")
-            .arg(&config_path)
-            .args(["sign", "--identity-token", &jwt, "--bundle"])
-            .arg(&python_bundle)
-            .arg(&artifact),
-    );
-    let stack_ca: Vec<&Value> = stack_root["certificateAuthorities"].as_array().unwrap().iter().collect();
-    for (who, bundle) in [("cosign v3", &cosign_bundle), ("sigstore-python", &python_bundle)] {
-        // Issued by the real Fulcio, not by the stack's CA.
-        let made: Value = serde_json::from_slice(&std::fs::read(bundle).unwrap()).unwrap();
+    let real_trust = sigstack_verify::Trust::from_keys(&[real_ca.last().unwrap().clone()], None, None);
+    for (who, bundle) in judges.sign(&jwt) {
+        // Issued by the real Fulcio.
+        let made: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
         let material = &made["verificationMaterial"];
         let leaf = material["certificate"]["rawBytes"]
             .as_str()
             .or_else(|| material["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str())
             .unwrap();
         let leaf = B64.decode(leaf).unwrap();
-        let ours = sigstack_verify::Trust::from_keys(
-            &stack_ca
-                .iter()
-                .map(|ca| {
-                    B64.decode(
-                        ca["certChain"]["certificates"].as_array().unwrap().last().unwrap()["rawBytes"]
-                            .as_str()
-                            .unwrap(),
-                    )
-                    .unwrap()
-                })
-                .collect::<Vec<_>>(),
-            None,
-            None,
-        );
-        assert!(
-            sigstack_verify::verify_certificate(&ours, &leaf, &[], sigstack_verify::now()).is_err(),
-            "{who}'s certificate is the real Fulcio's"
-        );
-        let cosign_verify = |trusted_root: &std::path::Path| {
-            sigstack_e2e::cosign_command("v3", &state)
-                .args(["verify-blob", "--trusted-root"])
-                .arg(trusted_root)
-                .arg("--bundle")
-                .arg(bundle)
-                .args(["--certificate-identity", identity, "--certificate-oidc-issuer", &issuer])
-                .arg(&artifact)
-                .output()
-                .unwrap()
-        };
-        let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
-        let accepted = cosign_verify(&root_path);
-        assert!(accepted.status.success(), "cosign v3 refused {who}'s bundle: {}", text(&accepted));
-        let refused = cosign_verify(&trust.join("trusted_root.json"));
-        assert!(!refused.status.success(), "cosign v3 accepted {who}'s bundle without the real Fulcio's CA");
-        let verified = python()
-            .arg("--trust-config")
-            .arg(&config_path)
-            .args(["verify", "identity", "--bundle"])
-            .arg(bundle)
-            .args(["--cert-identity", identity, "--cert-oidc-issuer", &issuer])
-            .arg(&artifact)
-            .output()
-            .unwrap();
-        assert!(verified.status.success(), "sigstore-python refused {who}'s bundle: {}", text(&verified));
+        let issued = sigstack_verify::verify_certificate(&real_trust, &leaf, &[], sigstack_verify::now());
+        assert!(issued.is_ok(), "{who}'s certificate is the real Fulcio's: {issued:?}");
+        judges.assert_verified(who, &bundle, identity, &issuer);
     }
     drop(stack);
 }

@@ -14,7 +14,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use sigstack_e2e::real_servers::{Differential, RealRekorV1, describe, post};
+use sigstack_e2e::real_servers::{ClientJudges, Differential, RealRekorV1, describe, post};
 use sigstack_e2e::{Stack, rekor_cli, run_ok};
 
 fn key() -> EcdsaKeyPair {
@@ -163,105 +163,45 @@ fn cosign_and_sigstore_python_log_in_the_real_rekor_v1_and_accept_its_entries() 
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("stack");
     let stack = Stack::start(&state, &["--no-registry"]).unwrap();
-    let trust = state.join("trust");
     let real = RealRekorV1::start(dir.path());
     let real_pem = run_ok(Command::new("curl").args(["-fsS", &format!("{}/api/v1/log/publicKey", real.url)]));
     let real_spki = pem::parse(&real_pem).unwrap().into_contents();
     let real_key = dir.path().join("real-rekor.pub");
     std::fs::write(&real_key, &real_pem).unwrap();
+    let real_log_id = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &real_spki));
     // A log in use is never empty: entry 0 of a fresh one has logIndex 0, which protobuf's JSON
     // leaves out of a bundle, and sigstore-python refuses the bundle as missing the field.
     let first = hashed_rekord(&key(), b"the first entry", |_| {});
     let (status, answer) = post(&format!("{}/api/v1/log/entries", real.url), "application/json", &first);
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
-
-    let read = |name: &str| serde_json::from_slice::<Value>(&std::fs::read(trust.join(name)).unwrap()).unwrap();
-    let mut signing = read("signing_config.v0.2.json");
-    for log in signing["rekorTlogUrls"].as_array_mut().unwrap() {
-        log["url"] = json!(real.url);
-    }
-    let mut root = read("trusted_root.json");
-    let mut log = root["tlogs"][0].clone();
-    log["baseUrl"] = json!(real.url);
-    log["publicKey"]["rawBytes"] = json!(B64.encode(&real_spki));
-    log["publicKey"]["keyDetails"] = json!("PKIX_ECDSA_P256_SHA_256");
-    log["logId"] = json!({"keyId": B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &real_spki))});
-    root["tlogs"].as_array_mut().unwrap().push(log);
-    let write = |name: &str, value: &Value| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, value.to_string()).unwrap();
-        path
-    };
-    let (signing_path, root_path) = (write("signing.json", &signing), write("root.json", &root));
-    let mut config = read("trust_config.json");
-    config["trustedRoot"] = root.clone();
-    config["signingConfig"] = signing.clone();
-    let config_path = write("trust-config.json", &config);
-
+    let judges = ClientJudges::new(dir.path(), &state, |signing, root| {
+        for log in signing["rekorTlogUrls"].as_array_mut().unwrap() {
+            log["url"] = json!(real.url);
+        }
+        let mut log = root["tlogs"][0].clone();
+        log["baseUrl"] = json!(real.url);
+        log["publicKey"]["rawBytes"] = json!(B64.encode(&real_spki));
+        log["publicKey"]["keyDetails"] = json!("PKIX_ECDSA_P256_SHA_256");
+        log["logId"] = json!({"keyId": real_log_id});
+        root["tlogs"].as_array_mut().unwrap().push(log);
+    });
     let jwt = sigstack_e2e::token(&state, &["--repo", "acme/app"]);
     let identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
-    let artifact = dir.path().join("artifact.txt");
-    std::fs::write(&artifact, b"logged by the real Rekor v1\n").unwrap();
-    let bundle = |who: &str| dir.path().join(format!("{who}.sigstore.json"));
-    let mut cosign2 = sigstack_e2e::cosign_command("v2", &state);
+    let cosign2 = dir.path().join("cosign-v2.sigstore.json");
     run_ok(
-        cosign2
+        sigstack_e2e::cosign_command("v2", &state)
             .env("SIGSTORE_REKOR_PUBLIC_KEY", &real_key)
             .args(["sign-blob", "--yes", "--new-bundle-format", "--identity-token", &jwt])
             .args(["--fulcio-url", &stack.url("fulcio"), "--rekor-url", &real.url, "--bundle"])
-            .arg(bundle("cosign-v2"))
-            .arg(&artifact),
+            .arg(&cosign2)
+            .arg(&judges.artifact),
     );
-    run_ok(
-        sigstack_e2e::cosign_command("v3", &state)
-            .args(["sign-blob", "--yes", "--identity-token", &jwt, "--signing-config"])
-            .arg(&signing_path)
-            .arg("--trusted-root")
-            .arg(&root_path)
-            .arg("--bundle")
-            .arg(bundle("cosign-v3"))
-            .arg(&artifact),
-    );
-    let python = || Command::new(sigstack_e2e::python().parent().unwrap().join("sigstore"));
-    run_ok(
-        python()
-            .arg("--trust-config")
-            .arg(&config_path)
-            .args(["sign", "--identity-token", &jwt, "--bundle"])
-            .arg(bundle("sigstore-python"))
-            .arg(&artifact),
-    );
-    let real_log_id = B64.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &real_spki));
-    for who in ["cosign-v2", "cosign-v3", "sigstore-python"] {
-        let path = bundle(who);
-        let made: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut bundles = judges.sign(&jwt);
+    bundles.push(("cosign v2", cosign2));
+    for (who, bundle) in bundles {
+        let made: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
         assert_eq!(made["verificationMaterial"]["tlogEntries"][0]["logId"]["keyId"], real_log_id.as_str(), "{who}");
-        let cosign_verify = |trusted_root: &std::path::Path| {
-            sigstack_e2e::cosign_command("v3", &state)
-                .args(["verify-blob", "--trusted-root"])
-                .arg(trusted_root)
-                .arg("--bundle")
-                .arg(&path)
-                .args(["--certificate-identity", identity, "--certificate-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
-                .arg(&artifact)
-                .output()
-                .unwrap()
-        };
-        let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
-        let accepted = cosign_verify(&root_path);
-        assert!(accepted.status.success(), "cosign v3 refused {who}'s bundle: {}", text(&accepted));
-        let refused = cosign_verify(&trust.join("trusted_root.json"));
-        assert!(!refused.status.success(), "cosign v3 accepted {who}'s bundle without the real log's key");
-        let verified = python()
-            .arg("--trust-config")
-            .arg(&config_path)
-            .args(["verify", "identity", "--bundle"])
-            .arg(&path)
-            .args(["--cert-identity", identity, "--cert-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
-            .arg(&artifact)
-            .output()
-            .unwrap();
-        assert!(verified.status.success(), "sigstore-python refused {who}'s bundle: {}", text(&verified));
+        judges.assert_verified(who, &bundle, identity, sigstack_e2e::GITHUB_ISSUER);
     }
     drop(stack);
 }

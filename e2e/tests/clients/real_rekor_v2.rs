@@ -12,7 +12,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use sigstack_e2e::real_servers::{Differential, RealServer, describe, free_port, post, start_logged};
+use sigstack_e2e::real_servers::{ClientJudges, Differential, RealServer, describe, free_port, post, start_logged};
 use sigstack_e2e::{Stack, rekor_tiles_server, run_ok};
 
 /// rekor-tiles with a fresh Ed25519 key, checkpoints every second. It cannot report ports it chose,
@@ -180,7 +180,6 @@ fn cosign_and_sigstore_python_log_in_rekor_tiles_and_accept_its_entries() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("stack");
     let stack = Stack::start(&state, &["--rekor", "v2", "--no-registry"]).unwrap();
-    let trust = state.join("trust");
     let (real, real_spki) = real_log(dir.path());
     let real_key_id = B64.encode(note_key_id("127.0.0.1", &real_spki));
     // A log in use is never empty. Entry 0 of a fresh one has logIndex 0, which protobuf's JSON
@@ -197,90 +196,29 @@ fn cosign_and_sigstore_python_log_in_rekor_tiles_and_accept_its_entries() {
         &hashed_rekord(&throwaway, b"the first entry", |_| {}),
     );
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
-
-    let read = |name: &str| serde_json::from_slice::<Value>(&std::fs::read(trust.join(name)).unwrap()).unwrap();
-    let mut signing = read("signing_config.v0.2.json");
-    for log in signing["rekorTlogUrls"].as_array_mut().unwrap() {
-        log["url"] = json!(real.url);
-    }
-    let stack_root = read("trusted_root.json");
-    let mut root = stack_root.clone();
     let ours = stack.url("rekor-v2");
-    let mut tiles = root["tlogs"].as_array().unwrap().iter().find(|l| l["baseUrl"] == ours.as_str()).unwrap().clone();
-    tiles["baseUrl"] = json!(real.url);
-    tiles["publicKey"]["rawBytes"] = json!(B64.encode(&real_spki));
-    tiles["publicKey"]["keyDetails"] = json!("PKIX_ED25519");
-    tiles["logId"] = json!({"keyId": real_key_id});
-    tiles["checkpointKeyId"] = json!({"keyId": real_key_id});
-    root["tlogs"].as_array_mut().unwrap().push(tiles);
-    let write = |name: &str, value: &Value| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, value.to_string()).unwrap();
-        path
-    };
-    let (signing_path, root_path) = (write("signing.json", &signing), write("root.json", &root));
-    let mut config = read("trust_config.json");
-    config["trustedRoot"] = root.clone();
-    config["signingConfig"] = signing.clone();
-    let config_path = write("trust-config.json", &config);
-
+    let judges = ClientJudges::new(dir.path(), &state, |signing, root| {
+        for log in signing["rekorTlogUrls"].as_array_mut().unwrap() {
+            log["url"] = json!(real.url);
+        }
+        let mut tiles =
+            root["tlogs"].as_array().unwrap().iter().find(|l| l["baseUrl"] == ours.as_str()).unwrap().clone();
+        tiles["baseUrl"] = json!(real.url);
+        tiles["publicKey"]["rawBytes"] = json!(B64.encode(&real_spki));
+        tiles["publicKey"]["keyDetails"] = json!("PKIX_ED25519");
+        tiles["logId"] = json!({"keyId": real_key_id});
+        tiles["checkpointKeyId"] = json!({"keyId": real_key_id});
+        root["tlogs"].as_array_mut().unwrap().push(tiles);
+    });
     let jwt = sigstack_e2e::token(&state, &["--repo", "acme/app"]);
     let identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
-    let artifact = dir.path().join("artifact.txt");
-    std::fs::write(&artifact, b"logged by rekor-tiles\n").unwrap();
-    let cosign_bundle = dir.path().join("cosign.sigstore.json");
-    run_ok(
-        sigstack_e2e::cosign_command("v3", &state)
-            .args(["sign-blob", "--yes", "--identity-token", &jwt, "--signing-config"])
-            .arg(&signing_path)
-            .arg("--trusted-root")
-            .arg(&root_path)
-            .arg("--bundle")
-            .arg(&cosign_bundle)
-            .arg(&artifact),
-    );
-    let python = || Command::new(sigstack_e2e::python().parent().unwrap().join("sigstore"));
-    let python_bundle = dir.path().join("python.sigstore.json");
-    run_ok(
-        python()
-            .arg("--trust-config")
-            .arg(&config_path)
-            .args(["sign", "--identity-token", &jwt, "--bundle"])
-            .arg(&python_bundle)
-            .arg(&artifact),
-    );
-    for (who, bundle) in [("cosign v3", &cosign_bundle), ("sigstore-python", &python_bundle)] {
+    for (who, bundle) in judges.sign(&jwt) {
         // Logged by rekor-tiles, with a timestamp from the stack's TSA.
-        let made: Value = serde_json::from_slice(&std::fs::read(bundle).unwrap()).unwrap();
+        let made: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
         let material = &made["verificationMaterial"];
         assert_eq!(material["tlogEntries"][0]["logId"]["keyId"], real_key_id.as_str(), "{who}: {material}");
         assert!(material["timestampVerificationData"]["rfc3161Timestamps"][0].is_object(), "{who}");
-        let cosign_verify = |trusted_root: &std::path::Path| {
-            sigstack_e2e::cosign_command("v3", &state)
-                .args(["verify-blob", "--trusted-root"])
-                .arg(trusted_root)
-                .arg("--bundle")
-                .arg(bundle)
-                .args(["--certificate-identity", identity, "--certificate-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
-                .arg(&artifact)
-                .output()
-                .unwrap()
-        };
-        let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
-        let accepted = cosign_verify(&root_path);
-        assert!(accepted.status.success(), "cosign v3 refused {who}'s bundle: {}", text(&accepted));
-        let refused = cosign_verify(&trust.join("trusted_root.json"));
-        assert!(!refused.status.success(), "cosign v3 accepted {who}'s bundle without rekor-tiles' key");
-        let verified = python()
-            .arg("--trust-config")
-            .arg(&config_path)
-            .args(["verify", "identity", "--bundle"])
-            .arg(bundle)
-            .args(["--cert-identity", identity, "--cert-oidc-issuer", sigstack_e2e::GITHUB_ISSUER])
-            .arg(&artifact)
-            .output()
-            .unwrap();
-        assert!(verified.status.success(), "sigstore-python refused {who}'s bundle: {}", text(&verified));
+        judges.assert_verified(who, &bundle, identity, sigstack_e2e::GITHUB_ISSUER);
     }
     drop(stack);
 }
