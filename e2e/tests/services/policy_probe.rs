@@ -82,7 +82,7 @@ async fn every_probe_is_built_as_described() {
         async move {
             let (repository, digest) = image.split_once('@').unwrap();
             let repository = repository.split_once('/').unwrap().1;
-            let tag = format!("{}.sig", digest.replace(':', "-"));
+            let tag = sigstack_pipeline::tag_for(digest, "sig");
             let (manifest, _) = registry.manifest(&registry.tagged(repository, &tag).unwrap()).await.unwrap().unwrap();
             serde_json::from_slice::<Value>(&manifest).unwrap()["layers"][0]["annotations"].clone()
         }

@@ -19,7 +19,7 @@ pub(crate) const BUNDLE: &str = "dev.sigstore.cosign/bundle";
 pub(crate) use sigstack_verify::IN_TOTO;
 
 /// `sha256-<hex>.<suffix>`: cosign's tag for an image digest's signatures (`sig`) or attestations (`att`).
-pub(crate) fn tag_for(digest: &str, suffix: &str) -> String {
+pub fn tag_for(digest: &str, suffix: &str) -> String {
     format!("{}.{suffix}", digest.replace(':', "-"))
 }
 

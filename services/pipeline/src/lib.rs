@@ -23,6 +23,7 @@ mod verify;
 mod verify_image;
 
 pub use bundle::verify_bundles;
+pub use cosign::tag_for;
 pub use error::VerifyError;
 pub use image::{BuildOutcome, ImageSource, build};
 pub use keyless::{Services, SigningKey};

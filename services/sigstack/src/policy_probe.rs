@@ -386,7 +386,13 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
     sign(borrowed.clone(), token(&org_repo, None)?, Format::Cosign).await?;
     attest(decoy, token(&org_repo, None)?, Format::Cosign, None).await?;
     let repository = format!("{org}/probe-other-digest");
-    copy_tag(&registry, &repository, &tag_for(&decoy_digest, "att"), &tag_for(&borrowed_digest, "att")).await?;
+    copy_tag(
+        &registry,
+        &repository,
+        &sigstack_pipeline::tag_for(&decoy_digest, "att"),
+        &sigstack_pipeline::tag_for(&borrowed_digest, "att"),
+    )
+    .await?;
     let (e, b) = sbom_expect("an attestation counts only for the digest its statement names");
     add(
         "attestation-for-another-digest",
@@ -470,11 +476,6 @@ pub async fn build_probes(stack: &Stack, other: &Stack, org: &str, intent: &Inte
         );
     }
     Ok(probes)
-}
-
-/// cosign's tag for an artifact of `digest`: `sha256-<hex>.<suffix>`.
-fn tag_for(digest: &str, suffix: &str) -> String {
-    format!("{}.{suffix}", digest.replace(':', "-"))
 }
 
 /// Puts the manifest under `from` also under `to`, in one repository (blobs are shared).
